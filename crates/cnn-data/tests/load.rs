@@ -1,0 +1,179 @@
+//! Loader tests: the shipped real MNIST, and hand-made malformed files for every error kind.
+
+use std::io::Write;
+use std::path::Path;
+
+use cnn_data::{DataSource, DatasetKind, Error, FILE_NAMES, IdxKind, check_idx, load};
+
+fn idx_images(count: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0x803u32, count, rows, cols] {
+        v.extend_from_slice(&x.to_be_bytes());
+    }
+    v.extend((0..pixels).map(|i| (i % 251) as u8));
+    v
+}
+
+fn idx_labels(count: u32, labels: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0x801u32, count] {
+        v.extend_from_slice(&x.to_be_bytes());
+    }
+    v.extend_from_slice(labels);
+    v
+}
+
+/// A folder whose four files are small but well-formed (3 train, 2 test items).
+fn small_folder(dir: &Path) {
+    let files: [Vec<u8>; 4] = [
+        idx_images(3, 28, 28, 3 * 784),
+        idx_labels(3, &[1, 2, 3]),
+        idx_images(2, 28, 28, 2 * 784),
+        idx_labels(2, &[4, 5]),
+    ];
+    for (name, bytes) in FILE_NAMES.iter().zip(files) {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn load_dir(dir: &Path) -> Result<cnn_data::Dataset, Error> {
+    load(&DataSource::new(dir, DatasetKind::Mnist).with_cache_dir(dir.join("cache")))
+}
+
+#[test]
+fn shipped_mnist_has_the_published_counts_and_histograms() {
+    let data = load(&DataSource::shipped_mnist()).expect("shipped MNIST loads");
+    assert_eq!(data.train.len(), 60_000);
+    assert_eq!(data.test.len(), 10_000);
+    assert_eq!(data.train.images().len(), 60_000 * 784);
+    assert_eq!(
+        data.train.label_histogram(),
+        [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    );
+    assert_eq!(
+        data.test.label_histogram(),
+        [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    );
+    // The first training digit of MNIST is a 5, the first test digit a 7.
+    assert_eq!(data.train.label(0), 5);
+    assert_eq!(data.test.label(0), 7);
+    let mut batch = Vec::new();
+    data.test.fill_batch(&[0, 1], &mut batch);
+    assert_eq!(batch.len(), 2 * 784);
+    assert!(batch.iter().all(|&p| (0.0..=1.0).contains(&p)));
+    assert!(batch.iter().any(|&p| p == 1.0), "real digits have saturated ink");
+}
+
+#[test]
+fn a_checksum_mismatch_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = cnn_data::shipped_mnist_dir();
+    for name in FILE_NAMES {
+        std::fs::copy(src.join(format!("{name}.gz")), tmp.path().join(format!("{name}.gz"))).unwrap();
+    }
+    let sums = std::fs::read_to_string(src.join("SHA256SUMS.raw")).unwrap();
+    // Corrupt the digest recorded for the test labels.
+    let bad = sums.replace("ff7bcfd4", "00000000");
+    std::fs::write(tmp.path().join("SHA256SUMS.raw"), bad).unwrap();
+    match load_dir(tmp.path()) {
+        Err(Error::Checksum { path, .. }) => {
+            assert!(path.ends_with("t10k-labels-idx1-ubyte.gz"), "{path:?}")
+        }
+        other => panic!("expected a checksum error, got {other:?}"),
+    }
+}
+
+#[test]
+fn missing_folder_and_missing_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = load_dir(&tmp.path().join("nope")).unwrap_err();
+    assert!(matches!(err, Error::MissingDir { .. }), "{err}");
+    small_folder(tmp.path());
+    std::fs::remove_file(tmp.path().join("t10k-labels-idx1-ubyte")).unwrap();
+    match load_dir(tmp.path()).unwrap_err() {
+        Error::MissingFile { path } => assert!(path.ends_with("t10k-labels-idx1-ubyte")),
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn fashion_missing_says_how_to_install() {
+    let src = DataSource::new("/definitely/not/here", DatasetKind::Fashion);
+    let msg = load(&src).unwrap_err().to_string();
+    assert!(msg.contains("apt-get install dataset-fashion-mnist"), "{msg}");
+}
+
+#[test]
+fn well_formed_small_files_fail_only_on_the_required_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_folder(tmp.path());
+    match load_dir(tmp.path()).unwrap_err() {
+        Error::WrongCount { found: 3, expected: 60_000, .. } => {}
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn truncated_wrong_magic_dims_labels_and_mismatch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small_folder(d);
+    let first = d.join(FILE_NAMES[0]);
+
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    std::fs::write(&first, &bytes).unwrap();
+    assert!(matches!(load_dir(d).unwrap_err(), Error::BadLength { .. }));
+
+    std::fs::write(&first, idx_labels(3, &[0, 1, 2])).unwrap();
+    match load_dir(d).unwrap_err() {
+        Error::BadMagic { found: 0x801, expected: 0x803, .. } => {}
+        e => panic!("{e}"),
+    }
+
+    std::fs::write(&first, idx_images(3, 32, 32, 3 * 1024)).unwrap();
+    assert!(matches!(load_dir(d).unwrap_err(), Error::BadDimensions { rows: 32, .. }));
+
+    std::fs::write(&first, idx_images(4, 28, 28, 4 * 784)).unwrap();
+    assert!(matches!(load_dir(d).unwrap_err(), Error::CountMismatch { n_images: 4, n_labels: 3, .. }));
+
+    small_folder(d);
+    std::fs::write(d.join(FILE_NAMES[1]), idx_labels(3, &[1, 10, 3])).unwrap();
+    assert!(matches!(load_dir(d).unwrap_err(), Error::BadLabel { index: 1, label: 10, .. }));
+}
+
+#[test]
+fn corrupted_gzip_and_a_folder_in_place_of_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small_folder(d);
+    let name = FILE_NAMES[2];
+    std::fs::remove_file(d.join(name)).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(&idx_images(2, 28, 28, 2 * 784)).unwrap();
+    let mut gz = enc.finish().unwrap();
+    gz.truncate(gz.len() / 2);
+    std::fs::write(d.join(format!("{name}.gz")), &gz).unwrap();
+    match load_dir(d).unwrap_err() {
+        Error::BadGzip { path, .. } => assert!(path.ends_with(format!("{name}.gz"))),
+        e => panic!("{e}"),
+    }
+    std::fs::remove_file(d.join(format!("{name}.gz"))).unwrap();
+    std::fs::create_dir(d.join(name)).unwrap();
+    assert!(matches!(load_dir(d).unwrap_err(), Error::NotAFile { .. }));
+}
+
+#[test]
+fn a_header_claiming_billions_of_items_is_rejected_without_allocating() {
+    let bytes = idx_images(u32::MAX, 28, 28, 10);
+    match check_idx(&bytes, IdxKind::Images, Path::new("x")) {
+        Err(Error::BadLength { expected, actual, .. }) => {
+            assert_eq!(expected, 16 + u64::from(u32::MAX) * 784);
+            assert_eq!(actual, 26);
+        }
+        other => panic!("{other:?}"),
+    }
+    for len in 0..16 {
+        assert!(check_idx(&bytes[..len], IdxKind::Images, Path::new("x")).is_err());
+    }
+}

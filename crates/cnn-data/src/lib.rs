@@ -105,7 +105,9 @@ pub enum Error {
         cols: u32,
     },
     /// The file is shorter or longer than its header says.
-    #[error("{path} is {actual} bytes but its header implies {expected} bytes (truncated or padded)")]
+    #[error(
+        "{path} is {actual} bytes but its header implies {expected} bytes (truncated or padded)"
+    )]
     BadLength {
         /// The file.
         path: PathBuf,
@@ -384,12 +386,20 @@ pub fn load(source: &DataSource) -> Result<Dataset> {
     let sums = guard::read_sums(dir)?;
     let cache = source.cache_dir.clone().unwrap_or_else(default_cache_dir);
 
-    let kinds = [IdxKind::Images, IdxKind::Labels, IdxKind::Images, IdxKind::Labels];
+    let kinds = [
+        IdxKind::Images,
+        IdxKind::Labels,
+        IdxKind::Images,
+        IdxKind::Labels,
+    ];
     let mut checked = Vec::with_capacity(4);
     for (name, kind) in FILE_NAMES.iter().zip(kinds) {
         checked.push(guard::prepare(dir, name, kind, sums.as_ref(), &cache)?);
     }
-    for (split, pair, expected) in [("training", &checked[0..2], TRAIN_LEN), ("test", &checked[2..4], TEST_LEN)] {
+    for (split, pair, expected) in [
+        ("training", &checked[0..2], TRAIN_LEN),
+        ("test", &checked[2..4], TEST_LEN),
+    ] {
         let (img, lbl) = (&pair[0], &pair[1]);
         if img.count != lbl.count {
             return Err(Error::CountMismatch {
@@ -412,7 +422,9 @@ pub fn load(source: &DataSource) -> Result<Dataset> {
     let path_str = |p: &Path| -> Result<String> {
         p.to_str()
             .map(str::to_owned)
-            .ok_or_else(|| Error::NonUtf8Path { path: p.to_path_buf() })
+            .ok_or_else(|| Error::NonUtf8Path {
+                path: p.to_path_buf(),
+            })
     };
     let names = checked
         .iter()

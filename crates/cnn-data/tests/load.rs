@@ -61,7 +61,10 @@ fn shipped_mnist_has_the_published_counts_and_histograms() {
     data.test.fill_batch(&[0, 1], &mut batch);
     assert_eq!(batch.len(), 2 * 784);
     assert!(batch.iter().all(|&p| (0.0..=1.0).contains(&p)));
-    assert!(batch.iter().any(|&p| p == 1.0), "real digits have saturated ink");
+    assert!(
+        batch.iter().any(|&p| p == 1.0),
+        "real digits have saturated ink"
+    );
 }
 
 #[test]
@@ -69,7 +72,11 @@ fn a_checksum_mismatch_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let src = cnn_data::shipped_mnist_dir();
     for name in FILE_NAMES {
-        std::fs::copy(src.join(format!("{name}.gz")), tmp.path().join(format!("{name}.gz"))).unwrap();
+        std::fs::copy(
+            src.join(format!("{name}.gz")),
+            tmp.path().join(format!("{name}.gz")),
+        )
+        .unwrap();
     }
     let sums = std::fs::read_to_string(src.join("SHA256SUMS.raw")).unwrap();
     // Corrupt the digest recorded for the test labels.
@@ -100,7 +107,10 @@ fn missing_folder_and_missing_file() {
 fn fashion_missing_says_how_to_install() {
     let src = DataSource::new("/definitely/not/here", DatasetKind::Fashion);
     let msg = load(&src).unwrap_err().to_string();
-    assert!(msg.contains("apt-get install dataset-fashion-mnist"), "{msg}");
+    assert!(
+        msg.contains("apt-get install dataset-fashion-mnist"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -108,7 +118,11 @@ fn well_formed_small_files_fail_only_on_the_required_count() {
     let tmp = tempfile::tempdir().unwrap();
     small_folder(tmp.path());
     match load_dir(tmp.path()).unwrap_err() {
-        Error::WrongCount { found: 3, expected: 60_000, .. } => {}
+        Error::WrongCount {
+            found: 3,
+            expected: 60_000,
+            ..
+        } => {}
         e => panic!("{e}"),
     }
 }
@@ -127,19 +141,40 @@ fn truncated_wrong_magic_dims_labels_and_mismatch() {
 
     std::fs::write(&first, idx_labels(3, &[0, 1, 2])).unwrap();
     match load_dir(d).unwrap_err() {
-        Error::BadMagic { found: 0x801, expected: 0x803, .. } => {}
+        Error::BadMagic {
+            found: 0x801,
+            expected: 0x803,
+            ..
+        } => {}
         e => panic!("{e}"),
     }
 
     std::fs::write(&first, idx_images(3, 32, 32, 3 * 1024)).unwrap();
-    assert!(matches!(load_dir(d).unwrap_err(), Error::BadDimensions { rows: 32, .. }));
+    assert!(matches!(
+        load_dir(d).unwrap_err(),
+        Error::BadDimensions { rows: 32, .. }
+    ));
 
     std::fs::write(&first, idx_images(4, 28, 28, 4 * 784)).unwrap();
-    assert!(matches!(load_dir(d).unwrap_err(), Error::CountMismatch { n_images: 4, n_labels: 3, .. }));
+    assert!(matches!(
+        load_dir(d).unwrap_err(),
+        Error::CountMismatch {
+            n_images: 4,
+            n_labels: 3,
+            ..
+        }
+    ));
 
     small_folder(d);
     std::fs::write(d.join(FILE_NAMES[1]), idx_labels(3, &[1, 10, 3])).unwrap();
-    assert!(matches!(load_dir(d).unwrap_err(), Error::BadLabel { index: 1, label: 10, .. }));
+    assert!(matches!(
+        load_dir(d).unwrap_err(),
+        Error::BadLabel {
+            index: 1,
+            label: 10,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -167,7 +202,9 @@ fn corrupted_gzip_and_a_folder_in_place_of_a_file() {
 fn a_header_claiming_billions_of_items_is_rejected_without_allocating() {
     let bytes = idx_images(u32::MAX, 28, 28, 10);
     match check_idx(&bytes, IdxKind::Images, Path::new("x")) {
-        Err(Error::BadLength { expected, actual, .. }) => {
+        Err(Error::BadLength {
+            expected, actual, ..
+        }) => {
             assert_eq!(expected, 16 + u64::from(u32::MAX) * 784);
             assert_eq!(actual, 26);
         }

@@ -1,0 +1,79 @@
+//! Glue shared by the command-line programs: device choice and dataset choice from flags.
+//!
+//! Only the binaries print; this module returns errors.
+#![deny(missing_docs)]
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use cnn_data::{DataSource, DatasetKind};
+
+/// Picks the device from `--ngpus` (0 = CPU, 1 = first CUDA GPU) and `--device`
+/// (`cpu`, `cuda`, `cuda:N`). Asking for a GPU in a build without the `cuda` feature is an
+/// error, never a silent fallback.
+pub fn select_device(ngpus: Option<usize>, device: Option<&str>) -> Result<Device> {
+    let ordinal = match (ngpus, device) {
+        (Some(n), Some(d)) => {
+            let wants_gpu = d != "cpu";
+            if wants_gpu != (n > 0) {
+                bail!("--ngpus {n} contradicts --device {d}; give one of them");
+            }
+            parse_device(d)?
+        }
+        (Some(0), None) | (None, None) => None,
+        (Some(1), None) => Some(0),
+        (Some(n), None) => {
+            bail!("--ngpus {n}: training on several GPUs is not supported; use --ngpus 1")
+        }
+        (None, Some(d)) => parse_device(d)?,
+    };
+    match ordinal {
+        None => Ok(Device::Cpu),
+        Some(i) => cuda_device(i),
+    }
+}
+
+fn parse_device(d: &str) -> Result<Option<usize>> {
+    match d {
+        "cpu" => Ok(None),
+        "cuda" | "gpu" => Ok(Some(0)),
+        _ => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(i)) => Ok(Some(i)),
+            _ => bail!("--device {d}: expected cpu, cuda or cuda:N"),
+        },
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(i: usize) -> Result<Device> {
+    Device::new_cuda(i).with_context(|| format!("cannot open CUDA device {i}"))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(i: usize) -> Result<Device> {
+    let _ = i;
+    Err(anyhow::anyhow!(
+        "this build has no CUDA support: rebuild with `--features cuda`, or train on the CPU with --ngpus 0"
+    ))
+    .context("GPU requested")
+}
+
+/// The data source for `--dataset` and `--data-dir`.
+pub fn select_data(dataset: &str, data_dir: Option<PathBuf>) -> Result<DataSource> {
+    let kind = match dataset {
+        "mnist" => DatasetKind::Mnist,
+        "fashion" | "fashion-mnist" => DatasetKind::Fashion,
+        other => bail!("--dataset {other}: expected mnist or fashion"),
+    };
+    Ok(match (kind, data_dir) {
+        (kind, Some(dir)) => DataSource::new(dir, kind),
+        (DatasetKind::Mnist, None) => DataSource::shipped_mnist(),
+        (DatasetKind::Fashion, None) => DataSource::fashion_system(),
+    })
+}
+
+/// Loads the dataset, with the flag to blame in the error context.
+pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
+    cnn_data::load(source).with_context(|| format!("loading {} data", source.kind.name()))
+}

@@ -1,0 +1,150 @@
+//! The network itself: layers built from a `VarBuilder`, and its forward passes.
+
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
+
+use crate::{Arch, Dropout, Error, Result};
+
+/// How to build a [`Cnn`].
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// The architecture.
+    pub arch: Arch,
+    /// Seed of the dropout masks (only `medium_cnn` uses dropout).
+    pub dropout_seed: u64,
+}
+
+impl ModelConfig {
+    /// The architecture with dropout seed 0.
+    pub fn new(arch: Arch) -> Self {
+        Self {
+            arch,
+            dropout_seed: 0,
+        }
+    }
+}
+
+/// `small_cnn` or `medium_cnn`.
+#[derive(Debug)]
+pub struct Cnn {
+    arch: Arch,
+    convs: Vec<Conv2d>,
+    fc1: Linear,
+    fc2: Option<Linear>,
+    dropout: Dropout,
+}
+
+fn conv3x3(c_in: usize, c_out: usize, vb: VarBuilder<'_>) -> Result<Conv2d> {
+    let cfg = Conv2dConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    Ok(candle_nn::conv2d(c_in, c_out, 3, cfg, vb)?)
+}
+
+impl Cnn {
+    /// Builds the network; variables are named `conv1.weight`, `conv1.bias`, ..., `fc1.weight`,
+    /// `fc1.bias` and, for `medium_cnn`, `fc2.*`.
+    pub fn new(cfg: &ModelConfig, vb: VarBuilder<'_>) -> Result<Self> {
+        let arch = cfg.arch;
+        let mut convs = Vec::new();
+        let mut c_in = 1;
+        for (i, &c_out) in arch.conv_channels().iter().enumerate() {
+            convs.push(conv3x3(c_in, c_out, vb.pp(format!("conv{}", i + 1)))?);
+            c_in = c_out;
+        }
+        let flat = arch.flat_features();
+        let (fc1, fc2) = if arch.has_hidden() {
+            (
+                candle_nn::linear(flat, Arch::HIDDEN, vb.pp("fc1"))?,
+                Some(candle_nn::linear(Arch::HIDDEN, 10, vb.pp("fc2"))?),
+            )
+        } else {
+            (candle_nn::linear(flat, 10, vb.pp("fc1"))?, None)
+        };
+        Ok(Self {
+            arch,
+            convs,
+            fc1,
+            fc2,
+            dropout: Dropout::new(0.5, cfg.dropout_seed),
+        })
+    }
+
+    /// The architecture.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// The dropout layer (to save and restore its mask counter).
+    pub fn dropout(&self) -> &Dropout {
+        &self.dropout
+    }
+
+    fn check_input(xs: &Tensor) -> Result<()> {
+        let dims = xs.dims();
+        if dims.len() != 4 || dims[1..] != [1, 28, 28] {
+            return Err(Error::BadInput(dims.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// First-layer feature maps after ReLU: `N x 10 x 28 x 28`.
+    pub fn first_layer_maps(&self, xs: &Tensor) -> Result<Tensor> {
+        Self::check_input(xs)?;
+        Ok(self.convs[0].forward(xs)?.relu()?)
+    }
+
+    /// The output of every stage, in the order of [`Arch::layers`] (input excluded), in eval mode.
+    pub fn activations(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
+        Self::check_input(xs)?;
+        let mut out = Vec::new();
+        let mut h = xs.clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h)?.relu()?;
+            out.push(h.clone());
+            if i < 2 {
+                h = h.max_pool2d(2)?;
+                out.push(h.clone());
+            }
+        }
+        h = h.flatten_from(1)?;
+        out.push(h.clone());
+        h = self.fc1.forward(&h)?;
+        if let Some(fc2) = &self.fc2 {
+            h = h.relu()?;
+            out.push(h.clone());
+            out.push(h.clone()); // dropout is the identity in eval mode
+            h = fc2.forward(&h)?;
+        }
+        out.push(h);
+        Ok(out)
+    }
+
+    /// Logits, `N x 10`.
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        Self::check_input(xs)?;
+        let mut h = xs.clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h)?.relu()?;
+            if i < 2 {
+                h = h.max_pool2d(2)?;
+            }
+        }
+        h = self.fc1.forward(&h.flatten_from(1)?)?;
+        if let Some(fc2) = &self.fc2 {
+            h = self.dropout.forward_t(&h.relu()?, train)?;
+            h = fc2.forward(&h)?;
+        }
+        Ok(h)
+    }
+}
+
+impl ModuleT for Cnn {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        Cnn::forward_t(self, xs, train).map_err(|e| match e {
+            Error::Candle(e) => e,
+            other => candle_core::Error::Msg(other.to_string()),
+        })
+    }
+}

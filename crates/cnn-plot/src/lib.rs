@@ -1,0 +1,2 @@
+//! Figures for small CNNs, drawn from plain data (no dependency on candle or our other crates).
+#![deny(missing_docs)]

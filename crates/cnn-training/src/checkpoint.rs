@@ -1,0 +1,205 @@
+//! Checkpoint files: safetensors with our metadata, written atomically, read defensively.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use cnn_models::{Arch, Cnn, ModelConfig};
+use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::{Error, Result};
+
+/// Value of the `format` metadata key in every file we write.
+pub const FORMAT: &str = "cnn-mnist";
+/// Checkpoint format version this build writes; newer versions are refused.
+pub const FORMAT_VERSION: u32 = 1;
+/// Checkpoints above this size are refused before reading them (ours are under 2 MB).
+pub const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A checkpoint read from disk: its tensors and metadata.
+#[derive(Debug)]
+pub struct RawCheckpoint {
+    /// Tensors by name, on the requested device.
+    pub tensors: HashMap<String, Tensor>,
+    /// The metadata (`format`, `format_version`, `model`, ...).
+    pub metadata: HashMap<String, String>,
+    /// The architecture named in the metadata.
+    pub arch: Arch,
+}
+
+fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
+    let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+}
+
+/// Serialises `tensors` with `metadata` (plus `format` and `format_version`) to safetensors.
+pub fn encode(
+    tensors: &[(String, Tensor)],
+    mut metadata: HashMap<String, String>,
+) -> Result<Vec<u8>> {
+    metadata.insert("format".into(), FORMAT.into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+    let buffers = tensors
+        .iter()
+        .map(|(name, t)| Ok((name.clone(), t.dims().to_vec(), tensor_bytes(t)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let views = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Encode(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
+/// then fsync of the folder. A crash at any point leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        // The rename is durable only once the folder itself is synced.
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Reads and checks a checkpoint file: exists, is safetensors of f32 tensors, carries our
+/// metadata with a known version and a known model.
+pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
+    let bad = |reason: String| Error::BadCheckpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|source| Error::ReadCheckpoint {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(bad("it is a folder, not a file".into()));
+    }
+    if meta.len() > MAX_CHECKPOINT_BYTES {
+        return Err(bad(format!(
+            "{} bytes is too large for a checkpoint",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|source| Error::ReadCheckpoint {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    if metadata.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(
+            "no cnn-mnist metadata (was it written by cnn-train?)".into()
+        ));
+    }
+    let version: u32 = metadata
+        .get("format_version")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad("missing or malformed format_version".into()))?;
+    if version > FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {version} is newer than this build understands ({FORMAT_VERSION}); upgrade cnn-train"
+        )));
+    }
+    let arch: Arch = metadata
+        .get("model")
+        .ok_or_else(|| bad("metadata names no model".into()))?
+        .parse()
+        .map_err(|e: cnn_models::Error| bad(e.to_string()))?;
+    let mut tensors = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(bad(format!(
+                "tensor {name} is {:?}, expected F32",
+                view.dtype()
+            )));
+        }
+        let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
+        tensors.insert(name, t);
+    }
+    Ok(RawCheckpoint {
+        tensors,
+        metadata,
+        arch,
+    })
+}
+
+/// Copies the model weights from `ckpt` into the variables of `varmap`, checking that every
+/// variable is present with its exact shape.
+pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Result<()> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Encode("variable map lock poisoned".into()))?;
+    for (name, var) in vars.iter() {
+        let t = ckpt.tensors.get(name).ok_or_else(|| Error::BadCheckpoint {
+            path: path.to_path_buf(),
+            reason: format!("tensor {name} is missing"),
+        })?;
+        if t.dims() != var.dims() {
+            return Err(Error::BadCheckpoint {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "tensor {name} has shape {:?}, the model expects {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            });
+        }
+        var.set(t)?;
+    }
+    Ok(())
+}
+
+/// Loads a trained model from a `final_state.safetensors` (or a full checkpoint).
+///
+/// If `expected` is given and the file holds the other architecture, fails with
+/// [`Error::WrongModel`].
+pub fn load_model(
+    path: &Path,
+    expected: Option<Arch>,
+    device: &Device,
+) -> Result<(Cnn, RawCheckpoint)> {
+    let ckpt = read(path, device)?;
+    if let Some(expected) = expected {
+        if expected != ckpt.arch {
+            return Err(Error::WrongModel {
+                path: path.to_path_buf(),
+                found: ckpt.arch,
+                expected,
+            });
+        }
+    }
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = Cnn::new(&ModelConfig::new(ckpt.arch), vb)?;
+    restore_weights(&varmap, &ckpt, path)?;
+    Ok((model, ckpt))
+}

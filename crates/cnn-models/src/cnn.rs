@@ -5,6 +5,17 @@ use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
 use crate::{Arch, Dropout, Error, Result};
 
+/// Which implementation of the convolution and pooling layers to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpsPath {
+    /// Fused custom ops on CPU `f32` tensors ([`crate::fast`]), candle's ops on other devices.
+    #[default]
+    Fast,
+    /// candle-nn's own layers everywhere (max-pool from candle reductions, see
+    /// [`crate::fast::reference_maxpool2`]): the reference the fast path is tested against.
+    Reference,
+}
+
 /// How to build a [`Cnn`].
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
@@ -12,6 +23,8 @@ pub struct ModelConfig {
     pub arch: Arch,
     /// Seed of the dropout masks (only `medium_cnn` uses dropout).
     pub dropout_seed: u64,
+    /// Layer implementation.
+    pub ops: OpsPath,
 }
 
 impl ModelConfig {
@@ -20,6 +33,7 @@ impl ModelConfig {
         Self {
             arch,
             dropout_seed: 0,
+            ops: OpsPath::default(),
         }
     }
 }
@@ -32,6 +46,7 @@ pub struct Cnn {
     fc1: Linear,
     fc2: Option<Linear>,
     dropout: Dropout,
+    ops: OpsPath,
 }
 
 fn conv3x3(c_in: usize, c_out: usize, vb: VarBuilder<'_>) -> Result<Conv2d> {
@@ -68,12 +83,39 @@ impl Cnn {
             fc1,
             fc2,
             dropout: Dropout::new(0.5, cfg.dropout_seed),
+            ops: cfg.ops,
         })
     }
 
     /// The architecture.
     pub fn arch(&self) -> Arch {
         self.arch
+    }
+
+    /// The layer implementation in use.
+    pub fn ops(&self) -> OpsPath {
+        self.ops
+    }
+
+    /// Switches the layer implementation (the weights are shared, so both give the same
+    /// function up to floating-point rounding).
+    pub fn set_ops(&mut self, ops: OpsPath) {
+        self.ops = ops;
+    }
+
+    fn conv_relu(&self, i: usize, h: &Tensor) -> Result<Tensor> {
+        let conv = &self.convs[i];
+        match (self.ops, conv.bias()) {
+            (OpsPath::Fast, Some(b)) => Ok(crate::fast::conv3x3_relu(h, conv.weight(), b)?),
+            _ => Ok(conv.forward(h)?.relu()?),
+        }
+    }
+
+    fn pool(&self, h: &Tensor) -> Result<Tensor> {
+        match self.ops {
+            OpsPath::Fast => Ok(crate::fast::maxpool2(h)?),
+            OpsPath::Reference => Ok(crate::fast::reference_maxpool2(h)?),
+        }
     }
 
     /// The dropout layer (to save and restore its mask counter).
@@ -92,7 +134,7 @@ impl Cnn {
     /// First-layer feature maps after ReLU: `N x 10 x 28 x 28`.
     pub fn first_layer_maps(&self, xs: &Tensor) -> Result<Tensor> {
         Self::check_input(xs)?;
-        Ok(self.convs[0].forward(xs)?.relu()?)
+        self.conv_relu(0, xs)
     }
 
     /// The output of every stage, in the order of [`Arch::layers`] (input excluded), in eval mode.
@@ -100,11 +142,11 @@ impl Cnn {
         Self::check_input(xs)?;
         let mut out = Vec::new();
         let mut h = xs.clone();
-        for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?.relu()?;
+        for i in 0..self.convs.len() {
+            h = self.conv_relu(i, &h)?;
             out.push(h.clone());
             if i < 2 {
-                h = h.max_pool2d(2)?;
+                h = self.pool(&h)?;
                 out.push(h.clone());
             }
         }
@@ -125,10 +167,10 @@ impl Cnn {
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         Self::check_input(xs)?;
         let mut h = xs.clone();
-        for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?.relu()?;
+        for i in 0..self.convs.len() {
+            h = self.conv_relu(i, &h)?;
             if i < 2 {
-                h = h.max_pool2d(2)?;
+                h = self.pool(&h)?;
             }
         }
         h = self.fc1.forward(&h.flatten_from(1)?)?;

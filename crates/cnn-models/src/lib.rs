@@ -22,9 +22,10 @@
 mod arch;
 mod cnn;
 mod dropout;
+pub mod fast;
 
 pub use arch::{Arch, LayerInfo};
-pub use cnn::{Cnn, ModelConfig};
+pub use cnn::{Cnn, ModelConfig, OpsPath};
 pub use dropout::Dropout;
 
 /// Errors from building or running a model.

@@ -21,7 +21,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use cnn_data::{Dataset, IMAGE_SIDE, Split};
-use cnn_models::{Arch, Cnn, ModelConfig};
+use cnn_models::{Arch, Cnn, ModelConfig, OpsPath};
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::load_model;
@@ -149,6 +149,9 @@ pub struct TrainConfig {
     pub warmup_epochs: f64,
     /// Random translation of each training image by up to this many pixels (0 disables).
     pub shift: usize,
+    /// Layer implementation (not saved: it does not change the function computed).
+    #[serde(skip)]
+    pub ops: OpsPath,
 }
 
 impl TrainConfig {
@@ -164,6 +167,7 @@ impl TrainConfig {
             seed: 0,
             warmup_epochs: 1.0,
             shift: 0,
+            ops: OpsPath::default(),
         }
     }
 
@@ -361,6 +365,7 @@ impl Trainer {
         let mcfg = ModelConfig {
             arch: cfg.arch,
             dropout_seed: cfg.seed ^ 0xD50_D50,
+            ops: cfg.ops,
         };
         let model = Cnn::new(&mcfg, vb)?;
         let mut rng = Rng::new(cfg.seed);

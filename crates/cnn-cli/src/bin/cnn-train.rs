@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cnn_models::Arch;
+use cnn_models::{Arch, OpsPath};
 use cnn_training::{Event, FINAL_STATE_FILE, RunOutcome, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -68,9 +68,19 @@ struct Cli {
     /// Do not train: load <out>/final_state.safetensors and evaluate it on the test set.
     #[arg(long)]
     final_state: bool,
+    /// Layer implementation: fast (fused CPU ops; candle's ops on other devices) or
+    /// reference (candle-nn layers everywhere).
+    #[arg(long, value_enum, default_value_t = Ops::Fast)]
+    ops: Ops,
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Ops {
+    Fast,
+    Reference,
 }
 
 fn config(cli: &Cli, arch: Arch) -> TrainConfig {
@@ -85,6 +95,10 @@ fn config(cli: &Cli, arch: Arch) -> TrainConfig {
         seed: cli.seed.unwrap_or(d.seed),
         warmup_epochs: cli.warmup_epochs.unwrap_or(d.warmup_epochs),
         shift: cli.shift.unwrap_or(d.shift),
+        ops: match cli.ops {
+            Ops::Fast => OpsPath::Fast,
+            Ops::Reference => OpsPath::Reference,
+        },
     }
 }
 

@@ -98,18 +98,17 @@ pub fn check_idx(bytes: &[u8], kind: IdxKind, path: &Path) -> Result<u32> {
     if expected != bytes.len() as u64 {
         return Err(short(expected));
     }
-    if kind == IdxKind::Labels {
-        if let Some((index, &label)) = bytes[header..]
+    if kind == IdxKind::Labels
+        && let Some((index, &label)) = bytes[header..]
             .iter()
             .enumerate()
             .find(|(_, l)| **l as usize >= NUM_CLASSES)
-        {
-            return Err(Error::BadLabel {
-                path: path.to_path_buf(),
-                index,
-                label,
-            });
-        }
+    {
+        return Err(Error::BadLabel {
+            path: path.to_path_buf(),
+            index,
+            label,
+        });
     }
     Ok(count)
 }
@@ -130,9 +129,9 @@ pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, S
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+    let text = std::fs::read_to_string(&path).map_err(|error| Error::Io {
         path: path.clone(),
-        source,
+        error,
     })?;
     let map = text
         .lines()
@@ -158,7 +157,7 @@ fn read_bounded(reader: impl Read, path: &Path, gz: bool) -> Result<Vec<u8>> {
         } else {
             Error::Io {
                 path: path.to_path_buf(),
-                source: e,
+                error: e,
             }
         }
     })?;
@@ -183,9 +182,9 @@ fn open_file(path: &Path) -> Result<File> {
             path: path.to_path_buf(),
         });
     }
-    File::open(path).map_err(|source| Error::Io {
+    File::open(path).map_err(|error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -215,17 +214,16 @@ pub(crate) fn prepare(
     };
     let count = check_idx(&bytes, kind, &source)?;
     let digest = hex(&Sha256::digest(&bytes));
-    if let Some((sums_path, map)) = sums {
-        if let Some(expected) = map.get(name) {
-            if *expected != digest {
-                return Err(Error::Checksum {
-                    path: source,
-                    sums: sums_path.clone(),
-                    expected: expected.clone(),
-                    actual: digest,
-                });
-            }
-        }
+    if let Some((sums_path, map)) = sums
+        && let Some(expected) = map.get(name)
+        && *expected != digest
+    {
+        return Err(Error::Checksum {
+            path: source,
+            sums: sums_path.clone(),
+            expected: expected.clone(),
+            actual: digest,
+        });
     }
     let readable = if compressed {
         // Content-addressed, so a cached copy can never be stale.
@@ -249,7 +247,7 @@ pub(crate) fn prepare(
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |source| Error::Io { path: p, source }
+        move |error| Error::Io { path: p, error }
     };
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;

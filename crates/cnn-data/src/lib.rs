@@ -59,12 +59,12 @@ pub enum Error {
         path: PathBuf,
     },
     /// Reading or writing a file failed.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// A `.gz` file is not valid gzip, or is cut short.
     #[error("{path} is not a valid gzip file: {reason}")]
@@ -372,11 +372,11 @@ pub fn load(source: &DataSource) -> Result<Dataset> {
     let dir = &source.dir;
     if !dir.is_dir() {
         let hint = match source.kind {
-            DatasetKind::Fashion => {
+            DatasetKind::Fashion if dir == Path::new(FASHION_SYSTEM_DIR) => {
                 " (install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist`, \
                  or pass --data-dir)"
             }
-            DatasetKind::Mnist => "",
+            _ => "",
         };
         return Err(Error::MissingDir {
             path: dir.clone(),

@@ -1,5 +1,7 @@
 //! Gradient checks: the fast CPU ops against candle's autograd of the reference ops.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use cnn_models::fast::{conv3x3_relu, maxpool2, reference_maxpool2};

@@ -60,9 +60,9 @@ pub fn encode(
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
 /// then fsync of the folder. A crash at any point leaves either the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Write {
+    let io = |error| Error::Write {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -92,9 +92,9 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|source| Error::ReadCheckpoint {
+    let meta = std::fs::metadata(path).map_err(|error| Error::ReadCheckpoint {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     if meta.is_dir() {
         return Err(bad("it is a folder, not a file".into()));
@@ -105,9 +105,9 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
             meta.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadCheckpoint {
+    let bytes = std::fs::read(path).map_err(|error| Error::ReadCheckpoint {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
@@ -188,14 +188,14 @@ pub fn load_model(
     device: &Device,
 ) -> Result<(Cnn, RawCheckpoint)> {
     let ckpt = read(path, device)?;
-    if let Some(expected) = expected {
-        if expected != ckpt.arch {
-            return Err(Error::WrongModel {
-                path: path.to_path_buf(),
-                found: ckpt.arch,
-                expected,
-            });
-        }
+    if let Some(expected) = expected
+        && expected != ckpt.arch
+    {
+        return Err(Error::WrongModel {
+            path: path.to_path_buf(),
+            found: ckpt.arch,
+            expected,
+        });
     }
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);

@@ -67,20 +67,20 @@ pub enum Error {
         suggest: f64,
     },
     /// Writing an artifact failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// A checkpoint could not be read.
-    #[error("cannot read checkpoint {path}: {source}")]
+    #[error("cannot read checkpoint {path}: {error}")]
     ReadCheckpoint {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
     },
     /// A checkpoint is malformed.
     #[error("{path} is not a usable checkpoint: {reason}")]
@@ -587,9 +587,9 @@ impl Trainer {
     /// Writes `history.csv`, `final_state.safetensors` and `checkpoint.safetensors` into `dir`,
     /// each atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        std::fs::create_dir_all(dir).map_err(|error| Error::Write {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         let meta = self.metadata()?;
         let weights = self.weights();

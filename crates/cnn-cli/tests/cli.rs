@@ -1,0 +1,231 @@
+//! End-to-end tests of the `cnn-train` binary: quick real runs, `--final-state`, bad input.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cnn_train(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(args)
+        .output()
+        .expect("cnn-train runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts a clean failure: non-zero exit, one `error:` line on stderr naming `needle`, no panic.
+fn assert_clean_error(out: &Output, needle: &str) {
+    let err = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic: {err}"
+    );
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error"),
+        "first line should be the error: {err}"
+    );
+    assert!(
+        first.contains(needle),
+        "error should mention {needle:?}: {err}"
+    );
+}
+
+fn last_line(out: &Output) -> String {
+    text(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn accuracy_of(line: &str) -> f64 {
+    // "test accuracy: 93.12% (9312/10000)"
+    let pct = line
+        .strip_prefix("test accuracy: ")
+        .and_then(|r| r.split('%').next())
+        .unwrap_or_else(|| panic!("not an accuracy line: {line}"));
+    pct.parse().unwrap()
+}
+
+#[test]
+fn quick_training_then_final_state_evaluates_the_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let train = cnn_train(&[
+        "--model",
+        "small_cnn",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "3000",
+        "--out",
+        out_dir,
+    ]);
+    assert!(train.status.success(), "{}", text(&train.stderr));
+    let line = last_line(&train);
+    let trained = accuracy_of(&line);
+    assert!(trained > 80.0, "{line}");
+    for f in [
+        "history.csv",
+        "final_state.safetensors",
+        "checkpoint.safetensors",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    // The original project's evaluation line, verbatim but for the CPU.
+    let eval = cnn_train(&[
+        "--ngpus=0",
+        "--model=small_cnn",
+        "--final-state",
+        "--out",
+        out_dir,
+    ]);
+    assert!(eval.status.success(), "{}", text(&eval.stderr));
+    assert_eq!(
+        last_line(&eval),
+        line,
+        "evaluation of the saved state must match training's"
+    );
+
+    // A checkpoint of the other model is refused, naming the file and the right flag.
+    let wrong = cnn_train(&["--model", "medium_cnn", "--final-state", "--out", out_dir]);
+    assert_clean_error(&wrong, "final_state.safetensors");
+    assert!(text(&wrong.stderr).contains("--model small_cnn"));
+}
+
+#[test]
+fn the_original_training_line_parses_and_trains_stably() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cnn_train(&[
+        "--epochs=2",
+        "--ngpus=0",
+        "--lr=0.5",
+        "--l2=1",
+        "--model=small_cnn",
+        "--train-limit=3000",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        accuracy_of(&last_line(&out)) > 90.0,
+        "{}",
+        text(&out.stdout)
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch ")).count(),
+        2,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_flags_end_in_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().to_str().unwrap();
+    assert_clean_error(&cnn_train(&["--lr", "-1", "--out", o]), "--lr");
+    assert_clean_error(&cnn_train(&["--lr", "NaN", "--out", o]), "--lr");
+    assert_clean_error(&cnn_train(&["--epochs", "0", "--out", o]), "--epochs");
+    assert_clean_error(
+        &cnn_train(&["--batch-size", "0", "--out", o]),
+        "--batch-size",
+    );
+    assert_clean_error(&cnn_train(&["--momentum", "1.5", "--out", o]), "--momentum");
+    assert_clean_error(&cnn_train(&["--model", "big_cnn", "--out", o]), "big_cnn");
+    assert_clean_error(&cnn_train(&["--dataset", "cifar", "--out", o]), "--dataset");
+    assert_clean_error(&cnn_train(&["--epochs", "many", "--out", o]), "--epochs");
+    assert_clean_error(
+        &cnn_train(&["--train-limit", "0", "--out", o]),
+        "--train-limit",
+    );
+    #[cfg(not(feature = "cuda"))]
+    assert_clean_error(&cnn_train(&["--ngpus", "1", "--out", o]), "CUDA");
+    assert_clean_error(&cnn_train(&["--ngpus", "2", "--out", o]), "--ngpus");
+    assert!(
+        !dir.path().join("final_state.safetensors").exists(),
+        "nothing trained"
+    );
+}
+
+fn copy_mnist(to: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist");
+    for name in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        std::fs::copy(
+            src.join(format!("{name}.gz")),
+            to.join(format!("{name}.gz")),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn bad_data_files_end_in_one_clear_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let d = data.to_str().unwrap();
+    let out = dir.path().join("out");
+    let o = out.to_str().unwrap();
+
+    assert_clean_error(
+        &cnn_train(&["--data-dir", "/no/such/folder", "--out", o]),
+        "/no/such/folder",
+    );
+
+    copy_mnist(&data);
+    std::fs::remove_file(data.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    assert_clean_error(
+        &cnn_train(&["--data-dir", d, "--out", o]),
+        "t10k-labels-idx1-ubyte",
+    );
+
+    // Corrupted gzip: the real file cut in half.
+    copy_mnist(&data);
+    let f = data.join("t10k-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    assert_clean_error(
+        &cnn_train(&["--data-dir", d, "--out", o]),
+        "t10k-images-idx3-ubyte.gz",
+    );
+
+    // Wrong magic: a label file where the test images should be (raw files take precedence).
+    std::fs::remove_file(&f).unwrap();
+    std::fs::write(
+        data.join("t10k-images-idx3-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 1, 3],
+    )
+    .unwrap();
+    assert_clean_error(&cnn_train(&["--data-dir", d, "--out", o]), "magic");
+    assert!(!out.exists(), "no run folder for a run that never started");
+}
+
+#[test]
+fn bad_checkpoints_end_in_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().to_str().unwrap();
+    assert_clean_error(
+        &cnn_train(&["--final-state", "--out", o]),
+        "final_state.safetensors",
+    );
+    let garbage = dir.path().join("final_state.safetensors");
+    std::fs::write(&garbage, b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage").unwrap();
+    assert_clean_error(
+        &cnn_train(&["--final-state", "--out", o]),
+        "final_state.safetensors",
+    );
+}

@@ -1,0 +1,361 @@
+//! Training tests on real MNIST digits: SGD progress, determinism, save/load, divergence.
+
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+
+use candle_core::{Device, Tensor};
+use cnn_data::{DataSource, Dataset};
+use cnn_models::Arch;
+use cnn_training::{
+    Error, RunOutcome, TrainConfig, Trainer, batch_tensor, evaluate, label_tensor, load_model,
+};
+
+fn mnist() -> &'static Dataset {
+    static DATA: OnceLock<Dataset> = OnceLock::new();
+    DATA.get_or_init(|| cnn_data::load(&DataSource::shipped_mnist()).expect("shipped MNIST"))
+}
+
+/// The first `n` training images and the first `t` test images.
+fn subset(n: usize, t: usize) -> Dataset {
+    let d = mnist();
+    Dataset {
+        kind: d.kind,
+        train: d.train.head(n),
+        test: d.test.head(t),
+    }
+}
+
+fn quick(arch: Arch, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        ..TrainConfig::default_for(arch)
+    }
+}
+
+fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {
+    let mut v: Vec<_> = t
+        .varmap()
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[test]
+fn parameter_counts_and_output_shapes() {
+    assert_eq!(Arch::SmallCnn.num_params(), 11_730);
+    assert_eq!(Arch::MediumCnn.num_params(), 261_458);
+    for arch in Arch::ALL {
+        let t = Trainer::new(quick(arch, 1), &Device::Cpu, 100).unwrap();
+        let n_vars: usize = weights(&t).iter().map(|(_, w)| w.len()).sum();
+        assert_eq!(n_vars, arch.num_params(), "{arch}");
+        let x = batch_tensor(&mnist().test, &[0, 1, 2], &Device::Cpu).unwrap();
+        assert_eq!(t.model().forward_t(&x, false).unwrap().dims(), &[3, 10]);
+        assert_eq!(
+            t.model().first_layer_maps(&x).unwrap().dims(),
+            &[3, 10, 28, 28]
+        );
+        let acts = t.model().activations(&x).unwrap();
+        let layers = arch.layers();
+        assert_eq!(acts.len(), layers.len() - 1);
+        for (a, l) in acts.iter().zip(&layers[1..]) {
+            assert_eq!(
+                &a.dims()[1..],
+                l.output_shape.as_slice(),
+                "{arch} {}",
+                l.name
+            );
+        }
+    }
+}
+
+#[test]
+fn one_sgd_step_lowers_the_loss_on_a_real_batch() {
+    for arch in Arch::ALL {
+        let cfg = TrainConfig {
+            warmup_epochs: 0.0,
+            momentum: 0.0,
+            lr: 0.5,
+            ..quick(arch, 1)
+        };
+        let mut t = Trainer::new(cfg, &Device::Cpu, 60_000).unwrap();
+        let idx: Vec<usize> = (0..64).collect();
+        let x = batch_tensor(&mnist().train, &idx, &Device::Cpu).unwrap();
+        let y = label_tensor(&mnist().train, &idx, &Device::Cpu).unwrap();
+        let eval_loss = |t: &Trainer| {
+            let logits = t.model().forward_t(&x, false).unwrap();
+            candle_nn::loss::cross_entropy(&logits, &y)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        let before = eval_loss(&t);
+        assert!(
+            (2.0..2.6).contains(&before),
+            "{arch}: fresh loss {before} should be near ln 10"
+        );
+        let reported = t.step(&x, &y).unwrap();
+        if !arch.has_hidden() {
+            // No dropout: the training loss of the step is the loss before the update.
+            assert_eq!(reported, before, "{arch}");
+        }
+        let after = eval_loss(&t);
+        assert!(after < before - 0.005, "{arch}: loss {before} -> {after}");
+    }
+}
+
+#[test]
+fn a_short_run_on_real_digits_beats_90_percent() {
+    let data = subset(6000, 2000);
+    let mut t = Trainer::new(quick(Arch::SmallCnn, 2), &Device::Cpu, data.train.len()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = cnn_training::run(
+        &mut t,
+        &data,
+        dir.path(),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(out, RunOutcome::Finished);
+    let last = t.history().last().unwrap();
+    assert!(last.test_accuracy > 0.90, "accuracy {}", last.test_accuracy);
+    assert!(last.train_loss < t.history()[0].train_loss);
+    let csv = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("epoch,train_loss,test_loss,test_accuracy,learning_rate,train_seconds")
+    );
+    assert_eq!(lines.count(), 2);
+}
+
+#[test]
+fn same_seed_same_weights_other_seed_other_weights() {
+    let data = subset(640, 100);
+    let train = |seed: u64| {
+        let cfg = TrainConfig {
+            seed,
+            shift: 1,
+            ..quick(Arch::MediumCnn, 1)
+        };
+        let mut t = Trainer::new(cfg, &Device::Cpu, data.train.len()).unwrap();
+        t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
+            .unwrap();
+        weights(&t)
+    };
+    let a = train(7);
+    assert_eq!(a, train(7), "same seed must give bit-identical weights");
+    assert_ne!(a, train(8));
+}
+
+#[test]
+fn save_then_load_gives_identical_logits_and_rejects_the_other_model() {
+    let data = subset(512, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(quick(Arch::MediumCnn, 1), &Device::Cpu, data.train.len()).unwrap();
+    cnn_training::run(
+        &mut t,
+        &data,
+        dir.path(),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let path = dir.path().join("final_state.safetensors");
+    let (loaded, ckpt) = load_model(&path, Some(Arch::MediumCnn), &Device::Cpu).unwrap();
+    assert_eq!(
+        ckpt.metadata.get("model").map(String::as_str),
+        Some("medium_cnn")
+    );
+    let idx: Vec<usize> = (0..100).collect();
+    let x = batch_tensor(&data.test, &idx, &Device::Cpu).unwrap();
+    let a = t
+        .model()
+        .forward_t(&x, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let b = loaded
+        .forward_t(&x, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_eq!(a, b);
+    assert_eq!(
+        evaluate(&loaded, &data.test, &Device::Cpu).unwrap().correct,
+        t.history()[0].test_correct
+    );
+    match load_model(&path, Some(Arch::SmallCnn), &Device::Cpu) {
+        Err(Error::WrongModel {
+            found: Arch::MediumCnn,
+            expected: Arch::SmallCnn,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_checkpoints_give_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.safetensors");
+    assert!(matches!(
+        load_model(&missing, None, &Device::Cpu),
+        Err(Error::ReadCheckpoint { .. })
+    ));
+    let garbage = dir.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
+    assert!(matches!(
+        load_model(&garbage, None, &Device::Cpu),
+        Err(Error::BadCheckpoint { .. })
+    ));
+
+    // A real checkpoint, then cut short.
+    let t = Trainer::new(quick(Arch::SmallCnn, 1), &Device::Cpu, 100).unwrap();
+    t.save(dir.path()).unwrap();
+    let good = std::fs::read(dir.path().join("final_state.safetensors")).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
+    assert!(matches!(
+        load_model(&cut, None, &Device::Cpu),
+        Err(Error::BadCheckpoint { .. })
+    ));
+
+    // Valid safetensors with the right names but wrong shapes.
+    let w = Tensor::zeros((3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let meta = [("model".to_string(), "small_cnn".to_string())]
+        .into_iter()
+        .collect();
+    let bytes = cnn_training::checkpoint::encode(&[("conv1.weight".into(), w)], meta).unwrap();
+    let shaped = dir.path().join("shapes.safetensors");
+    std::fs::write(&shaped, bytes).unwrap();
+    let msg = load_model(&shaped, None, &Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("conv1.weight") || msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_with_advice_and_keeps_the_last_good_checkpoint() {
+    let data = subset(640, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = TrainConfig {
+        epochs: 3,
+        ..quick(Arch::SmallCnn, 3)
+    };
+    let mut t = Trainer::new(cfg, &Device::Cpu, data.train.len()).unwrap();
+    t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    t.save(dir.path()).unwrap();
+    let before = std::fs::read(dir.path().join("final_state.safetensors")).unwrap();
+    // Poison a weight: the next loss is NaN.
+    {
+        let vars = t.varmap().data().lock().unwrap();
+        let w = vars.get("fc1.weight").unwrap();
+        let nan = (w.as_tensor() * f64::NAN).unwrap();
+        w.set(&nan).unwrap();
+    }
+    let err = cnn_training::run(
+        &mut t,
+        &data,
+        dir.path(),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 2,
+                batch: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("lower --lr"));
+    assert_eq!(
+        before,
+        std::fs::read(dir.path().join("final_state.safetensors")).unwrap()
+    );
+}
+
+#[test]
+fn invalid_settings_name_their_flag() {
+    let base = TrainConfig::default_for(Arch::SmallCnn);
+    let cases = [
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..base.clone()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                lr: f64::NAN,
+                ..base.clone()
+            },
+            "--lr",
+        ),
+        (
+            TrainConfig {
+                epochs: 0,
+                ..base.clone()
+            },
+            "--epochs",
+        ),
+        (
+            TrainConfig {
+                batch_size: 0,
+                ..base.clone()
+            },
+            "--batch-size",
+        ),
+        (
+            TrainConfig {
+                momentum: 1.0,
+                ..base.clone()
+            },
+            "--momentum",
+        ),
+        (
+            TrainConfig {
+                l2: f64::INFINITY,
+                ..base.clone()
+            },
+            "--l2",
+        ),
+        (
+            TrainConfig {
+                shift: 100,
+                ..base.clone()
+            },
+            "--shift",
+        ),
+    ];
+    for (cfg, flag) in cases {
+        let msg = cfg.validate().unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("invalid {flag} ")), "{msg}");
+    }
+}

@@ -1,10 +1,42 @@
-//! `cargo xtask`: project automation (figures, benchmarks), run from the repository root.
+//! `cargo xtask`: project automation (figures, benchmarks), run from anywhere in the repository.
 
+mod bench;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+/// The repository root, from this crate's manifest folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+const USAGE: &str = "usage: cargo xtask <command> [options]
+
+commands:
+  bench    training and inference throughput of both models, fast and reference paths,
+           beside PyTorch when a Python with torch is found
+           options: --models small_cnn,medium_cnn  --runs N (5)  --batches N (60)
+                    --no-reference  --torch-python PATH (or $CNN_TORCH_PYTHON)";
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
-    eprintln!("usage: cargo xtask <report|bench>; got {task:?}");
-    ExitCode::from(2)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::main(&args[1..]),
+        Some("-h" | "--help") | None => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command `{other}`\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

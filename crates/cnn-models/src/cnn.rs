@@ -118,6 +118,18 @@ impl Cnn {
         }
     }
 
+    /// Conv layer `i` with ReLU, and the 2x2 pool after it for the first two layers.
+    fn block(&self, i: usize, h: &Tensor) -> Result<Tensor> {
+        let conv = &self.convs[i];
+        match (self.ops, conv.bias(), i < 2) {
+            (OpsPath::Fast, Some(b), true) => {
+                Ok(crate::fast::conv3x3_relu_pool2(h, conv.weight(), b)?)
+            }
+            (_, _, true) => self.pool(&self.conv_relu(i, h)?),
+            (_, _, false) => self.conv_relu(i, h),
+        }
+    }
+
     /// The dropout layer (to save and restore its mask counter).
     pub fn dropout(&self) -> &Dropout {
         &self.dropout
@@ -168,10 +180,7 @@ impl Cnn {
         Self::check_input(xs)?;
         let mut h = xs.clone();
         for i in 0..self.convs.len() {
-            h = self.conv_relu(i, &h)?;
-            if i < 2 {
-                h = self.pool(&h)?;
-            }
+            h = self.block(i, &h)?;
         }
         h = self.fc1.forward(&h.flatten_from(1)?)?;
         if let Some(fc2) = &self.fc2 {

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use cnn_models::fast::{conv3x3_relu, maxpool2, reference_maxpool2};
+use cnn_models::fast::{conv3x3_relu, conv3x3_relu_pool2, maxpool2, reference_maxpool2};
 use cnn_models::{Arch, Cnn, ModelConfig, OpsPath};
 
 /// Fresh pseudo-random values in [-1, 1) from `seed`.

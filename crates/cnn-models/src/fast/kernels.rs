@@ -6,14 +6,6 @@
 
 use rayon::prelude::*;
 
-/// Below this many multiply-adds a GEMM runs on one thread: splitting costs more than it saves.
-const PARALLEL_FLOPS: usize = 1 << 17;
-
-/// Threads for the GEMMs: candle's own setting (`RAYON_NUM_THREADS` or all cores).
-fn threads() -> usize {
-    candle_core::utils::get_num_threads().max(1)
-}
-
 /// A row-major or transposed view of a matrix held in a slice.
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a> {
@@ -68,11 +60,8 @@ pub(crate) fn sgemm(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
         }
         return;
     }
-    let par = if m * n * k >= PARALLEL_FLOPS && threads() > 1 {
-        gemm::Parallelism::Rayon(threads())
-    } else {
-        gemm::Parallelism::None
-    };
+    // Parallelism comes from running images side by side; each GEMM is single-threaded.
+    let par = gemm::Parallelism::None;
     // SAFETY: the assert above checks that every index the strides can reach lies inside
     // `a.data`, `b.data` and `dst`; `dst` is exclusively borrowed and does not alias them.
     unsafe {
@@ -114,151 +103,289 @@ impl ConvShape {
     pub fn hw(&self) -> usize {
         self.h * self.w
     }
-    /// Rows of the im2col matrix.
+    /// Rows of one image's im2col matrix.
     pub fn k(&self) -> usize {
         self.c_in * 9
     }
-    /// Columns of the im2col matrix.
-    pub fn cols(&self) -> usize {
-        self.batch * self.hw()
+    /// Values per output image: `Co*H*W`, or `Co*(H/2)*(W/2)` when pooled.
+    pub fn out_len(&self, pool: bool) -> usize {
+        if pool {
+            self.c_out * (self.h / 2) * (self.w / 2)
+        } else {
+            self.c_out * self.hw()
+        }
     }
 }
 
-/// `col[(ci*3+kh)*3+kw][n*HW + y*W + x] = x[n][ci][y+kh-1][x+kw-1]` (zero outside).
-pub(crate) fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
-    let (h, w, hw, cols) = (s.h, s.w, s.hw(), s.cols());
-    col.par_chunks_mut(cols).enumerate().for_each(|(k, row)| {
+/// Images per unit of parallel work in the backward pass. Fixed, so that weight gradients are
+/// summed in the same order whatever the number of threads: runs are reproducible.
+const GROUP: usize = 4;
+
+thread_local! {
+    /// Per-thread scratch (im2col matrix, pre-activations, column gradients): reused across
+    /// calls so a training step does not fault in fresh pages for its temporaries.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const { std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+fn with_scratch<R>(
+    sizes: [usize; 3],
+    f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R,
+) -> R {
+    SCRATCH.with(|cell| {
+        let mut bufs = cell.borrow_mut();
+        for (b, &n) in bufs.iter_mut().zip(&sizes) {
+            if b.len() < n {
+                b.resize(n, 0.0);
+            }
+        }
+        let [a, b, c] = &mut *bufs;
+        f(&mut a[..sizes[0]], &mut b[..sizes[1]], &mut c[..sizes[2]])
+    })
+}
+
+/// One image's im2col: `col[(ci*3+kh)*3+kw][y*W + x] = x[ci][y+kh-1][x+kw-1]`, zero outside.
+fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
+    let (h, w, hw) = (s.h, s.w, s.hw());
+    for (k, row) in col.chunks_exact_mut(hw).enumerate() {
         let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
-        for n in 0..s.batch {
-            let src = &x[(n * s.c_in + ci) * hw..][..hw];
-            let dst = &mut row[n * hw..][..hw];
-            for y in 0..h {
-                let sy = y as isize + kh as isize - 1;
-                let out = &mut dst[y * w..][..w];
-                if sy < 0 || sy >= h as isize {
-                    out.fill(0.0);
-                    continue;
+        let src = &x[ci * hw..][..hw];
+        for y in 0..h {
+            let out = &mut row[y * w..][..w];
+            let sy = y as isize + kh as isize - 1;
+            if sy < 0 || sy >= h as isize {
+                out.fill(0.0);
+                continue;
+            }
+            let line = &src[sy as usize * w..][..w];
+            // Column shift by kw-1 with zero fill at the border.
+            match kw {
+                0 => {
+                    out[0] = 0.0;
+                    out[1..].copy_from_slice(&line[..w - 1]);
                 }
-                let line = &src[sy as usize * w..][..w];
-                // Column shift by kw-1 with zero fill at the border.
-                match kw {
-                    0 => {
-                        out[0] = 0.0;
-                        out[1..].copy_from_slice(&line[..w - 1]);
-                    }
-                    1 => out.copy_from_slice(line),
-                    _ => {
-                        out[..w - 1].copy_from_slice(&line[1..]);
-                        out[w - 1] = 0.0;
-                    }
+                1 => out.copy_from_slice(line),
+                _ => {
+                    out[..w - 1].copy_from_slice(&line[1..]);
+                    out[w - 1] = 0.0;
                 }
             }
         }
-    });
+    }
 }
 
-/// Adds the columns of `dcol` back into image gradients: the adjoint of [`im2col`].
-pub(crate) fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32]) {
-    let (h, w, hw, cols) = (s.h, s.w, s.hw(), s.cols());
-    dx.par_chunks_mut(hw).enumerate().for_each(|(nc, plane)| {
-        let (n, ci) = (nc / s.c_in, nc % s.c_in);
-        plane.fill(0.0);
-        for kh in 0..3 {
-            for kw in 0..3 {
-                let row = &dcol[(ci * 9 + kh * 3 + kw) * cols + n * hw..][..hw];
-                for y in 0..h {
-                    let sy = y as isize + kh as isize - 1;
-                    if sy < 0 || sy >= h as isize {
-                        continue;
-                    }
-                    let src = &row[y * w..][..w];
-                    let dst = &mut plane[sy as usize * w..][..w];
-                    match kw {
-                        0 => dst[..w - 1]
-                            .iter_mut()
-                            .zip(&src[1..])
-                            .for_each(|(d, v)| *d += v),
-                        1 => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
-                        _ => dst[1..]
-                            .iter_mut()
-                            .zip(&src[..w - 1])
-                            .for_each(|(d, v)| *d += v),
-                    }
-                }
+/// Adds one image's column gradients back into its input gradient: the adjoint of [`im2col`].
+fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32]) {
+    let (h, w, hw) = (s.h, s.w, s.hw());
+    dx.fill(0.0);
+    for (k, row) in dcol.chunks_exact(hw).enumerate() {
+        let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
+        let plane = &mut dx[ci * hw..][..hw];
+        for y in 0..h {
+            let sy = y as isize + kh as isize - 1;
+            if sy < 0 || sy >= h as isize {
+                continue;
+            }
+            let src = &row[y * w..][..w];
+            let dst = &mut plane[sy as usize * w..][..w];
+            match kw {
+                0 => dst[..w - 1]
+                    .iter_mut()
+                    .zip(&src[1..])
+                    .for_each(|(d, v)| *d += v),
+                1 => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
+                _ => dst[1..]
+                    .iter_mut()
+                    .zip(&src[..w - 1])
+                    .for_each(|(d, v)| *d += v),
             }
         }
-    });
+    }
 }
 
-/// Forward: `out[n][co][p] = relu(Σ_k w[co][k]·col[k][n*HW+p] + b[co])`. Returns `[B, Co, H, W]`.
-pub(crate) fn conv_relu_fwd(x: &[f32], wt: &[f32], bias: &[f32], s: ConvShape) -> Vec<f32> {
-    let mut col = vec![0.0; s.k() * s.cols()];
-    im2col(x, s, &mut col);
-    let mut y = vec![0.0; s.c_out * s.cols()];
+/// Pre-activations of one image: `z[co][p] = b[co] + Σ_k w[co][k]·col[k][p]`.
+fn conv_one(x: &[f32], wt: &[f32], bias: &[f32], s: ConvShape, col: &mut [f32], z: &mut [f32]) {
+    im2col(x, s, col);
+    for (row, &b) in z.chunks_exact_mut(s.hw()).zip(bias) {
+        row.fill(b);
+    }
     sgemm(
-        &mut y,
+        z,
         Mat::row_major(wt, s.c_out, s.k()),
-        Mat::row_major(&col, s.k(), s.cols()),
-        false,
+        Mat::row_major(col, s.k(), s.hw()),
+        true,
     );
-    drop(col);
-    let hw = s.hw();
-    let mut out = vec![0.0; s.batch * s.c_out * hw];
-    out.par_chunks_mut(hw).enumerate().for_each(|(nc, plane)| {
-        let (n, co) = (nc / s.c_out, nc % s.c_out);
-        let b = bias[co];
-        let src = &y[co * s.cols() + n * hw..][..hw];
-        plane
-            .iter_mut()
-            .zip(src)
-            .for_each(|(o, v)| *o = (v + b).max(0.0));
-    });
-    out
 }
 
-/// `dz[co][n*HW+p] = grad[n][co][p]` where `out[n][co][p] > 0`, else 0: the gradient at the
-/// pre-activation, in GEMM layout.
-pub(crate) fn relu_grad_to_cols(grad: &[f32], out: &[f32], s: ConvShape) -> Vec<f32> {
-    let (hw, cols) = (s.hw(), s.cols());
-    let mut dz = vec![0.0; s.c_out * cols];
-    dz.par_chunks_mut(cols).enumerate().for_each(|(co, row)| {
-        for n in 0..s.batch {
-            let off = (n * s.c_out + co) * hw;
-            let (g, o) = (&grad[off..][..hw], &out[off..][..hw]);
-            for ((d, &g), &o) in row[n * hw..][..hw].iter_mut().zip(g).zip(o) {
-                *d = if o > 0.0 { g } else { 0.0 };
+/// Forward of conv3x3 + bias + ReLU, optionally followed by a 2x2 max-pool.
+///
+/// Returns the output (`[B, Co, H, W]`, or `[B, Co, H/2, W/2]` pooled) and, when pooled, the
+/// position (0..4, row-major in the window) of each window's maximum, for the backward pass.
+pub(crate) fn conv_fwd(
+    x: &[f32],
+    wt: &[f32],
+    bias: &[f32],
+    s: ConvShape,
+    pool: bool,
+) -> (Vec<f32>, Vec<u8>) {
+    let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(pool));
+    let mut out = vec![0.0; s.batch * out_len];
+    let mut arg = vec![0u8; if pool { s.batch * out_len } else { 0 }];
+    let arg_len = if pool { out_len } else { 0 };
+    let work = |(n, (o, a)): (usize, (&mut [f32], &mut [u8]))| {
+        with_scratch([s.k() * hw, s.c_out * hw, 0], |col, z, _| {
+            conv_one(&x[n * in_len..][..in_len], wt, bias, s, col, z);
+            if pool {
+                pool_relu(z, s, o, a);
+            } else {
+                o.iter_mut()
+                    .zip(z.iter())
+                    .for_each(|(o, &v)| *o = v.max(0.0));
+            }
+        })
+    };
+    if pool {
+        out.par_chunks_mut(out_len)
+            .zip(arg.par_chunks_mut(arg_len))
+            .enumerate()
+            .for_each(work);
+    } else {
+        out.par_chunks_mut(out_len)
+            .map(|o| (o, &mut [][..]))
+            .enumerate()
+            .for_each(work);
+    }
+    (out, arg)
+}
+
+/// `out = relu(maxpool2(z))` per channel, recording the window position of each maximum.
+fn pool_relu(z: &[f32], s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
+    let (h, w, oh, ow) = (s.h, s.w, s.h / 2, s.w / 2);
+    for co in 0..s.c_out {
+        let plane = &z[co * h * w..][..h * w];
+        for y in 0..oh {
+            let (r0, r1) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
+            for xo in 0..ow {
+                let c = [r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1]];
+                let mut best = 0;
+                for i in 1..4 {
+                    if c[i] > c[best] {
+                        best = i;
+                    }
+                }
+                let j = (co * oh + y) * ow + xo;
+                out[j] = c[best].max(0.0);
+                arg[j] = best as u8;
             }
         }
-    });
-    dz
+    }
 }
 
-/// Weight gradient `[Co, Ci*9]` = `dz · col(x)ᵀ`.
-pub(crate) fn conv_weight_grad(dz: &[f32], x: &[f32], s: ConvShape) -> Vec<f32> {
-    let mut col = vec![0.0; s.k() * s.cols()];
-    im2col(x, s, &mut col);
+/// Gradient at the pre-activations `z` of one image, from the output gradient `g`.
+fn grad_to_z(g: &[f32], out: &[f32], arg: Option<&[u8]>, s: ConvShape, dz: &mut [f32]) {
+    match arg {
+        None => dz
+            .iter_mut()
+            .zip(g.iter().zip(out))
+            .for_each(|(d, (&g, &o))| *d = if o > 0.0 { g } else { 0.0 }),
+        Some(arg) => {
+            dz.fill(0.0);
+            let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
+            for co in 0..s.c_out {
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let j = (co * oh + y) * ow + xo;
+                        if out[j] > 0.0 {
+                            let a = arg[j] as usize;
+                            let pos = co * s.hw() + (2 * y + a / 2) * w + 2 * xo + a % 2;
+                            dz[pos] = g[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of [`conv_fwd`]: `(dx, dw, db)`; `dx` only when `need_dx`.
+pub(crate) fn conv_bwd(
+    x: &[f32],
+    wt: &[f32],
+    out: &[f32],
+    grad: &[f32],
+    arg: Option<&[u8]>,
+    s: ConvShape,
+    need_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(arg.is_some()));
+    let groups = s.batch.div_ceil(GROUP);
+    let group = |g: usize, mut dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+        let mut dw = vec![0.0; s.c_out * s.k()];
+        let mut db = vec![0.0; s.c_out];
+        with_scratch(
+            [
+                s.k() * hw,
+                s.c_out * hw,
+                if need_dx { s.k() * hw } else { 0 },
+            ],
+            |col, dz, dcol| {
+                for n in g * GROUP..((g + 1) * GROUP).min(s.batch) {
+                    let o = n * out_len;
+                    grad_to_z(
+                        &grad[o..][..out_len],
+                        &out[o..][..out_len],
+                        arg.map(|a| &a[o..][..out_len]),
+                        s,
+                        dz,
+                    );
+                    for (b, row) in db.iter_mut().zip(dz.chunks_exact(hw)) {
+                        *b += row.iter().sum::<f32>();
+                    }
+                    im2col(&x[n * in_len..][..in_len], s, col);
+                    sgemm(
+                        &mut dw,
+                        Mat::row_major(dz, s.c_out, hw),
+                        Mat::transposed(col, s.k(), hw),
+                        true,
+                    );
+                    if let Some(dx) = dx.as_deref_mut() {
+                        sgemm(
+                            dcol,
+                            Mat::transposed(wt, s.c_out, s.k()),
+                            Mat::row_major(dz, s.c_out, hw),
+                            false,
+                        );
+                        col2im(dcol, s, &mut dx[(n - g * GROUP) * in_len..][..in_len]);
+                    }
+                }
+            },
+        );
+        (dw, db)
+    };
+    let (dx, partials): (Option<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>) = if need_dx {
+        let mut dx = vec![0.0; s.batch * in_len];
+        let p = dx
+            .par_chunks_mut(GROUP * in_len)
+            .enumerate()
+            .map(|(g, d)| group(g, Some(d)))
+            .collect();
+        (Some(dx), p)
+    } else {
+        (
+            None,
+            (0..groups)
+                .into_par_iter()
+                .map(|g| group(g, None))
+                .collect(),
+        )
+    };
+    // Summed in group order: the same result for any number of threads.
     let mut dw = vec![0.0; s.c_out * s.k()];
-    sgemm(
-        &mut dw,
-        Mat::row_major(dz, s.c_out, s.cols()),
-        Mat::transposed(&col, s.k(), s.cols()),
-        false,
-    );
-    dw
-}
-
-/// Input gradient `[B, Ci, H, W]` = col2im(`wᵀ · dz`).
-pub(crate) fn conv_input_grad(dz: &[f32], wt: &[f32], s: ConvShape) -> Vec<f32> {
-    let mut dcol = vec![0.0; s.k() * s.cols()];
-    sgemm(
-        &mut dcol,
-        Mat::transposed(wt, s.c_out, s.k()),
-        Mat::row_major(dz, s.c_out, s.cols()),
-        false,
-    );
-    let mut dx = vec![0.0; s.batch * s.c_in * s.hw()];
-    col2im(&dcol, s, &mut dx);
-    dx
+    let mut db = vec![0.0; s.c_out];
+    for (pw, pb) in &partials {
+        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    }
+    (dx, dw, db)
 }
 
 /// 2x2, stride 2 max-pool of `planes` planes of `h x w` (odd edges dropped, as in candle).

@@ -1,12 +1,13 @@
-//! The fast CPU path: fused conv3x3+bias+ReLU and 2x2 max-pool as candle custom ops.
+//! The fast CPU path: fused conv3x3+bias+ReLU(+max-pool) and 2x2 max-pool as candle custom ops.
 //!
 //! Plain candle-nn spends most of a training step in conv2d's backward (through
-//! conv_transpose2d) and in max-pool's backward (upsample, compare, average-pool). These ops
-//! do each layer as one im2col and one batched GEMM forward, and two GEMMs and one col2im
-//! backward. They run on CPU `f32` tensors only; [`conv3x3_relu`] and [`maxpool2`] fall back
-//! to candle's own ops on every other device or dtype, so CUDA keeps working unchanged.
+//! conv_transpose2d) and in max-pool's backward (upsample, compare, average-pool), and its
+//! autograd allocates and zeroes a gradient buffer for every intermediate tensor. Here a conv
+//! layer with its bias, ReLU and pool is one graph node, computed image by image as im2col +
+//! GEMM forward, and GEMMs + col2im backward. The ops run on CPU `f32` tensors only; on any
+//! other device or dtype they fall back to candle's own ops, so CUDA keeps working unchanged.
 
 mod kernels;
 mod ops;
 
-pub use ops::{conv3x3_relu, is_fast_capable, maxpool2, reference_maxpool2};
+pub use ops::{conv3x3_relu, conv3x3_relu_pool2, is_fast_capable, maxpool2, reference_maxpool2};

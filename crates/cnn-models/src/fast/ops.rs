@@ -1,8 +1,8 @@
 //! candle `CustomOp` wrappers around the kernels, with their backward passes.
 
-use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
-};
+use std::sync::{Arc, Mutex};
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::kernels::{self, ConvShape};
 
@@ -36,11 +36,22 @@ fn conv_shape(x: &Shape, w: &Shape) -> Result<ConvShape> {
     })
 }
 
-struct ConvRelu;
+/// Fused conv3x3 + bias + ReLU (+ 2x2 max-pool when `pool`).
+///
+/// The forward caches the window position of each pooled maximum (one byte per output) for the
+/// backward; the op instance lives in candle's graph exactly as long as the output it made.
+struct Conv {
+    pool: bool,
+    argmax: Mutex<Option<Arc<Vec<u8>>>>,
+}
 
-impl CustomOp3 for ConvRelu {
+impl CustomOp3 for Conv {
     fn name(&self) -> &'static str {
-        "fast-conv3x3-relu"
+        if self.pool {
+            "fast-conv3x3-relu-pool2"
+        } else {
+            "fast-conv3x3-relu"
+        }
     }
 
     fn cpu_fwd(
@@ -60,16 +71,28 @@ impl CustomOp3 for ConvRelu {
         );
         if b.len() != s.c_out {
             candle_core::bail!(
-                "conv3x3_relu: bias has {} values for {} channels",
+                "conv3x3: bias has {} values for {} channels",
                 b.len(),
                 s.c_out
             );
         }
-        let out = kernels::conv_relu_fwd(x, w, b, s);
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((s.batch, s.c_out, s.h, s.w)),
-        ))
+        let (out, arg) = kernels::conv_fwd(x, w, b, s, self.pool);
+        if self.pool {
+            *self
+                .argmax
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))? =
+                Some(Arc::new(arg));
+            Ok((
+                CpuStorage::F32(out),
+                Shape::from((s.batch, s.c_out, s.h / 2, s.w / 2)),
+            ))
+        } else {
+            Ok((
+                CpuStorage::F32(out),
+                Shape::from((s.batch, s.c_out, s.h, s.w)),
+            ))
+        }
     }
 
     fn bwd(
@@ -81,80 +104,40 @@ impl CustomOp3 for ConvRelu {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = conv_shape(x.shape(), w.shape())?;
-        let dz = grad
-            .contiguous()?
-            .apply_op2_no_bwd(&res.contiguous()?, &ReluToCols(s))?;
-        let dw = dz.apply_op2_no_bwd(&x.contiguous()?, &WeightGrad(s))?;
-        let db = dz.sum(1)?;
-        // The network's input needs no gradient: skip the largest GEMM of conv1.
-        let dx = if x.track_op() {
-            Some(dz.apply_op2_no_bwd(&w.contiguous()?, &InputGrad(s))?)
+        let argmax = if self.pool {
+            let cached = self
+                .argmax
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))?;
+            Some(
+                cached
+                    .clone()
+                    .ok_or_else(|| candle_core::Error::Msg("backward before forward".into()))?,
+            )
         } else {
             None
         };
-        Ok((dx, Some(dw), Some(db)))
-    }
-}
-
-/// `(grad, out) -> dz` in GEMM layout `[Co, B*H*W]`.
-struct ReluToCols(ConvShape);
-
-impl CustomOp2 for ReluToCols {
-    fn name(&self) -> &'static str {
-        "fast-relu-to-cols"
-    }
-    fn cpu_fwd(
-        &self,
-        gs: &CpuStorage,
-        gl: &Layout,
-        os: &CpuStorage,
-        ol: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = self.0;
-        let dz = kernels::relu_grad_to_cols(slice(gs, gl, "grad")?, slice(os, ol, "out")?, s);
-        Ok((CpuStorage::F32(dz), Shape::from((s.c_out, s.cols()))))
-    }
-}
-
-/// `(dz, x) -> dw`, shaped like the weight.
-struct WeightGrad(ConvShape);
-
-impl CustomOp2 for WeightGrad {
-    fn name(&self) -> &'static str {
-        "fast-conv-weight-grad"
-    }
-    fn cpu_fwd(
-        &self,
-        ds: &CpuStorage,
-        dl: &Layout,
-        xs: &CpuStorage,
-        xl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = self.0;
-        let dw = kernels::conv_weight_grad(slice(ds, dl, "dz")?, slice(xs, xl, "x")?, s);
-        Ok((CpuStorage::F32(dw), Shape::from((s.c_out, s.c_in, 3, 3))))
-    }
-}
-
-/// `(dz, w) -> dx`, shaped like the input.
-struct InputGrad(ConvShape);
-
-impl CustomOp2 for InputGrad {
-    fn name(&self) -> &'static str {
-        "fast-conv-input-grad"
-    }
-    fn cpu_fwd(
-        &self,
-        ds: &CpuStorage,
-        dl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let s = self.0;
-        let dx = kernels::conv_input_grad(slice(ds, dl, "dz")?, slice(ws, wl, "w")?, s);
+        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { t.flatten_all()?.to_vec1::<f32>() };
+        let (xv, wv, ov, gv) = (to_vec(x)?, to_vec(w)?, to_vec(res)?, to_vec(grad)?);
+        // The network's input needs no gradient: skip conv1's input-gradient GEMMs.
+        let need_dx = x.track_op();
+        let (dx, dw, db) = kernels::conv_bwd(
+            &xv,
+            &wv,
+            &ov,
+            &gv,
+            argmax.as_deref().map(Vec::as_slice),
+            s,
+            need_dx,
+        );
+        let dev = x.device();
+        let dx = dx
+            .map(|d| Tensor::from_vec(d, x.shape(), dev))
+            .transpose()?;
         Ok((
-            CpuStorage::F32(dx),
-            Shape::from((s.batch, s.c_in, s.h, s.w)),
+            dx,
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+            Some(Tensor::from_vec(db, s.c_out, dev)?),
         ))
     }
 }
@@ -212,15 +195,43 @@ impl CustomOp3 for MaxPool2Bwd {
     }
 }
 
+fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool) -> Result<Tensor> {
+    let op = Conv {
+        pool,
+        argmax: Mutex::new(None),
+    };
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+}
+
+fn reference_conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let y = x.conv2d(w, 1, 1, 1, 1)?;
+    y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
+        .relu()
+}
+
+fn all_fast(ts: [&Tensor; 3]) -> bool {
+    ts.iter().all(|t| is_fast_capable(t))
+}
+
 /// `relu(conv2d(x, w, padding 1) + b)` for a 3x3 kernel: fused on CPU, candle's ops elsewhere.
 pub fn conv3x3_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if is_fast_capable(x) && is_fast_capable(w) && is_fast_capable(b) {
-        x.contiguous()?
-            .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvRelu)
+    if all_fast([x, w, b]) {
+        fused(x, w, b, false)
     } else {
-        let y = x.conv2d(w, 1, 1, 1, 1)?;
-        y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
-            .relu()
+        reference_conv_relu(x, w, b)
+    }
+}
+
+/// `maxpool2(relu(conv2d(x, w, padding 1) + b))`: one fused op on CPU, candle's ops elsewhere.
+///
+/// Fusing the pool keeps the full-resolution activations and their gradients out of candle's
+/// graph, which would otherwise allocate, zero and add a gradient buffer for each of them.
+pub fn conv3x3_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if all_fast([x, w, b]) {
+        fused(x, w, b, true)
+    } else {
+        reference_maxpool2(&reference_conv_relu(x, w, b)?)
     }
 }
 

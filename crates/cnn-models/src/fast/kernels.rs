@@ -4,7 +4,29 @@
 //! `[C*9, B*H*W]`, so one GEMM covers the whole batch. The GEMMs go through the `gemm` crate
 //! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar code at run time.
 
-use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Runs `f(i)` for every `i` in `0..n` on candle's own CPU thread pool.
+///
+/// Using candle's pool rather than a second one (rayon's) matters on small machines: candle's
+/// workers spin for a while after each of its element-wise ops, and a second pool's threads
+/// would compete with them for the same cores.
+fn par_for(n: usize, f: impl Fn(usize) + Sync) {
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&f));
+}
+
+/// Splits `data` into `len`-sized pieces that parallel workers can each lock (uncontended).
+fn slots<T>(data: &mut [T], len: usize) -> Vec<Mutex<&mut [T]>> {
+    if len == 0 {
+        return Vec::new();
+    }
+    data.chunks_mut(len).map(Mutex::new).collect()
+}
+
+/// Locks a slot; a poisoned lock only means another worker panicked, and its data is ours.
+fn lock<'a, 'b, T>(m: &'a Mutex<&'b mut [T]>) -> std::sync::MutexGuard<'a, &'b mut [T]> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A row-major or transposed view of a matrix held in a slice.
 #[derive(Clone, Copy)]
@@ -230,29 +252,22 @@ pub(crate) fn conv_fwd(
     let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(pool));
     let mut out = vec![0.0; s.batch * out_len];
     let mut arg = vec![0u8; if pool { s.batch * out_len } else { 0 }];
-    let arg_len = if pool { out_len } else { 0 };
-    let work = |(n, (o, a)): (usize, (&mut [f32], &mut [u8]))| {
-        with_scratch([s.k() * hw, s.c_out * hw, 0], |col, z, _| {
-            conv_one(&x[n * in_len..][..in_len], wt, bias, s, col, z);
-            if pool {
-                pool_relu(z, s, o, a);
-            } else {
-                o.iter_mut()
-                    .zip(z.iter())
-                    .for_each(|(o, &v)| *o = v.max(0.0));
-            }
-        })
-    };
-    if pool {
-        out.par_chunks_mut(out_len)
-            .zip(arg.par_chunks_mut(arg_len))
-            .enumerate()
-            .for_each(work);
-    } else {
-        out.par_chunks_mut(out_len)
-            .map(|o| (o, &mut [][..]))
-            .enumerate()
-            .for_each(work);
+    {
+        let outs = slots(&mut out, out_len);
+        let args = slots(&mut arg, out_len);
+        par_for(s.batch, |n| {
+            with_scratch([s.k() * hw, s.c_out * hw, 0], |col, z, _| {
+                conv_one(&x[n * in_len..][..in_len], wt, bias, s, col, z);
+                let mut o = lock(&outs[n]);
+                if pool {
+                    pool_relu(z, s, &mut o, &mut lock(&args[n]));
+                } else {
+                    o.iter_mut()
+                        .zip(z.iter())
+                        .for_each(|(o, &v)| *o = v.max(0.0));
+                }
+            })
+        });
     }
     (out, arg)
 }
@@ -361,29 +376,35 @@ pub(crate) fn conv_bwd(
         );
         (dw, db)
     };
-    let (dx, partials): (Option<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>) = if need_dx {
-        let mut dx = vec![0.0; s.batch * in_len];
-        let p = dx
-            .par_chunks_mut(GROUP * in_len)
-            .enumerate()
-            .map(|(g, d)| group(g, Some(d)))
-            .collect();
-        (Some(dx), p)
+    let mut dx = if need_dx {
+        Some(vec![0.0; s.batch * in_len])
     } else {
-        (
-            None,
-            (0..groups)
-                .into_par_iter()
-                .map(|g| group(g, None))
-                .collect(),
-        )
+        None
     };
+    let partials: Vec<Mutex<(Vec<f32>, Vec<f32>)>> = (0..groups)
+        .map(|_| Mutex::new((Vec::new(), Vec::new())))
+        .collect();
+    {
+        let dxs = dx.as_deref_mut().map(|d| slots(d, GROUP * in_len));
+        par_for(groups, |g| {
+            let result = match &dxs {
+                Some(dxs) => group(g, Some(&mut lock(&dxs[g]))),
+                None => group(g, None),
+            };
+            *partials[g]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = result;
+        });
+    }
     // Summed in group order: the same result for any number of threads.
     let mut dw = vec![0.0; s.c_out * s.k()];
     let mut db = vec![0.0; s.c_out];
-    for (pw, pb) in &partials {
-        dw.iter_mut().zip(pw).for_each(|(a, b)| *a += b);
-        db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+    for p in partials {
+        let (pw, pb) = p
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+        db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
     }
     (dx, dw, db)
 }
@@ -395,7 +416,9 @@ pub(crate) fn maxpool2_fwd(x: &[f32], planes: usize, h: usize, w: usize) -> Vec<
     if oh * ow == 0 {
         return out;
     }
-    out.par_chunks_mut(oh * ow).enumerate().for_each(|(p, o)| {
+    let outs = slots(&mut out, oh * ow);
+    par_for(planes, |p| {
+        let mut o = lock(&outs[p]);
         let src = &x[p * h * w..][..h * w];
         for y in 0..oh {
             let (r0, r1) = (&src[2 * y * w..][..w], &src[(2 * y + 1) * w..][..w]);
@@ -406,6 +429,7 @@ pub(crate) fn maxpool2_fwd(x: &[f32], planes: usize, h: usize, w: usize) -> Vec<
             }
         }
     });
+    drop(outs);
     out
 }
 
@@ -424,7 +448,9 @@ pub(crate) fn maxpool2_bwd(
     if oh * ow == 0 {
         return dx;
     }
-    dx.par_chunks_mut(h * w).enumerate().for_each(|(p, d)| {
+    let dxs = slots(&mut dx, h * w);
+    par_for(planes, |p| {
+        let mut d = lock(&dxs[p]);
         let src = &x[p * h * w..][..h * w];
         let (o, g) = (
             &out[p * oh * ow..][..oh * ow],
@@ -448,5 +474,6 @@ pub(crate) fn maxpool2_bwd(
             }
         }
     });
+    drop(dxs);
     dx
 }

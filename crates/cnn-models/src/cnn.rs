@@ -182,12 +182,33 @@ impl Cnn {
         for i in 0..self.convs.len() {
             h = self.block(i, &h)?;
         }
-        h = self.fc1.forward(&h.flatten_from(1)?)?;
-        if let Some(fc2) = &self.fc2 {
-            h = self.dropout.forward_t(&h.relu()?, train)?;
-            h = fc2.forward(&h)?;
+        let h = h.flatten_from(1)?;
+        match (self.ops, &self.fc2) {
+            (OpsPath::Fast, None) => Ok(self.fast_linear(&self.fc1, &h, false)?),
+            (OpsPath::Fast, Some(fc2)) => {
+                let h = self
+                    .dropout
+                    .forward_t(&self.fast_linear(&self.fc1, &h, true)?, train)?;
+                Ok(self.fast_linear(fc2, &h, false)?)
+            }
+            (OpsPath::Reference, None) => Ok(self.fc1.forward(&h)?),
+            (OpsPath::Reference, Some(fc2)) => {
+                let h = self
+                    .dropout
+                    .forward_t(&self.fc1.forward(&h)?.relu()?, train)?;
+                Ok(fc2.forward(&h)?)
+            }
         }
-        Ok(h)
+    }
+
+    fn fast_linear(&self, layer: &Linear, h: &Tensor, relu: bool) -> Result<Tensor> {
+        match layer.bias() {
+            Some(b) => Ok(crate::fast::linear(h, layer.weight(), b, relu)?),
+            None => {
+                let y = layer.forward(h)?;
+                Ok(if relu { y.relu()? } else { y })
+            }
+        }
     }
 }
 

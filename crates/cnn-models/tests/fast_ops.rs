@@ -179,3 +179,59 @@ fn whole_models_agree_between_fast_and_reference_paths() {
         }
     }
 }
+
+#[test]
+fn linear_matches_reference_values_and_gradients() {
+    // (batch, in, out): medium's fc1 and fc2, small's fc1, an odd batch and a tiny layer.
+    for (i, &(b, fin, fout)) in [
+        (64, 1960, 128),
+        (64, 128, 10),
+        (33, 980, 10),
+        (1, 5, 3),
+        (17, 40, 37),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for relu in [false, true] {
+            let seed = 500 + 10 * i as u64;
+            let x = Var::from_tensor(&rand(&[b, fin], seed)).unwrap();
+            let w = Var::from_tensor(&(rand(&[fout, fin], seed + 1) * 0.1).unwrap()).unwrap();
+            let bias = Var::from_tensor(&(rand(&[fout], seed + 2) * 0.1).unwrap()).unwrap();
+            let fast =
+                cnn_models::fast::linear(x.as_tensor(), w.as_tensor(), bias.as_tensor(), relu)
+                    .unwrap();
+            let mut reference = x
+                .as_tensor()
+                .matmul(&w.as_tensor().t().unwrap())
+                .unwrap()
+                .broadcast_add(bias.as_tensor())
+                .unwrap();
+            if relu {
+                reference = reference.relu().unwrap();
+            }
+            let case = (b, fin, fout, relu);
+            assert!(rel_err(&fast, &reference) < 1e-5, "forward {case:?}");
+            let probe = rand(fast.dims(), seed + 3);
+            let gf = (fast * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gr = (reference * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("x", &x), ("w", &w), ("b", &bias)] {
+                let e = rel_err(
+                    gf.get(v.as_tensor()).unwrap(),
+                    gr.get(v.as_tensor()).unwrap(),
+                );
+                assert!(e < 1e-4, "grad {name} of {case:?}: relative error {e}");
+            }
+        }
+    }
+}

@@ -59,6 +59,14 @@ impl<'a> Mat<'a> {
             cs: cols,
         }
     }
+    /// Rows `r0..r0 + rn` of this matrix.
+    fn rows(&self, r0: usize, rn: usize) -> Self {
+        Self {
+            data: &self.data[(r0 * self.rs).min(self.data.len())..],
+            rows: rn,
+            ..*self
+        }
+    }
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
@@ -109,6 +117,96 @@ pub(crate) fn sgemm(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
             par,
         );
     }
+}
+
+/// Rows of the destination per parallel GEMM block. Fixed (not derived from the thread
+/// count), so each output element is computed by the same calls whatever the machine.
+const ROW_BLOCK: usize = 16;
+
+/// [`sgemm`] split into row blocks of the destination, computed in parallel.
+pub(crate) fn par_sgemm(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+    let (m, n) = (a.rows, b.cols);
+    assert!(dst.len() == m * n, "par_sgemm: destination size");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let blocks = slots(dst, ROW_BLOCK * n);
+    par_for(blocks.len(), |i| {
+        let r0 = i * ROW_BLOCK;
+        let rn = ROW_BLOCK.min(m - r0);
+        sgemm(&mut lock(&blocks[i]), a.rows(r0, rn), b, accumulate);
+    });
+}
+
+/// Forward of a linear layer: `y = x·wᵀ + b` (`x: [B, I]`, `w: [O, I]`), then ReLU if `relu`.
+pub(crate) fn linear_fwd(
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    batch: usize,
+    fin: usize,
+    fout: usize,
+    relu: bool,
+) -> Vec<f32> {
+    let mut y = Vec::with_capacity(batch * fout);
+    for _ in 0..batch {
+        y.extend_from_slice(bias);
+    }
+    par_sgemm(
+        &mut y,
+        Mat::row_major(x, batch, fin),
+        Mat::transposed(w, fout, fin),
+        true,
+    );
+    if relu {
+        y.iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    y
+}
+
+/// Gradients of [`linear_fwd`]: `(dx, dw, db)`, `dx` only when `need_dx`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn linear_bwd(
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    grad: &[f32],
+    batch: usize,
+    fin: usize,
+    fout: usize,
+    relu: bool,
+    need_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let dz: Vec<f32> = if relu {
+        grad.iter()
+            .zip(y)
+            .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+            .collect()
+    } else {
+        grad.to_vec()
+    };
+    let mut db = vec![0.0; fout];
+    for row in dz.chunks_exact(fout) {
+        db.iter_mut().zip(row).for_each(|(a, b)| *a += b);
+    }
+    let mut dw = vec![0.0; fout * fin];
+    par_sgemm(
+        &mut dw,
+        Mat::transposed(&dz, batch, fout),
+        Mat::row_major(x, batch, fin),
+        false,
+    );
+    let dx = need_dx.then(|| {
+        let mut dx = vec![0.0; batch * fin];
+        par_sgemm(
+            &mut dx,
+            Mat::row_major(&dz, batch, fout),
+            Mat::row_major(w, fout, fin),
+            false,
+        );
+        dx
+    });
+    (dx, dw, db)
 }
 
 /// Shape of a 3x3, padding 1, stride 1 convolution.

@@ -10,4 +10,6 @@
 mod kernels;
 mod ops;
 
-pub use ops::{conv3x3_relu, conv3x3_relu_pool2, is_fast_capable, maxpool2, reference_maxpool2};
+pub use ops::{
+    conv3x3_relu, conv3x3_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2,
+};

@@ -195,6 +195,92 @@ impl CustomOp3 for MaxPool2Bwd {
     }
 }
 
+/// Fused linear layer `x·wᵀ + b`, with ReLU when `relu`.
+struct Linear {
+    relu: bool,
+}
+
+fn linear_dims(x: &Shape, w: &Shape) -> Result<(usize, usize, usize)> {
+    let (b, fin) = x.dims2()?;
+    let (fout, fin2) = w.dims2()?;
+    if fin != fin2 {
+        candle_core::bail!("linear: input {x:?} does not fit weight {w:?}");
+    }
+    Ok((b, fin, fout))
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        if self.relu {
+            "fast-linear-relu"
+        } else {
+            "fast-linear"
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, fin, fout) = linear_dims(xl.shape(), wl.shape())?;
+        let bias = slice(bs, bl, "linear b")?;
+        if bias.len() != fout {
+            candle_core::bail!("linear: bias has {} values for {fout} outputs", bias.len());
+        }
+        let y = kernels::linear_fwd(
+            slice(xs, xl, "linear x")?,
+            slice(ws, wl, "linear w")?,
+            bias,
+            b,
+            fin,
+            fout,
+            self.relu,
+        );
+        Ok((CpuStorage::F32(y), Shape::from((b, fout))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, fin, fout) = linear_dims(x.shape(), w.shape())?;
+        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { t.flatten_all()?.to_vec1::<f32>() };
+        let (xv, wv, yv, gv) = (to_vec(x)?, to_vec(w)?, to_vec(res)?, to_vec(grad)?);
+        let (dx, dw, db) =
+            kernels::linear_bwd(&xv, &wv, &yv, &gv, b, fin, fout, self.relu, x.track_op());
+        let dev = x.device();
+        let dx = dx
+            .map(|d| Tensor::from_vec(d, x.shape(), dev))
+            .transpose()?;
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+            Some(Tensor::from_vec(db, fout, dev)?),
+        ))
+    }
+}
+
+/// `x·wᵀ + b` (then ReLU if `relu`) for `x: [B, I]`, `w: [O, I]`: fused on CPU, candle's ops
+/// elsewhere.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
+    if all_fast([x, w, b]) {
+        return x
+            .contiguous()?
+            .apply_op3(&w.contiguous()?, &b.contiguous()?, Linear { relu });
+    }
+    let y = x.matmul(&w.t()?)?.broadcast_add(b)?;
+    if relu { y.relu() } else { Ok(y) }
+}
+
 fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool) -> Result<Tensor> {
     let op = Conv {
         pool,

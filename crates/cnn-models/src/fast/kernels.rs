@@ -263,34 +263,42 @@ fn with_scratch<R>(
     })
 }
 
+thread_local! {
+    /// Per-thread zero-padded copy of one image, `[C, H+2, W+2]`.
+    static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One image's im2col: `col[(ci*3+kh)*3+kw][y*W + x] = x[ci][y+kh-1][x+kw-1]`, zero outside.
+///
+/// Copies the image into a zero-padded plane first, so every row of `col` is a plain copy
+/// with no border tests.
 fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
     let (h, w, hw) = (s.h, s.w, s.hw());
-    for (k, row) in col.chunks_exact_mut(hw).enumerate() {
-        let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
-        let src = &x[ci * hw..][..hw];
-        for y in 0..h {
-            let out = &mut row[y * w..][..w];
-            let sy = y as isize + kh as isize - 1;
-            if sy < 0 || sy >= h as isize {
-                out.fill(0.0);
-                continue;
-            }
-            let line = &src[sy as usize * w..][..w];
-            // Column shift by kw-1 with zero fill at the border.
-            match kw {
-                0 => {
-                    out[0] = 0.0;
-                    out[1..].copy_from_slice(&line[..w - 1]);
-                }
-                1 => out.copy_from_slice(line),
-                _ => {
-                    out[..w - 1].copy_from_slice(&line[1..]);
-                    out[w - 1] = 0.0;
-                }
+    let (ph, pw) = (h + 2, w + 2);
+    PADDED.with(|cell| {
+        let mut pad = cell.borrow_mut();
+        if pad.len() < s.c_in * ph * pw {
+            pad.resize(s.c_in * ph * pw, 0.0);
+        }
+        for ci in 0..s.c_in {
+            let plane = &mut pad[ci * ph * pw..][..ph * pw];
+            plane[..pw].fill(0.0);
+            plane[(ph - 1) * pw..].fill(0.0);
+            for y in 0..h {
+                let row = &mut plane[(y + 1) * pw..][..pw];
+                row[0] = 0.0;
+                row[pw - 1] = 0.0;
+                row[1..=w].copy_from_slice(&x[ci * hw + y * w..][..w]);
             }
         }
-    }
+        for (k, out) in col.chunks_exact_mut(hw).enumerate() {
+            let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
+            let plane = &pad[ci * ph * pw..][..ph * pw];
+            for (y, dst) in out.chunks_exact_mut(w).enumerate() {
+                dst.copy_from_slice(&plane[(y + kh) * pw + kw..][..w]);
+            }
+        }
+    });
 }
 
 /// Adds one image's column gradients back into its input gradient: the adjoint of [`im2col`].
@@ -370,24 +378,24 @@ pub(crate) fn conv_fwd(
     (out, arg)
 }
 
-/// `out = relu(maxpool2(z))` per channel, recording the window position of each maximum.
+/// `out = relu(maxpool2(z))` per channel, recording the window position of each maximum
+/// (the first one in row-major order on ties, as PyTorch does). Branch-free: which element
+/// is largest is data-dependent and would mispredict.
 fn pool_relu(z: &[f32], s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
     let (h, w, oh, ow) = (s.h, s.w, s.h / 2, s.w / 2);
     for co in 0..s.c_out {
         let plane = &z[co * h * w..][..h * w];
         for y in 0..oh {
             let (r0, r1) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
+            let j0 = (co * oh + y) * ow;
+            let (o, a) = (&mut out[j0..][..ow], &mut arg[j0..][..ow]);
             for xo in 0..ow {
-                let c = [r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1]];
-                let mut best = 0;
-                for i in 1..4 {
-                    if c[i] > c[best] {
-                        best = i;
-                    }
-                }
-                let j = (co * oh + y) * ow + xo;
-                out[j] = c[best].max(0.0);
-                arg[j] = best as u8;
+                let (p, q, r, t) = (r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1]);
+                let (top, bot) = (p.max(q), r.max(t));
+                let it = u8::from(q > p);
+                let ib = 2 + u8::from(t > r);
+                a[xo] = if bot > top { ib } else { it };
+                o[xo] = top.max(bot).max(0.0);
             }
         }
     }

@@ -14,6 +14,26 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Runs `f` on the `f32` contents of CPU tensors, borrowed in place (no copy for contiguous
+/// tensors, which is what the backward passes receive).
+fn with_slices<R>(ts: [&Tensor; 4], f: impl FnOnce([&[f32]; 4]) -> Result<R>) -> Result<R> {
+    let ts = [
+        ts[0].contiguous()?,
+        ts[1].contiguous()?,
+        ts[2].contiguous()?,
+        ts[3].contiguous()?,
+    ];
+    let guards = ts.each_ref().map(|t| t.storage_and_layout());
+    let mut out: [&[f32]; 4] = [&[]; 4];
+    for (o, (storage, layout)) in out.iter_mut().zip(&guards) {
+        *o = match &**storage {
+            candle_core::Storage::Cpu(cpu) => slice(cpu, layout, "backward input")?,
+            _ => candle_core::bail!("fast op backward: tensor is not on the CPU"),
+        };
+    }
+    f(out)
+}
+
 /// Whether the fast ops can run on this tensor (CPU, f32).
 pub fn is_fast_capable(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
@@ -117,19 +137,19 @@ impl CustomOp3 for Conv {
         } else {
             None
         };
-        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { t.flatten_all()?.to_vec1::<f32>() };
-        let (xv, wv, ov, gv) = (to_vec(x)?, to_vec(w)?, to_vec(res)?, to_vec(grad)?);
         // The network's input needs no gradient: skip conv1's input-gradient GEMMs.
         let need_dx = x.track_op();
-        let (dx, dw, db) = kernels::conv_bwd(
-            &xv,
-            &wv,
-            &ov,
-            &gv,
-            argmax.as_deref().map(Vec::as_slice),
-            s,
-            need_dx,
-        );
+        let (dx, dw, db) = with_slices([x, w, res, grad], |[xv, wv, ov, gv]| {
+            Ok(kernels::conv_bwd(
+                xv,
+                wv,
+                ov,
+                gv,
+                argmax.as_deref().map(Vec::as_slice),
+                s,
+                need_dx,
+            ))
+        })?;
         let dev = x.device();
         let dx = dx
             .map(|d| Tensor::from_vec(d, x.shape(), dev))
@@ -253,10 +273,12 @@ impl CustomOp3 for Linear {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (b, fin, fout) = linear_dims(x.shape(), w.shape())?;
-        let to_vec = |t: &Tensor| -> Result<Vec<f32>> { t.flatten_all()?.to_vec1::<f32>() };
-        let (xv, wv, yv, gv) = (to_vec(x)?, to_vec(w)?, to_vec(res)?, to_vec(grad)?);
-        let (dx, dw, db) =
-            kernels::linear_bwd(&xv, &wv, &yv, &gv, b, fin, fout, self.relu, x.track_op());
+        let need_dx = x.track_op();
+        let (dx, dw, db) = with_slices([x, w, res, grad], |[xv, wv, yv, gv]| {
+            Ok(kernels::linear_bwd(
+                xv, wv, yv, gv, b, fin, fout, self.relu, need_dx,
+            ))
+        })?;
         let dev = x.device();
         let dx = dx
             .map(|d| Tensor::from_vec(d, x.shape(), dev))

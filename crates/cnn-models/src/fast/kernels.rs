@@ -389,13 +389,21 @@ fn pool_relu(z: &[f32], s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
             let (r0, r1) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
             let j0 = (co * oh + y) * ow;
             let (o, a) = (&mut out[j0..][..ow], &mut arg[j0..][..ow]);
-            for xo in 0..ow {
-                let (p, q, r, t) = (r0[2 * xo], r0[2 * xo + 1], r1[2 * xo], r1[2 * xo + 1]);
-                let (top, bot) = (p.max(q), r.max(t));
-                let it = u8::from(q > p);
-                let ib = 2 + u8::from(t > r);
-                a[xo] = if bot > top { ib } else { it };
-                o[xo] = top.max(bot).max(0.0);
+            // Pairs of columns as chunks, so LLVM can vectorise the loop.
+            let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            // Plain comparisons rather than f32::max, whose NaN rules block vectorisation.
+            for ((o, a), (t, b)) in o.iter_mut().zip(a.iter_mut()).zip(pairs) {
+                let (right_top, right_bot) = (t[1] > t[0], b[1] > b[0]);
+                let top = if right_top { t[1] } else { t[0] };
+                let bot = if right_bot { b[1] } else { b[0] };
+                let lower = bot > top;
+                *a = if lower {
+                    2 + u8::from(right_bot)
+                } else {
+                    u8::from(right_top)
+                };
+                let m = if lower { bot } else { top };
+                *o = if m > 0.0 { m } else { 0.0 };
             }
         }
     }

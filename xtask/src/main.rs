@@ -1,6 +1,7 @@
 //! `cargo xtask`: project automation (figures, benchmarks), run from anywhere in the repository.
 
 mod bench;
+mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,10 @@ pub fn repo_root() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <command> [options]
 
 commands:
+  report   train the models whose checkpoints are missing, evaluate them, and regenerate
+           every figure into assets/figures/ (with results.md)
+           options: --retrain  --quick (1 epoch on 2,000 images, into target/)  --dataset mnist|fashion
+                    --out DIR
   bench    training and inference throughput of both models, fast and reference paths,
            beside PyTorch when a Python with torch is found
            options: --models small_cnn,medium_cnn  --runs N (5)  --batches N (60)
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::main(&args[1..]),
+        Some("report") => report::main(&args[1..]),
         Some("-h" | "--help") | None => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;

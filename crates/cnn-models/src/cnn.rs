@@ -92,6 +92,11 @@ impl Cnn {
         self.arch
     }
 
+    /// Weights of convolution `i` (0-based), `[C_out, C_in, 3, 3]`; `None` past the last.
+    pub fn conv_weight(&self, i: usize) -> Option<&Tensor> {
+        self.convs.get(i).map(Conv2d::weight)
+    }
+
     /// The layer implementation in use.
     pub fn ops(&self) -> OpsPath {
         self.ops

@@ -1,2 +1,128 @@
-//! Figures for small CNNs, drawn from plain data (no dependency on candle or our other crates).
+//! Figures for small CNNs, drawn with plotters from plain data.
+//!
+//! Nothing here depends on candle or on the other crates of this workspace: callers pass
+//! slices and the small structs below. Every function draws into any plotters backend
+//! (`DrawingArea<DB, Shift>`) and presents it; [`save_png`] is a shortcut for PNG files.
+//! Text uses DejaVu Sans, bundled in the crate and registered with plotters' `ab_glyph`
+//! renderer, so figures render the same on a machine with no fonts installed.
+//!
+//! ```no_run
+//! use cnn_plot::{EpochPoint, learning_curves, save_png};
+//! let points = [EpochPoint { epoch: 1, train_loss: 0.4, test_loss: 0.1, test_accuracy: 0.97 }];
+//! save_png("curves.png", (1200, 480), |area| learning_curves(area, "small_cnn", &points))?;
+//! # Ok::<(), cnn_plot::Error>(())
+//! ```
 #![deny(missing_docs)]
+
+mod colors;
+mod figures;
+mod images;
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub use colors::{diverging, sequential};
+pub use figures::{architecture, confusion_matrix, learning_curves};
+pub use images::{digit_grid, feature_maps, kernel_grid};
+
+/// Errors from drawing or writing a figure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The backend failed (a file could not be written, say).
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    /// The data cannot be drawn (empty, or sizes that do not match).
+    #[error("cannot draw {what}: {reason}")]
+    BadData {
+        /// The figure.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The bundled font could not be registered.
+    #[error("the bundled font could not be loaded")]
+    Font,
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn draw_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::Draw(e.to_string())
+}
+
+/// Font family name under which the bundled DejaVu Sans is registered.
+pub const FONT: &str = "sans-serif";
+
+static REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+static BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
+
+/// Registers the bundled font with plotters (idempotent). Every figure function calls it.
+pub fn ensure_font() -> Result<()> {
+    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *ONCE.get_or_init(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, REGULAR).is_ok()
+            && plotters::style::register_font(FONT, FontStyle::Bold, BOLD).is_ok()
+    });
+    if ok { Ok(()) } else { Err(Error::Font) }
+}
+
+/// One epoch of a learning curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochPoint {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Mean test loss.
+    pub test_loss: f64,
+    /// Test accuracy in `[0, 1]`.
+    pub test_accuracy: f64,
+}
+
+/// One layer box of an architecture diagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerBox {
+    /// Short name (`conv1`).
+    pub name: String,
+    /// What it does (`Conv2d 3x3, pad 1, ReLU`).
+    pub kind: String,
+    /// Output shape of one example, e.g. `[10, 28, 28]`.
+    pub output_shape: Vec<usize>,
+    /// Trainable parameters.
+    pub params: usize,
+}
+
+/// A grayscale image with its labels, for digit grids and galleries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digit<'a> {
+    /// Pixels, row-major, 0 = background, 255 = ink.
+    pub pixels: &'a [u8],
+    /// Side length (28 for MNIST).
+    pub side: usize,
+    /// True class name.
+    pub truth: String,
+    /// Predicted class name.
+    pub predicted: String,
+    /// Probability of the prediction, shown when given.
+    pub confidence: Option<f32>,
+}
+
+impl Digit<'_> {
+    /// Whether the prediction is right.
+    pub fn correct(&self) -> bool {
+        self.truth == self.predicted
+    }
+}
+
+/// Draws a figure into a PNG file of `size` pixels.
+pub fn save_png<F>(path: impl AsRef<Path>, size: (u32, u32), draw: F) -> Result<()>
+where
+    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+{
+    let root = BitMapBackend::new(path.as_ref(), size).into_drawing_area();
+    draw(&root)?;
+    root.present().map_err(draw_err)
+}

@@ -1,0 +1,263 @@
+//! Figures made of small images: labelled digit grids, kernel heat maps, feature maps.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::{Digit, Error, FONT, Result, diverging, draw_err, ensure_font, sequential};
+
+/// Fills `area` (a square region in pixels) with a `side x side` image, one rectangle per
+/// pixel, coloured by `color(value)`.
+fn draw_pixels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x0, y0): (i32, i32),
+    size: i32,
+    values: &[f32],
+    side: usize,
+    color: impl Fn(f32) -> RGBColor,
+) -> Result<()> {
+    let cell = size as f64 / side as f64;
+    for (i, &v) in values.iter().enumerate().take(side * side) {
+        let (r, c) = ((i / side) as f64, (i % side) as f64);
+        let a = (
+            x0 + (c * cell).floor() as i32,
+            y0 + (r * cell).floor() as i32,
+        );
+        let b = (
+            x0 + ((c + 1.0) * cell).ceil() as i32,
+            y0 + ((r + 1.0) * cell).ceil() as i32,
+        );
+        area.draw(&Rectangle::new([a, b], color(v).filled()))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// A vertical colour bar with labelled ends and middle, `t` mapping `[0, 1]` bottom to top.
+fn colorbar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y, w, h): (i32, i32, i32, i32),
+    color: impl Fn(f64) -> RGBColor,
+    labels: [String; 3],
+    caption: &str,
+) -> Result<()> {
+    for i in 0..h {
+        let t = 1.0 - i as f64 / (h - 1).max(1) as f64;
+        area.draw(&Rectangle::new(
+            [(x, y + i), (x + w, y + i + 1)],
+            color(t).filled(),
+        ))
+        .map_err(draw_err)?;
+    }
+    area.draw(&Rectangle::new(
+        [(x, y), (x + w, y + h)],
+        BLACK.stroke_width(1),
+    ))
+    .map_err(draw_err)?;
+    let style = TextStyle::from((FONT, 15).into_font()).color(&BLACK);
+    for (label, frac) in labels.iter().zip([1.0, 0.5, 0.0]) {
+        let ly = y + ((1.0 - frac) * h as f64) as i32 - 8;
+        area.draw_text(label, &style, (x + w + 6, ly))
+            .map_err(draw_err)?;
+    }
+    let cap = TextStyle::from((FONT, 15).into_font()).color(&BLACK);
+    area.draw_text(caption, &cap, (x - 10, y + h + 10))
+        .map_err(draw_err)?;
+    Ok(())
+}
+
+fn title_area<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>> {
+    ensure_font()?;
+    area.fill(&WHITE).map_err(draw_err)?;
+    area.titled(title, (FONT, 26).into_font().style(FontStyle::Bold))
+        .map_err(draw_err)
+}
+
+/// A grid of images titled `T:<truth> P:<prediction>` (and the confidence, when given), with
+/// wrong predictions in red and framed, so mistakes stand out.
+pub fn digit_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    digits: &[Digit<'_>],
+    cols: usize,
+) -> Result<()> {
+    if digits.is_empty() || cols == 0 {
+        return Err(Error::BadData {
+            what: "digit grid",
+            reason: "no images".into(),
+        });
+    }
+    let body = title_area(area, title)?;
+    let rows = digits.len().div_ceil(cols);
+    let cells = body.split_evenly((rows, cols));
+    for (cell, d) in cells.iter().zip(digits) {
+        let (w, h) = cell.dim_in_pixel();
+        let label_h = 24i32;
+        let size = (w as i32 - 8).min(h as i32 - label_h - 6).max(4);
+        let x0 = (w as i32 - size) / 2;
+        let y0 = label_h + 2;
+        let wrong = !d.correct();
+        let color = if wrong {
+            RGBColor(200, 20, 20)
+        } else {
+            RGBColor(30, 30, 30)
+        };
+        let mut label = format!("T:{} P:{}", d.truth, d.predicted);
+        if let Some(c) = d.confidence {
+            label.push_str(&format!(" {:.0}%", 100.0 * c));
+        }
+        let font_size = if label.chars().count() > 16 { 13 } else { 17 };
+        let style = TextStyle::from((FONT, font_size).into_font().style(if wrong {
+            FontStyle::Bold
+        } else {
+            FontStyle::Normal
+        }))
+        .color(&color)
+        .pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        cell.draw_text(&label, &style, (w as i32 / 2, 2))
+            .map_err(draw_err)?;
+        let values: Vec<f32> = d.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
+        // Ink dark on a light page, as digits are usually seen.
+        draw_pixels(cell, (x0, y0), size, &values, d.side, |v| {
+            let g = (255.0 * (1.0 - v)).round() as u8;
+            RGBColor(g, g, g)
+        })?;
+        let frame = if wrong {
+            color.stroke_width(3)
+        } else {
+            RGBColor(180, 180, 180).stroke_width(1)
+        };
+        cell.draw(&Rectangle::new(
+            [(x0 - 1, y0 - 1), (x0 + size + 1, y0 + size + 1)],
+            frame,
+        ))
+        .map_err(draw_err)?;
+    }
+    area.present().map_err(draw_err)
+}
+
+/// Heat maps of square kernels (e.g. ten 3x3 first-layer kernels) on one shared, zero-centred
+/// diverging scale (blue negative, red positive), each labelled with its index.
+pub fn kernel_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    kernels: &[Vec<f32>],
+    side: usize,
+) -> Result<()> {
+    if kernels.is_empty() || kernels.iter().any(|k| k.len() != side * side) {
+        return Err(Error::BadData {
+            what: "kernel grid",
+            reason: format!("expected non-empty {side}x{side} kernels"),
+        });
+    }
+    let body = title_area(area, title)?;
+    let (bw, _) = body.dim_in_pixel();
+    let (grid, bar) = body.split_horizontally(bw as i32 - 140);
+    let max = kernels
+        .iter()
+        .flatten()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(1e-12);
+    let cols = kernels.len().min(5);
+    let rows = kernels.len().div_ceil(cols);
+    let cells = grid.split_evenly((rows, cols));
+    let style = TextStyle::from((FONT, 18).into_font()).color(&BLACK);
+    for (i, (cell, k)) in cells.iter().zip(kernels).enumerate() {
+        let (w, h) = cell.dim_in_pixel();
+        let size = (w as i32 - 20).min(h as i32 - 36).max(4);
+        let x0 = (w as i32 - size) / 2;
+        cell.draw_text(&format!("kernel {i}"), &style, (x0, 4))
+            .map_err(draw_err)?;
+        draw_pixels(cell, (x0, 28), size, k, side, |v| {
+            diverging(f64::from(v / max))
+        })?;
+        cell.draw(&Rectangle::new(
+            [(x0, 28), (x0 + size, 28 + size)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(draw_err)?;
+    }
+    let (_, bh) = bar.dim_in_pixel();
+    colorbar(
+        &bar,
+        (20, 20, 24, bh as i32 - 70),
+        |t| diverging(2.0 * t - 1.0),
+        [format!("+{max:.2}"), "0".into(), format!("-{max:.2}")],
+        "weight",
+    )?;
+    area.present().map_err(draw_err)
+}
+
+/// The first-layer feature maps of one input, on one shared scale, with the input image
+/// itself in the bottom-right panel (as in the original project).
+pub fn feature_maps<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    maps: &[Vec<f32>],
+    map_side: usize,
+    original: &[u8],
+    original_side: usize,
+) -> Result<()> {
+    if maps.is_empty()
+        || maps.iter().any(|m| m.len() != map_side * map_side)
+        || original.len() != original_side * original_side
+    {
+        return Err(Error::BadData {
+            what: "feature maps",
+            reason: "maps or image do not match their side lengths".into(),
+        });
+    }
+    let body = title_area(area, title)?;
+    let (bw, _) = body.dim_in_pixel();
+    let (grid, bar) = body.split_horizontally(bw as i32 - 120);
+    let cols = 4;
+    let rows = (maps.len() + 1).div_ceil(cols);
+    let cells = grid.split_evenly((rows, cols));
+    let max = maps
+        .iter()
+        .flatten()
+        .fold(0f32, |m, &v| m.max(v))
+        .max(1e-12);
+    let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK);
+    let place = |cell: &DrawingArea<DB, Shift>| {
+        let (w, h) = cell.dim_in_pixel();
+        let size = (w as i32 - 16).min(h as i32 - 28).max(4);
+        ((w as i32 - size) / 2, size)
+    };
+    for (i, (cell, m)) in cells.iter().zip(maps).enumerate() {
+        let (x0, size) = place(cell);
+        cell.draw_text(&format!("map {i}"), &style, (x0, 2))
+            .map_err(draw_err)?;
+        draw_pixels(cell, (x0, 22), size, m, map_side, |v| {
+            sequential(f64::from(v / max))
+        })?;
+    }
+    let last = &cells[rows * cols - 1];
+    let (x0, size) = place(last);
+    let bold = TextStyle::from((FONT, 16).into_font().style(FontStyle::Bold)).color(&BLACK);
+    last.draw_text("input", &bold, (x0, 2)).map_err(draw_err)?;
+    let values: Vec<f32> = original.iter().map(|&p| f32::from(p) / 255.0).collect();
+    draw_pixels(last, (x0, 22), size, &values, original_side, |v| {
+        let g = (255.0 * (1.0 - v)).round() as u8;
+        RGBColor(g, g, g)
+    })?;
+    last.draw(&Rectangle::new(
+        [(x0, 22), (x0 + size, 22 + size)],
+        BLACK.stroke_width(2),
+    ))
+    .map_err(draw_err)?;
+    let (_, bh) = bar.dim_in_pixel();
+    colorbar(
+        &bar,
+        (16, 20, 24, bh as i32 - 70),
+        sequential,
+        [format!("{max:.2}"), format!("{:.2}", max / 2.0), "0".into()],
+        "activation",
+    )?;
+    area.present().map_err(draw_err)
+}

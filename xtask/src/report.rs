@@ -61,6 +61,7 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 #[allow(clippy::print_stdout)]
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> {
     let mut cfg = TrainConfig::default_for(arch);
+    cfg.dataset = data.kind.name().to_string();
     if quick {
         cfg.epochs = 1;
     }
@@ -74,13 +75,17 @@ fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> 
                 pb.set_message(format!("epoch {} loss {:.4}", p.epoch, p.loss));
             }
         }
-        Event::EpochEnd(m) => pb.println(format!(
-            "{arch} epoch {:>2}/{}  test accuracy {:.2}%  {:.1} s",
-            m.epoch,
-            cfg.epochs,
-            100.0 * m.test_accuracy,
-            m.train_seconds
-        )),
+        Event::EpochEnd(m) => {
+            let line = format!(
+                "{arch} epoch {:>2}/{}  test accuracy {:.2}%  {:.1} s",
+                m.epoch,
+                cfg.epochs,
+                100.0 * m.test_accuracy,
+                m.train_seconds
+            );
+            // A hidden bar (stdout not a terminal) swallows println: print plainly then.
+            if pb.is_hidden() { println!("{line}") } else { pb.println(line) }
+        }
         _ => {}
     };
     cnn_training::run(

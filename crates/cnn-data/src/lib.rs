@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod guard;
+pub mod preprocess;
 
 use std::path::{Path, PathBuf};
 
@@ -161,6 +162,14 @@ pub enum Error {
         expected: String,
         /// Hex digest computed.
         actual: String,
+    },
+    /// A picture given for prediction cannot be used (not an image, empty, too large, blank).
+    #[error("{path}: {reason}")]
+    BadImage {
+        /// The picture.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
     /// A path is not valid UTF-8 (the `mnist` crate takes `&str` paths).
     #[error("path {path} is not valid UTF-8")]

@@ -125,6 +125,10 @@ mod arch_name {
     }
 }
 
+fn default_dataset() -> String {
+    "mnist".into()
+}
+
 /// The training recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -149,6 +153,9 @@ pub struct TrainConfig {
     pub warmup_epochs: f64,
     /// Random translation of each training image by up to this many pixels (0 disables).
     pub shift: usize,
+    /// Dataset name (`mnist` or `fashion`), recorded so a checkpoint knows its class names.
+    #[serde(default = "default_dataset")]
+    pub dataset: String,
     /// Layer implementation (not saved: it does not change the function computed).
     #[serde(skip)]
     pub ops: OpsPath,
@@ -167,6 +174,7 @@ impl TrainConfig {
             seed: 0,
             warmup_epochs: 1.0,
             shift: 0,
+            dataset: default_dataset(),
             ops: OpsPath::default(),
         }
     }
@@ -321,6 +329,15 @@ pub fn predict_proba(
         .collect())
 }
 
+/// Class probabilities for 28x28 images given as raw `u8` pixels (0 background, 255 ink).
+pub fn predict_pixels(model: &Cnn, images: &[Vec<u8>], device: &Device) -> Result<Vec<[f32; 10]>> {
+    let labels = vec![0u8; images.len()];
+    let pixels: Vec<u8> = images.iter().flat_map(|i| i.iter().copied()).collect();
+    let split = Split::from_raw(pixels, labels).ok_or(Error::EmptySplit("prediction"))?;
+    let idx: Vec<usize> = (0..images.len()).collect();
+    predict_proba(model, &split, &idx, device)
+}
+
 /// Copies image `src` into `dst` translated by `(dx, dy)`, filling uncovered pixels with 0.
 fn shift_image(src: &[u8], dst: &mut [u8], dx: isize, dy: isize) {
     let side = IMAGE_SIDE as isize;
@@ -418,6 +435,11 @@ impl Trainer {
     /// The model being trained.
     pub fn model(&self) -> &Cnn {
         &self.model
+    }
+
+    /// The optimizer (variables and momentum buffers).
+    pub fn optimizer(&self) -> &Sgd {
+        &self.opt
     }
 
     /// The variables, by name.
@@ -570,6 +592,7 @@ impl Trainer {
             serde_json::to_string(&self.cfg).map_err(|e| Error::Encode(e.to_string()))?,
         );
         m.insert("epoch".into(), self.history.len().to_string());
+        m.insert("dataset".into(), self.cfg.dataset.clone());
         if let Some(last) = self.history.last() {
             m.insert("test_accuracy".into(), format!("{:.6}", last.test_accuracy));
         }

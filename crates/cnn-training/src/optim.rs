@@ -77,15 +77,17 @@ impl Sgd {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
-            let w = slot.var.as_tensor();
-            let mut g = g.clone();
+            // Detached: an update computed from the variable itself would carry autograd's
+            // graph, and each momentum buffer would then keep every earlier step alive.
+            let w = &slot.var.as_tensor().detach();
+            let mut g = g.detach();
             if slot.decay && self.weight_decay != 0.0 {
                 g = (g + (w * self.weight_decay)?)?;
             }
             let v = ((&slot.velocity * mu)? + (g * (1.0 - mu))?)?;
             let next = (w - (&v * lr)?)?;
             slot.var.set(&next)?;
-            slot.velocity = v;
+            slot.velocity = v.detach();
         }
         Ok(())
     }

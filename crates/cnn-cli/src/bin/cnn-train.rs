@@ -83,7 +83,7 @@ enum Ops {
     Reference,
 }
 
-fn config(cli: &Cli, arch: Arch) -> TrainConfig {
+fn config(cli: &Cli, arch: Arch, dataset: &str) -> TrainConfig {
     let d = TrainConfig::default_for(arch);
     TrainConfig {
         arch,
@@ -95,6 +95,7 @@ fn config(cli: &Cli, arch: Arch) -> TrainConfig {
         seed: cli.seed.unwrap_or(d.seed),
         warmup_epochs: cli.warmup_epochs.unwrap_or(d.warmup_epochs),
         shift: cli.shift.unwrap_or(d.shift),
+        dataset: dataset.to_string(),
         ops: match cli.ops {
             Ops::Fast => OpsPath::Fast,
             Ops::Reference => OpsPath::Reference,
@@ -133,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
 
-    let cfg = config(&cli, arch);
+    let cfg = config(&cli, arch, source.kind.name());
     cfg.validate()?;
     if cli.train_limit == Some(0) {
         anyhow::bail!("invalid --train-limit 0: must be at least 1");

@@ -1,0 +1,131 @@
+//! `cnn-predict`: classifies your own pictures (PNG, JPEG) with a trained checkpoint.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cnn_data::DatasetKind;
+use cnn_data::preprocess::{Preprocessed, load_image, save_preprocessed};
+use cnn_models::Arch;
+use cnn_training::FINAL_STATE_FILE;
+
+/// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
+///
+/// Each picture is preprocessed as MNIST was made: grayscale, inverted if the ink is darker
+/// than the page, cropped to the ink, longer side scaled to 20 px, centred by centre of mass
+/// in 28x28. Prints one line per file: path, prediction, probability, top 3. A file that
+/// cannot be used gets an error line and the others go on; the exit code is then 1.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Architecture of the checkpoint: small_cnn or medium_cnn.
+    #[arg(long, default_value = "medium_cnn")]
+    model: String,
+    /// Run folder holding final_state.safetensors [default: runs/<model>].
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// Print JSON (one array) instead of lines.
+    #[arg(long)]
+    json: bool,
+    /// Also write each 28x28 input as the model saw it, as DIR/<file stem>.png.
+    #[arg(long, value_name = "DIR")]
+    save_preprocessed: Option<PathBuf>,
+    /// Pictures to classify.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+}
+
+struct Outcome {
+    path: PathBuf,
+    result: Result<Vec<(usize, f32)>, String>,
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn run(cli: Cli) -> Result<bool> {
+    let arch: Arch = cli.model.parse().context("--model")?;
+    let run_dir = cli.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(arch.name()));
+    let state = run_dir.join(FINAL_STATE_FILE);
+    let device = candle_core::Device::Cpu;
+    let (model, ckpt) = cnn_training::load_model(&state, Some(arch), &device)?;
+    let kind = match ckpt.metadata.get("dataset").map(String::as_str) {
+        Some("fashion") => DatasetKind::Fashion,
+        _ => DatasetKind::Mnist,
+    };
+    let names = kind.class_names();
+    if let Some(dir) = &cli.save_preprocessed {
+        std::fs::create_dir_all(dir).with_context(|| format!("--save-preprocessed {}", dir.display()))?;
+    }
+    let mut outcomes = Vec::new();
+    let mut ready: Vec<(usize, Preprocessed)> = Vec::new();
+    for (i, path) in cli.images.iter().enumerate() {
+        match load_image(path) {
+            Ok(p) => {
+                if let Some(dir) = &cli.save_preprocessed {
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("image{i}"));
+                    save_preprocessed(&p, &dir.join(format!("{stem}.png")))?;
+                }
+                ready.push((i, p));
+                outcomes.push(Outcome { path: path.clone(), result: Ok(Vec::new()) });
+            }
+            Err(e) => outcomes.push(Outcome { path: path.clone(), result: Err(e.to_string()) }),
+        }
+    }
+    let pixels: Vec<Vec<u8>> = ready.iter().map(|(_, p)| p.pixels.clone()).collect();
+    if !pixels.is_empty() {
+        let probs = cnn_training::predict_pixels(&model, &pixels, &device)?;
+        for ((i, _), p) in ready.iter().zip(probs) {
+            let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            ranked.truncate(3);
+            outcomes[*i].result = Ok(ranked);
+        }
+    }
+    let all_ok = outcomes.iter().all(|o| o.result.is_ok());
+    if cli.json {
+        let items: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| match &o.result {
+                Ok(top) => serde_json::json!({
+                    "path": o.path.display().to_string(),
+                    "prediction": names[top[0].0],
+                    "class": top[0].0,
+                    "probability": top[0].1,
+                    "top3": top.iter().map(|&(c, p)| serde_json::json!({"class": c, "name": names[c], "probability": p})).collect::<Vec<_>>(),
+                }),
+                Err(e) => serde_json::json!({"path": o.path.display().to_string(), "error": e}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else {
+        for o in &outcomes {
+            match &o.result {
+                Ok(top) => {
+                    let rest: Vec<String> = top.iter().map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p)).collect();
+                    println!("{}: {} ({:.1}%)  top 3: {}", o.path.display(), names[top[0].0], 100.0 * top[0].1, rest.join(", "));
+                }
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+    }
+    Ok(all_ok)
+}
+
+#[allow(clippy::print_stderr)]
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

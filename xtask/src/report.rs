@@ -84,7 +84,11 @@ fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> 
                 m.train_seconds
             );
             // A hidden bar (stdout not a terminal) swallows println: print plainly then.
-            if pb.is_hidden() { println!("{line}") } else { pb.println(line) }
+            if pb.is_hidden() {
+                println!("{line}")
+            } else {
+                pb.println(line)
+            }
         }
         _ => {}
     };

@@ -7,7 +7,10 @@ use std::process::Command;
 
 /// Variance of the grey level over all pixels: a blank (single-colour) image has 0.
 fn pixel_variance(img: &image::RgbImage) -> f64 {
-    let grey: Vec<f64> = img.pixels().map(|p| (f64::from(p[0]) + f64::from(p[1]) + f64::from(p[2])) / 3.0).collect();
+    let grey: Vec<f64> = img
+        .pixels()
+        .map(|p| (f64::from(p[0]) + f64::from(p[1]) + f64::from(p[2])) / 3.0)
+        .collect();
     let mean = grey.iter().sum::<f64>() / grey.len() as f64;
     grey.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / grey.len() as f64
 }
@@ -20,7 +23,11 @@ fn quick_report_draws_every_figure() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = [
         ("architecture", None),
         ("learning_curves", Some((1200, 480))),
@@ -34,7 +41,9 @@ fn quick_report_draws_every_figure() {
     for arch in ["small_cnn", "medium_cnn"] {
         for (name, size) in expected {
             let path = dir.path().join(format!("{arch}_{name}.png"));
-            let img = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8();
+            let img = image::open(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .to_rgb8();
             if let Some((w, h)) = size {
                 assert_eq!(img.dimensions(), (w, h), "{}", path.display());
             }
@@ -43,5 +52,8 @@ fn quick_report_draws_every_figure() {
         }
     }
     let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
-    assert!(md.contains("| `small_cnn` | 11730 |") && md.contains("| `medium_cnn` | 261458 |"), "{md}");
+    assert!(
+        md.contains("| `small_cnn` | 11730 |") && md.contains("| `medium_cnn` | 261458 |"),
+        "{md}"
+    );
 }

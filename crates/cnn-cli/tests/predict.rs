@@ -16,7 +16,10 @@ fn bin(name: &str) -> Command {
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Digit `d` enlarged 3x as dark ink on a light page, off centre in a larger canvas.
@@ -25,7 +28,11 @@ fn page(d: &[u8], shift: u32) -> GrayImage {
     for y in 0..84 {
         for x in 0..84 {
             let v = d[(y / 3) as usize * IMAGE_SIDE + (x / 3) as usize];
-            img.put_pixel(8 + shift + x, 20 + y, image::Luma([230 - (u16::from(v) * 210 / 255) as u8]));
+            img.put_pixel(
+                8 + shift + x,
+                20 + y,
+                image::Luma([230 - (u16::from(v) * 210 / 255) as u8]),
+            );
         }
     }
     img
@@ -43,12 +50,28 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     v.extend(13u32.to_be_bytes());
     v.extend(&ihdr);
     v.extend(crc.sum().to_be_bytes());
+    // An empty IDAT chunk: decoders read the header up to the first one.
+    let mut crc = flate2::Crc::new();
+    crc.update(b"IDAT");
+    v.extend(0u32.to_be_bytes());
+    v.extend(b"IDAT");
+    v.extend(crc.sum().to_be_bytes());
     v
 }
 
 fn train_quick(dir: &Path, dataset: &str) -> Output {
     bin("train")
-        .args(["--model", "small_cnn", "--epochs", "2", "--train-limit", "6000", "--dataset", dataset, "--out"])
+        .args([
+            "--model",
+            "small_cnn",
+            "--epochs",
+            "2",
+            "--train-limit",
+            "6000",
+            "--dataset",
+            dataset,
+            "--out",
+        ])
         .arg(dir)
         .output()
         .unwrap()
@@ -64,14 +87,25 @@ fn digits_drawn_outside_mnist_are_classified_and_bad_pictures_fail_alone() {
     let mut files = Vec::new();
     for i in 0..12 {
         let f = tmp.path().join(format!("digit{i}.png"));
-        page(data.test.image(i), (i as u32 * 5) % 60).save(&f).unwrap();
+        page(data.test.image(i), (i as u32 * 5) % 60)
+            .save(&f)
+            .unwrap();
         files.push((f, data.test.label(i)));
     }
-    let out = bin("predict").args(["--model", "small_cnn", "--json", "--run"]).arg(&run).args(files.iter().map(|f| &f.0)).output().unwrap();
+    let out = bin("predict")
+        .args(["--model", "small_cnn", "--json", "--run"])
+        .arg(&run)
+        .args(files.iter().map(|f| &f.0))
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let items: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
-    let right = items.iter().zip(&files).filter(|(it, (_, label))| it["class"].as_u64() == Some(u64::from(*label))).count();
+    let right = items
+        .iter()
+        .zip(&files)
+        .filter(|(it, (_, label))| it["class"].as_u64() == Some(u64::from(*label)))
+        .count();
     assert!(right >= 11, "{right}/12 right: {stdout}");
     assert_eq!(items[0]["top3"].as_array().unwrap().len(), 3);
 
@@ -81,7 +115,9 @@ fn digits_drawn_outside_mnist_are_classified_and_bad_pictures_fail_alone() {
     let empty = tmp.path().join("empty.jpg");
     std::fs::write(&empty, b"").unwrap();
     let blank = tmp.path().join("blank.png");
-    GrayImage::from_pixel(64, 64, image::Luma([250])).save(&blank).unwrap();
+    GrayImage::from_pixel(64, 64, image::Luma([250]))
+        .save(&blank)
+        .unwrap();
     let huge = tmp.path().join("huge.png");
     std::fs::write(&huge, png_header(100_000, 100_000)).unwrap();
     let seen = tmp.path().join("seen");
@@ -97,10 +133,26 @@ fn digits_drawn_outside_mnist_are_classified_and_bad_pictures_fail_alone() {
     assert_eq!(out.status.code(), Some(1), "some files failed: exit 1");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert!(lines[0].starts_with(&format!("{}: {}", files[0].0.display(), files[0].1)), "{stdout}");
-    assert!(lines[1].starts_with(&format!("{}: {}", files[1].0.display(), files[1].1)), "{stdout}");
-    for (f, why) in [(&notimg, "not an image"), (&empty, "empty"), (&blank, "no ink"), (&huge, "above the limit")] {
-        assert!(stderr.lines().any(|l| l.contains(&*f.to_string_lossy()) && l.contains(why)), "{why}: {stderr}");
+    assert!(
+        lines[0].starts_with(&format!("{}: {}", files[0].0.display(), files[0].1)),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{}: {}", files[1].0.display(), files[1].1)),
+        "{stdout}"
+    );
+    for (f, why) in [
+        (&notimg, "not a valid image"),
+        (&empty, "empty"),
+        (&blank, "no ink"),
+        (&huge, "above the limit"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(&*f.to_string_lossy()) && l.contains(why)),
+            "{why}: {stderr}"
+        );
     }
     assert!(!stderr.contains("panicked"));
     let saved = image::open(seen.join("digit0.png")).unwrap();
@@ -112,15 +164,36 @@ fn fashion_mnist_trains_on_a_subset_and_names_its_classes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = train_quick(tmp.path(), "fashion");
     let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "Fashion-MNIST must be installed (apt-get install dataset-fashion-mnist): {stderr}");
+    assert!(
+        out.status.success(),
+        "Fashion-MNIST must be installed (apt-get install dataset-fashion-mnist): {stderr}"
+    );
     let last = stdout.lines().last().unwrap();
-    let acc: f64 = last.trim_start_matches("test accuracy: ").split('%').next().unwrap().parse().unwrap();
+    let acc: f64 = last
+        .trim_start_matches("test accuracy: ")
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(acc > 75.0, "{last}");
     // The checkpoint remembers its dataset, so predictions use clothing names.
     let data = cnn_data::load(&DataSource::fashion_system()).unwrap();
     let f = tmp.path().join("item.png");
-    GrayImage::from_raw(28, 28, data.test.image(0).to_vec()).unwrap().save(&f).unwrap();
-    let out = bin("predict").args(["--model", "small_cnn", "--run"]).arg(tmp.path()).arg(&f).output().unwrap();
+    GrayImage::from_raw(28, 28, data.test.image(0).to_vec())
+        .unwrap()
+        .save(&f)
+        .unwrap();
+    let out = bin("predict")
+        .args(["--model", "small_cnn", "--run"])
+        .arg(tmp.path())
+        .arg(&f)
+        .output()
+        .unwrap();
     let names = cnn_data::DatasetKind::Fashion.class_names();
-    assert!(names.iter().any(|n| text(&out).0.contains(n)), "{}", text(&out).0);
+    assert!(
+        names.iter().any(|n| text(&out).0.contains(n)),
+        "{}",
+        text(&out).0
+    );
 }

@@ -28,7 +28,9 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
         error,
     })?;
     if meta.is_dir() {
-        return Err(Error::NotAFile { path: path.to_path_buf() });
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+        });
     }
     if meta.len() == 0 {
         return Err(bad("the file is empty".into()));
@@ -49,7 +51,9 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     if reader.format().is_none() {
         return Err(bad("not an image (unknown format)".into()));
     }
-    let (w, h) = reader.into_dimensions().map_err(|e| bad(format!("unreadable image header ({e})")))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| bad(format!("not a valid image ({e})")))?;
     let pixels = u64::from(w) * u64::from(h);
     if pixels > MAX_IMAGE_PIXELS {
         return Err(bad(format!(
@@ -63,7 +67,9 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| bad(format!("cannot decode ({e})")))?;
+    let img = reader
+        .decode()
+        .map_err(|e| bad(format!("cannot decode ({e})")))?;
     Ok(img.into_luma8())
 }
 
@@ -128,7 +134,8 @@ pub fn to_mnist(img: &GrayImage, path: &Path) -> Result<Preprocessed> {
     for (x, y, p) in crop.enumerate_pixels_mut() {
         // Subtract the page level so the background is exactly black, as in MNIST.
         let v = ink(img.get_pixel(x0 + x, y0 + y)[0]);
-        p[0] = (f32::from(v.saturating_sub(page_ink)) * 255.0 / f32::from((max - page_ink).max(1))).round() as u8;
+        p[0] = (f32::from(v.saturating_sub(page_ink)) * 255.0 / f32::from((max - page_ink).max(1)))
+            .round() as u8;
     }
     let scale = f64::from(INK_BOX) / f64::from(cw.max(ch));
     let nw = ((f64::from(cw) * scale).round() as u32).clamp(1, INK_BOX);
@@ -168,10 +175,11 @@ pub fn load_image(path: &Path) -> Result<Preprocessed> {
 
 /// Writes a preprocessed 28x28 input as a PNG (white ink on black), to show what the model saw.
 pub fn save_preprocessed(p: &Preprocessed, path: &Path) -> Result<()> {
-    let img = GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone()).ok_or_else(|| Error::BadImage {
-        path: PathBuf::from(path),
-        reason: "preprocessed image has the wrong size".into(),
-    })?;
+    let img = GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone())
+        .ok_or_else(|| Error::BadImage {
+            path: PathBuf::from(path),
+            reason: "preprocessed image has the wrong size".into(),
+        })?;
     img.save(path).map_err(|e| Error::BadImage {
         path: path.to_path_buf(),
         reason: format!("cannot write ({e})"),

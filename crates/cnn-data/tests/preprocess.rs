@@ -14,15 +14,25 @@ pub fn page(d: &[u8], scale: u32, (w, h): (u32, u32), (ox, oy): (u32, u32)) -> G
     for y in 0..28 * scale {
         for x in 0..28 * scale {
             let v = d[(y / scale) as usize * IMAGE_SIDE + (x / scale) as usize];
-            img.put_pixel(ox + x, oy + y, image::Luma([235 - (u16::from(v) * 220 / 255) as u8]));
+            img.put_pixel(
+                ox + x,
+                oy + y,
+                image::Luma([235 - (u16::from(v) * 220 / 255) as u8]),
+            );
         }
     }
     img
 }
 
 fn correlation(a: &[u8], b: &[u8]) -> f64 {
-    let (a, b): (Vec<f64>, Vec<f64>) = (a.iter().map(|&v| f64::from(v)).collect(), b.iter().map(|&v| f64::from(v)).collect());
-    let (ma, mb) = (a.iter().sum::<f64>() / a.len() as f64, b.iter().sum::<f64>() / b.len() as f64);
+    let (a, b): (Vec<f64>, Vec<f64>) = (
+        a.iter().map(|&v| f64::from(v)).collect(),
+        b.iter().map(|&v| f64::from(v)).collect(),
+    );
+    let (ma, mb) = (
+        a.iter().sum::<f64>() / a.len() as f64,
+        b.iter().sum::<f64>() / b.len() as f64,
+    );
     let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
@@ -38,13 +48,18 @@ fn an_inverted_enlarged_off_centre_digit_comes_back_like_the_original() {
         let p = to_mnist(&img, Path::new("x.png")).unwrap();
         assert!(p.inverted, "dark ink on a light page is inverted");
         let c = correlation(&p.pixels, d);
-        assert!(c > 0.75, "test digit {i}: correlation with the original {c:.3}");
+        assert!(
+            c > 0.75,
+            "test digit {i}: correlation with the original {c:.3}"
+        );
     }
 }
 
 #[test]
 fn a_blank_page_is_an_error() {
     let img = GrayImage::from_pixel(50, 40, image::Luma([240]));
-    let e = to_mnist(&img, Path::new("blank.png")).unwrap_err().to_string();
+    let e = to_mnist(&img, Path::new("blank.png"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("blank.png") && e.contains("no ink"), "{e}");
 }

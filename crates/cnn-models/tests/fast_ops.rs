@@ -90,39 +90,45 @@ fn conv3x3_relu_matches_reference_values_and_gradients() {
         let x = Var::from_tensor(&rand(&[b, ci, h, w], seed)).unwrap();
         let wt = Var::from_tensor(&(rand(&[co, ci, 3, 3], seed + 1) * 0.5).unwrap()).unwrap();
         let bias = Var::from_tensor(&(rand(&[co], seed + 2) * 0.1).unwrap()).unwrap();
-        let probe = rand(&[b, co, h, w], seed + 3);
-
-        let fast = conv3x3_relu(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap();
-        let reference = reference_conv(x.as_tensor(), wt.as_tensor(), bias.as_tensor());
-        assert!(
-            rel_err(&fast, &reference) < 1e-5,
-            "forward {:?}",
-            (b, ci, co, h, w)
-        );
-
-        let gf = (fast * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gr = (reference * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, v) in [("x", &x), ("w", &wt), ("b", &bias)] {
-            let (a, r) = (
-                gf.get(v.as_tensor()).unwrap(),
-                gr.get(v.as_tensor()).unwrap(),
-            );
-            let e = rel_err(a, r);
-            assert!(
-                e < 1e-4,
-                "grad {name} of {:?}: relative error {e}",
-                (b, ci, co, h, w)
-            );
+        for pool in [false, true] {
+            let (fast, reference) = if pool {
+                (
+                    conv3x3_relu_pool2(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
+                    reference_maxpool2(&reference_conv(
+                        x.as_tensor(),
+                        wt.as_tensor(),
+                        bias.as_tensor(),
+                    ))
+                    .unwrap(),
+                )
+            } else {
+                (
+                    conv3x3_relu(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
+                    reference_conv(x.as_tensor(), wt.as_tensor(), bias.as_tensor()),
+                )
+            };
+            let case = (b, ci, co, h, w, pool);
+            assert!(rel_err(&fast, &reference) < 1e-5, "forward {case:?}");
+            let probe = rand(fast.dims(), seed + 3);
+            let gf = (fast * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gr = (reference * &probe)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for (name, v) in [("x", &x), ("w", &wt), ("b", &bias)] {
+                let e = rel_err(
+                    gf.get(v.as_tensor()).unwrap(),
+                    gr.get(v.as_tensor()).unwrap(),
+                );
+                assert!(e < 1e-4, "grad {name} of {case:?}: relative error {e}");
+            }
         }
     }
 }

@@ -65,8 +65,8 @@ fn colorbar<DB: DrawingBackend>(
     Ok(())
 }
 
-fn title_area<'a, DB: DrawingBackend>(
-    area: &'a DrawingArea<DB, Shift>,
+fn title_area<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>> {
     ensure_font()?;

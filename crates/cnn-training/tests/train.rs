@@ -366,10 +366,15 @@ fn optimizer_state_holds_no_autograd_graph() {
     // memory of a medium_cnn run grew by 300 MB/s before this was fixed.
     let data = subset(256, 10);
     let mut t = Trainer::new(quick(Arch::MediumCnn, 1), &Device::Cpu, data.train.len()).unwrap();
-    t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {}).unwrap();
+    t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
     let opt_slots = t.optimizer().slots();
     assert!(!opt_slots.is_empty());
     for s in opt_slots {
-        assert!(!s.velocity.track_op(), "{}: velocity tracks autograd ops", s.name);
+        assert!(
+            !s.velocity.track_op(),
+            "{}: velocity tracks autograd ops",
+            s.name
+        );
     }
 }

@@ -44,7 +44,10 @@ struct Outcome {
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn run(cli: Cli) -> Result<bool> {
     let arch: Arch = cli.model.parse().context("--model")?;
-    let run_dir = cli.run.clone().unwrap_or_else(|| PathBuf::from("runs").join(arch.name()));
+    let run_dir = cli
+        .run
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(arch.name()));
     let state = run_dir.join(FINAL_STATE_FILE);
     let device = candle_core::Device::Cpu;
     let (model, ckpt) = cnn_training::load_model(&state, Some(arch), &device)?;
@@ -54,7 +57,8 @@ fn run(cli: Cli) -> Result<bool> {
     };
     let names = kind.class_names();
     if let Some(dir) = &cli.save_preprocessed {
-        std::fs::create_dir_all(dir).with_context(|| format!("--save-preprocessed {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
     }
     let mut outcomes = Vec::new();
     let mut ready: Vec<(usize, Preprocessed)> = Vec::new();
@@ -62,13 +66,22 @@ fn run(cli: Cli) -> Result<bool> {
         match load_image(path) {
             Ok(p) => {
                 if let Some(dir) = &cli.save_preprocessed {
-                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| format!("image{i}"));
+                    let stem = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| format!("image{i}"));
                     save_preprocessed(&p, &dir.join(format!("{stem}.png")))?;
                 }
                 ready.push((i, p));
-                outcomes.push(Outcome { path: path.clone(), result: Ok(Vec::new()) });
+                outcomes.push(Outcome {
+                    path: path.clone(),
+                    result: Ok(Vec::new()),
+                });
             }
-            Err(e) => outcomes.push(Outcome { path: path.clone(), result: Err(e.to_string()) }),
+            Err(e) => outcomes.push(Outcome {
+                path: path.clone(),
+                result: Err(e.to_string()),
+            }),
         }
     }
     let pixels: Vec<Vec<u8>> = ready.iter().map(|(_, p)| p.pixels.clone()).collect();
@@ -101,8 +114,17 @@ fn run(cli: Cli) -> Result<bool> {
         for o in &outcomes {
             match &o.result {
                 Ok(top) => {
-                    let rest: Vec<String> = top.iter().map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p)).collect();
-                    println!("{}: {} ({:.1}%)  top 3: {}", o.path.display(), names[top[0].0], 100.0 * top[0].1, rest.join(", "));
+                    let rest: Vec<String> = top
+                        .iter()
+                        .map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p))
+                        .collect();
+                    println!(
+                        "{}: {} ({:.1}%)  top 3: {}",
+                        o.path.display(),
+                        names[top[0].0],
+                        100.0 * top[0].1,
+                        rest.join(", ")
+                    );
                 }
                 Err(e) => eprintln!("error: {e}"),
             }
@@ -117,7 +139,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match run(cli) {

@@ -116,7 +116,7 @@ pub fn to_mnist(img: &GrayImage, path: &Path) -> Result<Preprocessed> {
     if max < page_ink.saturating_add(40) {
         return Err(blank());
     }
-    let threshold = page_ink + (max - page_ink) / 4;
+    let threshold = page_ink + ((max - page_ink) / 10).max(8);
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (x, y, p) in img.enumerate_pixels() {
         if ink(p[0]) > threshold {

@@ -24,6 +24,27 @@ pub fn page(d: &[u8], scale: u32, (w, h): (u32, u32), (ox, oy): (u32, u32)) -> G
     img
 }
 
+/// The best correlation of `a` with `b` shifted by up to 2 pixels each way: MNIST itself
+/// centred digits with integer shifts, so shape matters here, not the last pixel of position.
+fn shifted_correlation(a: &[u8], b: &[u8]) -> f64 {
+    let mut best = f64::MIN;
+    for dy in -2i32..=2 {
+        for dx in -2i32..=2 {
+            let mut s = vec![0u8; b.len()];
+            for y in 0..28i32 {
+                for x in 0..28i32 {
+                    let (sx, sy) = (x - dx, y - dy);
+                    if (0..28).contains(&sx) && (0..28).contains(&sy) {
+                        s[(y * 28 + x) as usize] = b[(sy * 28 + sx) as usize];
+                    }
+                }
+            }
+            best = best.max(correlation(a, &s));
+        }
+    }
+    best
+}
+
 fn correlation(a: &[u8], b: &[u8]) -> f64 {
     let (a, b): (Vec<f64>, Vec<f64>) = (
         a.iter().map(|&v| f64::from(v)).collect(),
@@ -47,10 +68,10 @@ fn an_inverted_enlarged_off_centre_digit_comes_back_like_the_original() {
         let img = page(d, 3, (200, 150), (10 + 5 * i as u32, 7));
         let p = to_mnist(&img, Path::new("x.png")).unwrap();
         assert!(p.inverted, "dark ink on a light page is inverted");
-        let c = correlation(&p.pixels, d);
+        let c = shifted_correlation(&p.pixels, d);
         assert!(
             c > 0.75,
-            "test digit {i}: correlation with the original {c:.3}"
+            "test digit {i}: correlation with the original (up to a 2-pixel shift) {c:.3}"
         );
     }
 }

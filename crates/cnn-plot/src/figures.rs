@@ -54,6 +54,7 @@ pub fn learning_curves<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc("epoch")
         .y_desc("cross-entropy")
+        .y_labels(6)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
         .x_label_formatter(&|x| format!("{x:.0}"))
@@ -143,18 +144,16 @@ pub fn learning_curves<DB: DrawingBackend>(
         .draw_series([Circle::new(b, 9, BLACK.stroke_width(2))])
         .map_err(draw_err)?;
     let note = format!("best {:.2}% at epoch {}", b.1, best.epoch);
-    let anchor = if best.epoch * 2 > last {
-        HPos::Right
+    // The note sits a few pixels above and beside the marker, never on it.
+    let (anchor, dx) = if best.epoch * 2 > last {
+        (HPos::Right, -14)
     } else {
-        HPos::Left
+        (HPos::Left, 14)
     };
+    let style = TextStyle::from((FONT, 17).into_font().style(FontStyle::Bold))
+        .pos(Pos::new(anchor, VPos::Bottom));
     chart
-        .draw_series([Text::new(
-            note,
-            b,
-            TextStyle::from((FONT, 17).into_font().style(FontStyle::Bold))
-                .pos(Pos::new(anchor, VPos::Bottom)),
-        )])
+        .draw_series([EmptyElement::at(b) + Text::new(note, (dx, -12), style)])
         .map_err(draw_err)?;
     area.present().map_err(draw_err)
 }

@@ -92,6 +92,24 @@ pub fn digit_grid<DB: DrawingBackend>(
     let body = title_area(area, title)?;
     let rows = digits.len().div_ceil(cols);
     let cells = body.split_evenly((rows, cols));
+    let label_of = |d: &Digit<'_>| {
+        let mut label = format!("T:{} P:{}", d.truth, d.predicted);
+        if let Some(c) = d.confidence {
+            label.push_str(&format!(" {:.0}%", 100.0 * c));
+        }
+        label
+    };
+    // One font size for the whole grid, from its longest label and the cell width.
+    let longest = digits
+        .iter()
+        .map(|d| label_of(d).chars().count())
+        .max()
+        .unwrap_or(1) as i32;
+    let cell_w = cells
+        .first()
+        .map(|c| c.dim_in_pixel().0 as i32)
+        .unwrap_or(100);
+    let font_size = (cell_w * 16 / (longest * 10).max(1)).clamp(10, 17);
     for (cell, d) in cells.iter().zip(digits) {
         let (w, h) = cell.dim_in_pixel();
         let label_h = 24i32;
@@ -104,11 +122,7 @@ pub fn digit_grid<DB: DrawingBackend>(
         } else {
             RGBColor(30, 30, 30)
         };
-        let mut label = format!("T:{} P:{}", d.truth, d.predicted);
-        if let Some(c) = d.confidence {
-            label.push_str(&format!(" {:.0}%", 100.0 * c));
-        }
-        let font_size = if label.chars().count() > 16 { 13 } else { 17 };
+        let label = label_of(d);
         let style = TextStyle::from((FONT, font_size).into_font().style(if wrong {
             FontStyle::Bold
         } else {

@@ -35,13 +35,19 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
     Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
+/// The single safetensors metadata key under which our metadata is stored, as one JSON object
+/// with sorted keys. (safetensors writes its metadata map in `HashMap` order, which changes
+/// from process to process; one key keeps the file bytes reproducible.)
+pub const METADATA_KEY: &str = "cnn_mnist";
+
 /// Serialises `tensors` with `metadata` (plus `format` and `format_version`) to safetensors.
-pub fn encode(
-    tensors: &[(String, Tensor)],
-    mut metadata: HashMap<String, String>,
-) -> Result<Vec<u8>> {
-    metadata.insert("format".into(), FORMAT.into());
-    metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+pub fn encode(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let mut sorted: std::collections::BTreeMap<String, String> = metadata.into_iter().collect();
+    sorted.insert("format".into(), FORMAT.into());
+    sorted.insert("format_version".into(), FORMAT_VERSION.to_string());
+    let json = serde_json::to_string(&sorted).map_err(|e| Error::Encode(e.to_string()))?;
+    let metadata: HashMap<String, String> =
+        [(METADATA_KEY.to_string(), json)].into_iter().collect();
     let buffers = tensors
         .iter()
         .map(|(name, t)| Ok((name.clone(), t.dims().to_vec(), tensor_bytes(t)?)))
@@ -113,7 +119,13 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let metadata = header.metadata().clone().unwrap_or_default();
+    let raw = header.metadata().clone().unwrap_or_default();
+    // Files from before METADATA_KEY kept the same keys at the top level.
+    let metadata: HashMap<String, String> = match raw.get(METADATA_KEY) {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| bad(format!("malformed {METADATA_KEY} metadata ({e})")))?,
+        None => raw,
+    };
     if metadata.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(
             "no cnn-mnist metadata (was it written by cnn-train?)".into()

@@ -427,6 +427,61 @@ impl Trainer {
         })
     }
 
+    /// Continues a run from its `checkpoint.safetensors`: weights, momentum buffers, step,
+    /// generator state, dropout counter and history are restored, so the rest of the run is
+    /// bit-for-bit the one that was interrupted (same thread count, same device).
+    ///
+    /// `n_train` must be the number of training images the run was started with.
+    pub fn resume(path: &Path, device: &Device, n_train: usize) -> Result<Self> {
+        let ckpt = checkpoint::read(path, device)?;
+        let bad = |reason: String| Error::BadCheckpoint {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let meta = |key: &str| {
+            ckpt.metadata
+                .get(key)
+                .ok_or_else(|| bad(format!("metadata has no {key} (not a full checkpoint?)")))
+        };
+        let num = |key: &str| -> Result<u64> {
+            meta(key)?
+                .parse()
+                .map_err(|_| bad(format!("metadata {key} is not a number")))
+        };
+        let cfg: TrainConfig =
+            serde_json::from_str(meta("config")?).map_err(|e| bad(format!("bad config ({e})")))?;
+        let saved_n = num("n_train")? as usize;
+        if saved_n != n_train {
+            return Err(bad(format!(
+                "the run was trained on {saved_n} images, not {n_train} (use the same --train-limit and data)"
+            )));
+        }
+        let mut t = Trainer::new(cfg, device, n_train)?;
+        checkpoint::restore_weights(&t.varmap, &ckpt, path)?;
+        let names: Vec<String> = t.opt.slots().iter().map(|s| s.name.clone()).collect();
+        for name in names {
+            let v = ckpt
+                .tensors
+                .get(&format!("optim.velocity.{name}"))
+                .ok_or_else(|| bad(format!("momentum buffer of {name} is missing")))?;
+            t.opt.set_velocity(&name, v.clone());
+        }
+        t.step = num("step")? as usize;
+        t.rng = Rng::new(num("rng_state")?);
+        t.model.dropout().set_calls(num("dropout_calls")?);
+        let test_total = ckpt
+            .metadata
+            .get("test_total")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        t.history = parse_history_csv(meta("history")?, test_total)
+            .ok_or_else(|| bad("malformed history".into()))?;
+        if t.step != t.history.len() * t.batches_per_epoch() {
+            return Err(bad("step count does not match the epochs done".into()));
+        }
+        Ok(t)
+    }
+
     /// The recipe.
     pub fn config(&self) -> &TrainConfig {
         &self.cfg
@@ -629,6 +684,9 @@ impl Trainer {
         );
         full_meta.insert("n_train".into(), self.n_train.to_string());
         full_meta.insert("history".into(), history_csv(&self.history));
+        if let Some(last) = self.history.last() {
+            full_meta.insert("test_total".into(), last.test_total.to_string());
+        }
         checkpoint::write_atomic(
             &dir.join(CHECKPOINT_FILE),
             &checkpoint::encode(&full, full_meta)?,

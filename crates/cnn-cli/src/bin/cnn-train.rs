@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -72,6 +73,10 @@ struct Cli {
     /// reference (candle-nn layers everywhere).
     #[arg(long, value_enum, default_value_t = Ops::Fast)]
     ops: Ops,
+    /// Continue the run in <out> from its checkpoint.safetensors (its recorded recipe is used;
+    /// recipe flags are ignored).
+    #[arg(long, conflicts_with = "final_state")]
+    resume: bool,
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -143,7 +148,28 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(n) = cli.train_limit {
         data.train = data.train.head(n);
     }
-    let mut trainer = Trainer::new(cfg.clone(), &device, data.train.len())?;
+    let mut trainer = if cli.resume {
+        let ckpt = out.join(cnn_training::CHECKPOINT_FILE);
+        let t = Trainer::resume(&ckpt, &device, data.train.len())?;
+        if t.config().arch != arch {
+            anyhow::bail!(
+                "{} holds a {} run, not {arch} (pass --model {})",
+                ckpt.display(),
+                t.config().arch,
+                t.config().arch
+            );
+        }
+        println!(
+            "resuming {} after epoch {} of {}",
+            ckpt.display(),
+            t.epochs_done(),
+            t.config().epochs
+        );
+        t
+    } else {
+        Trainer::new(cfg, &device, data.train.len())?
+    };
+    let cfg = trainer.config().clone();
     println!(
         "training {} ({} parameters) on {} {} images, testing on {}; device {:?}; output {}",
         arch,
@@ -206,7 +232,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         _ => {}
     };
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // Ctrl-C stops between batches; the last finished epoch's files stay on disk.
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
     let outcome = cnn_training::run(&mut trainer, &data, &out, &stop, &mut on_event);
     if let Some(b) = bar.take() {
         b.finish_and_clear();

@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
@@ -76,4 +77,30 @@ pub fn select_data(dataset: &str, data_dir: Option<PathBuf>) -> Result<DataSourc
 /// Loads the dataset, with the flag to blame in the error context.
 pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
     cnn_data::load(source).with_context(|| format!("loading {} data", source.kind.name()))
+}
+
+/// The `main` of every binary: parses flags (clap prints help or a usage error, exit 2), runs
+/// `run`, and prints a failure as one `error: ...` line (exit 1). `run` returns `false` for a
+/// partial failure that it has already reported.
+#[allow(clippy::print_stderr)]
+pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<bool>) -> ExitCode {
+    let cli = match C::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

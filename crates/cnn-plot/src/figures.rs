@@ -4,21 +4,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::{EpochPoint, Error, FONT, LayerBox, Result, draw_err, ensure_font, sequential};
+use crate::{EpochPoint, Error, FONT, LayerBox, Result, draw_err, sequential, titled};
 
 const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const TEST: RGBColor = RGBColor(214, 39, 40);
 const ACC: RGBColor = RGBColor(44, 160, 44);
-
-fn titled<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> Result<DrawingArea<DB, Shift>> {
-    ensure_font()?;
-    area.fill(&WHITE).map_err(draw_err)?;
-    area.titled(title, (FONT, 26).into_font().style(FontStyle::Bold))
-        .map_err(draw_err)
-}
 
 /// Train and test loss (log scale) beside test accuracy, per epoch, with the best epoch marked.
 pub fn learning_curves<DB: DrawingBackend>(

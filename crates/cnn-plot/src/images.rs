@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::{Digit, Error, FONT, Result, diverging, draw_err, ensure_font, sequential};
+use crate::{Digit, Error, FONT, Result, diverging, draw_err, sequential, titled};
 
 /// Fills `area` (a square region in pixels) with a `side x side` image, one rectangle per
 /// pixel, coloured by `color(value)`.
@@ -65,16 +65,6 @@ fn colorbar<DB: DrawingBackend>(
     Ok(())
 }
 
-fn title_area<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> Result<DrawingArea<DB, Shift>> {
-    ensure_font()?;
-    area.fill(&WHITE).map_err(draw_err)?;
-    area.titled(title, (FONT, 26).into_font().style(FontStyle::Bold))
-        .map_err(draw_err)
-}
-
 /// A grid of images titled `T:<truth> P:<prediction>` (and the confidence, when given), with
 /// wrong predictions in red and framed, so mistakes stand out.
 pub fn digit_grid<DB: DrawingBackend>(
@@ -89,7 +79,7 @@ pub fn digit_grid<DB: DrawingBackend>(
             reason: "no images".into(),
         });
     }
-    let body = title_area(area, title)?;
+    let body = titled(area, title)?;
     let rows = digits.len().div_ceil(cols);
     let cells = body.split_evenly((rows, cols));
     let label_of = |d: &Digit<'_>| {
@@ -169,7 +159,7 @@ pub fn kernel_grid<DB: DrawingBackend>(
             reason: format!("expected non-empty {side}x{side} kernels"),
         });
     }
-    let body = title_area(area, title)?;
+    let body = titled(area, title)?;
     let (bw, _) = body.dim_in_pixel();
     let (grid, bar) = body.split_horizontally(bw as i32 - 140);
     let max = kernels
@@ -226,7 +216,7 @@ pub fn feature_maps<DB: DrawingBackend>(
             reason: "maps or image do not match their side lengths".into(),
         });
     }
-    let body = title_area(area, title)?;
+    let body = titled(area, title)?;
     let (bw, _) = body.dim_in_pixel();
     let (grid, bar) = body.split_horizontally(bw as i32 - 120);
     let cols = 4;

@@ -53,6 +53,17 @@ pub(crate) fn draw_err<E: std::fmt::Display>(e: E) -> Error {
     Error::Draw(e.to_string())
 }
 
+/// Clears `area` to white, registers the font, and returns the area below a bold title.
+pub(crate) fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>> {
+    ensure_font()?;
+    area.fill(&WHITE).map_err(draw_err)?;
+    area.titled(title, (FONT, 26).into_font().style(FontStyle::Bold))
+        .map_err(draw_err)
+}
+
 /// Font family name under which the bundled DejaVu Sans is registered.
 pub const FONT: &str = "sans-serif";
 

@@ -260,24 +260,6 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cnn_cli::main_with(|cli| run(cli).map(|()| true))
 }

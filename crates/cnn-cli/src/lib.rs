@@ -80,10 +80,10 @@ pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
 }
 
 /// The `main` of every binary: parses flags (clap prints help or a usage error, exit 2), runs
-/// `run`, and prints a failure as one `error: ...` line (exit 1). `run` returns `false` for a
-/// partial failure that it has already reported.
+/// `run`, and prints a failure as one `error: ...` line (exit 1). `run` returns the exit code
+/// of an outcome it has already reported (a partial failure, an interruption).
 #[allow(clippy::print_stderr)]
-pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<bool>) -> ExitCode {
+pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> ExitCode {
     let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -96,11 +96,32 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<bool>) -> ExitCo
         }
     };
     match run(cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line that continues this process's run: its own arguments with `--resume`,
+/// quoted for a POSIX shell. Recipe flags may stay; a resumed run uses its recorded recipe.
+pub fn resume_command() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--resume") {
+        args.push("--resume".into());
+    }
+    args.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_=./,:+@%".contains(c));
+            if plain {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

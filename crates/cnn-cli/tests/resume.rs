@@ -1,10 +1,12 @@
-//! Crash safety: a run killed with SIGKILL at a random moment (also during a checkpoint
-//! write) and resumed ends bit-for-bit where the uninterrupted run ends.
+//! Crash safety: a run killed with SIGKILL at a random moment, or during a checkpoint write,
+//! or stopped with Ctrl-C, and resumed ends bit-for-bit where the uninterrupted run ends; a
+//! write that fails (full disk) keeps the previous checkpoint.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 const ARGS: [&str; 8] = [
@@ -36,13 +38,63 @@ fn history_without_times(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The uninterrupted run, done once for all tests of this file: its folder and duration.
+fn whole_run() -> &'static (PathBuf, Duration) {
+    static WHOLE: OnceLock<(PathBuf, Duration)> = OnceLock::new();
+    WHOLE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("resume-whole-run");
+        let _ = std::fs::remove_dir_all(&dir);
+        let start = Instant::now();
+        let out = train(&dir, false).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, start.elapsed())
+    })
+}
+
+/// Checks that `dir` finished with the uninterrupted run's weights and history, and that
+/// no temporary file of an interrupted write is left behind.
+fn assert_same_as_whole_run(dir: &Path, what: &str) {
+    let whole = &whole_run().0;
+    assert_eq!(
+        std::fs::read(whole.join("final_state.safetensors")).unwrap(),
+        std::fs::read(dir.join("final_state.safetensors")).unwrap(),
+        "{what}: weights differ"
+    );
+    assert_eq!(
+        history_without_times(whole),
+        history_without_times(dir),
+        "{what}"
+    );
+    let temps: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{what}: left behind {temps:?}");
+}
+
+/// Temporary files of an atomic write in progress in `dir`.
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains(".tmp-"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (whole, broken) = (tmp.path().join("whole"), tmp.path().join("broken"));
-    let start = Instant::now();
-    assert!(train(&whole, false).output().unwrap().status.success());
-    let full_time = start.elapsed();
+    let broken = tmp.path().join("broken");
+    let full_time = whole_run().1;
 
     // A seed for the kill times, printed so a failure can be replayed.
     let seed = SystemTime::now()
@@ -85,16 +137,169 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(kills > 0, "seed {seed}: the run was never interrupted");
-    assert_eq!(
-        std::fs::read(whole.join("final_state.safetensors")).unwrap(),
-        std::fs::read(broken.join("final_state.safetensors")).unwrap(),
-        "seed {seed}: weights differ after {kills} kills"
+    assert_same_as_whole_run(&broken, &format!("seed {seed}, {kills} kills"));
+}
+
+#[test]
+fn a_run_killed_while_writing_a_checkpoint_resumes_from_the_previous_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // Kill as soon as a temporary file appears; retry until a kill lands before the rename
+    // (the temporary file is still there afterwards), at least twice.
+    let mut caught = 0;
+    for attempt in 0..40 {
+        if caught == 2 {
+            break;
+        }
+        let resume = dir.join("checkpoint.safetensors").exists();
+        let before = std::fs::read(dir.join("checkpoint.safetensors")).ok();
+        let mut child = train(&dir, resume).stdout(Stdio::null()).spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut seen = false;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            if !temp_files(&dir).is_empty() {
+                seen = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        if !seen {
+            assert!(child.wait().unwrap().success(), "attempt {attempt}");
+            break; // the run finished between two polls
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let left = temp_files(&dir);
+        if !left
+            .iter()
+            .any(|p| p.to_string_lossy().contains(".checkpoint.safetensors.tmp-"))
+        {
+            continue; // the rename won the race, or another file was being written
+        }
+        caught += 1;
+        // The file being replaced is exactly what the last finished epoch wrote.
+        assert_eq!(
+            before,
+            std::fs::read(dir.join("checkpoint.safetensors")).ok(),
+            "attempt {attempt}: the previous checkpoint changed"
+        );
+    }
+    assert!(caught > 0, "never killed inside a checkpoint write");
+    let out = train(&dir, dir.join("checkpoint.safetensors").exists())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        history_without_times(&whole),
-        history_without_times(&broken),
-        "seed {seed}"
+    assert_same_as_whole_run(&dir, &format!("{caught} kills inside a write"));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_prints_the_resume_command_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let child = train(&dir, false)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt during the second epoch, once the first one is on disk.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !dir.join("history.csv").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let command = stdout
+        .lines()
+        .find(|l| l.contains("--resume"))
+        .unwrap_or_else(|| panic!("no resume command in: {stdout}"));
+    assert!(command.contains(&*dir.to_string_lossy()), "{command}");
+    assert!(stdout.contains("interrupted after epoch 1"), "{stdout}");
+    assert!(temp_files(&dir).is_empty());
+    // Run the printed command itself (its first word is the binary).
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert!(
+        words.iter().all(|w| !w.starts_with('\'')),
+        "unexpected quoting: {command}"
     );
+    let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(&words[1..])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_as_whole_run(&dir, "after Ctrl-C");
+}
+
+#[test]
+fn a_failing_write_keeps_the_previous_checkpoint_and_says_why() {
+    // A full disk, simulated without privileges: the file-size limit (RLIMIT_FSIZE) makes
+    // any write past 32 KiB fail with EFBIG, as ENOSPC would; SIGXFSZ is ignored so the
+    // write returns the error instead of killing the process.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+    let args = ["--model", "small_cnn", "--train-limit", "600", "--epochs"];
+    let first = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(args)
+        .arg("1")
+        .arg("--out")
+        .arg(&dir)
+        .env("CNN_DATA_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let files = [
+        "checkpoint.safetensors",
+        "final_state.safetensors",
+        "history.csv",
+    ];
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .collect();
+
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(args)
+        .arg("2")
+        .arg("--out")
+        .arg(&dir)
+        .env("CNN_DATA_CACHE", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot write ")
+            && stderr.contains("checkpoint.safetensors")
+            && stderr.contains("File too large"),
+        "{stderr}"
+    );
+    for (f, old) in files.iter().zip(&before) {
+        assert_eq!(&std::fs::read(dir.join(f)).unwrap(), old, "{f} changed");
+    }
+    assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
 }
 
 #[test]

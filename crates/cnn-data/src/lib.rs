@@ -20,7 +20,7 @@ pub mod preprocess;
 
 use std::path::{Path, PathBuf};
 
-pub use guard::{IdxKind, MAX_DECOMPRESSED_BYTES, check_idx, decompress_gz};
+pub use guard::{IdxKind, MAX_DECOMPRESSED_BYTES, check_idx, decompress_gz, decompress_gz_bytes};
 
 /// Side length of every image, in pixels.
 pub const IMAGE_SIDE: usize = 28;

@@ -91,8 +91,33 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(io)
 }
 
-/// Reads and checks a checkpoint file: exists, is safetensors of f32 tensors, carries our
-/// metadata with a known version and a known model.
+/// Removes the temporary files that [`write_atomic`] leaves when a process is killed
+/// mid-write (`.<name>.tmp-<pid>` for each of `names` in `dir`); returns how many went.
+///
+/// Best effort: a temporary file that cannot be removed is harmless, so failures are skipped.
+pub fn remove_stale_temps(dir: &Path, names: &[&str]) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let stale = names.iter().any(|name| {
+            file_name
+                .strip_prefix(&format!(".{name}.tmp-"))
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        });
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Reads and checks a checkpoint file: exists, is small enough, then [`decode`].
 pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
     let bad = |reason: String| Error::BadCheckpoint {
         path: path.to_path_buf(),
@@ -115,9 +140,19 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
         path: path.to_path_buf(),
         error,
     })?;
-    let st = SafeTensors::deserialize(&bytes)
+    decode(&bytes, path, device)
+}
+
+/// Checks checkpoint `bytes`: safetensors of f32 tensors carrying our metadata with a known
+/// version and a known model. `path` is only used in errors. Never panics on any input.
+pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoint> {
+    let bad = |reason: String| Error::BadCheckpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
     let raw = header.metadata().clone().unwrap_or_default();
     // Files from before METADATA_KEY kept the same keys at the top level.
@@ -199,7 +234,17 @@ pub fn load_model(
     expected: Option<Arch>,
     device: &Device,
 ) -> Result<(Cnn, RawCheckpoint)> {
-    let ckpt = read(path, device)?;
+    model_from(read(path, device)?, expected, path, device)
+}
+
+/// Builds the model a decoded checkpoint describes and loads its weights, as [`load_model`]
+/// does for a file; `path` is only used in errors.
+pub fn model_from(
+    ckpt: RawCheckpoint,
+    expected: Option<Arch>,
+    path: &Path,
+    device: &Device,
+) -> Result<(Cnn, RawCheckpoint)> {
     if let Some(expected) = expected
         && expected != ckpt.arch
     {

@@ -433,7 +433,17 @@ impl Trainer {
     ///
     /// `n_train` must be the number of training images the run was started with.
     pub fn resume(path: &Path, device: &Device, n_train: usize) -> Result<Self> {
-        let ckpt = checkpoint::read(path, device)?;
+        Self::from_checkpoint(&checkpoint::read(path, device)?, path, device, n_train)
+    }
+
+    /// Continues a run from a decoded checkpoint, as [`Trainer::resume`] does from a file;
+    /// `path` is only used in errors.
+    pub fn from_checkpoint(
+        ckpt: &checkpoint::RawCheckpoint,
+        path: &Path,
+        device: &Device,
+        n_train: usize,
+    ) -> Result<Self> {
         let bad = |reason: String| Error::BadCheckpoint {
             path: path.to_path_buf(),
             reason,
@@ -457,13 +467,24 @@ impl Trainer {
             )));
         }
         let mut t = Trainer::new(cfg, device, n_train)?;
-        checkpoint::restore_weights(&t.varmap, &ckpt, path)?;
-        let names: Vec<String> = t.opt.slots().iter().map(|s| s.name.clone()).collect();
-        for name in names {
+        checkpoint::restore_weights(&t.varmap, ckpt, path)?;
+        let slots: Vec<(String, Vec<usize>)> = t
+            .opt
+            .slots()
+            .iter()
+            .map(|s| (s.name.clone(), s.var.dims().to_vec()))
+            .collect();
+        for (name, dims) in slots {
             let v = ckpt
                 .tensors
                 .get(&format!("optim.velocity.{name}"))
                 .ok_or_else(|| bad(format!("momentum buffer of {name} is missing")))?;
+            if v.dims() != dims.as_slice() {
+                return Err(bad(format!(
+                    "momentum buffer of {name} has shape {:?}, the model expects {dims:?}",
+                    v.dims()
+                )));
+            }
             t.opt.set_velocity(&name, v.clone());
         }
         t.step = num("step")? as usize;
@@ -739,6 +760,8 @@ pub fn run(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<RunOutcome> {
+    // A run killed while writing leaves a temporary file beside the intact previous one.
+    checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);
     while trainer.epochs_done() < trainer.config().epochs {
         match trainer.train_epoch(data, stop, on_event)? {
             Some(metrics) => {

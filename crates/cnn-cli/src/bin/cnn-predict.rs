@@ -134,5 +134,13 @@ fn run(cli: Cli) -> Result<bool> {
 }
 
 fn main() -> ExitCode {
-    cnn_cli::main_with(run)
+    cnn_cli::main_with(|cli| {
+        run(cli).map(|ok| {
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        })
+    })
 }

@@ -115,8 +115,11 @@ fn accuracy_line(correct: usize, total: usize) -> String {
     )
 }
 
+/// Exit code of a run stopped by Ctrl-C, as shells report a SIGINT death (128 + 2).
+const INTERRUPTED: u8 = 130;
+
 #[allow(clippy::print_stdout)]
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let arch: Arch = cli.model.parse().context("--model")?;
     let device = cnn_cli::select_device(cli.ngpus, cli.device.as_deref())?;
     let source = cnn_cli::select_data(&cli.dataset, cli.data_dir.clone())?;
@@ -136,7 +139,7 @@ fn run(cli: Cli) -> Result<()> {
         println!("loaded {} from {}", arch, path.display());
         println!("test loss: {:.4}", eval.loss);
         println!("{}", accuracy_line(eval.correct, eval.total));
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
 
     let cfg = config(&cli, arch, source.kind.name());
@@ -157,6 +160,15 @@ fn run(cli: Cli) -> Result<()> {
                 ckpt.display(),
                 t.config().arch,
                 t.config().arch
+            );
+        }
+        if t.config().dataset != source.kind.name() {
+            anyhow::bail!(
+                "{} holds a run on {}, not {} (pass --dataset {})",
+                ckpt.display(),
+                t.config().dataset,
+                source.kind.name(),
+                t.config().dataset
             );
         }
         println!(
@@ -243,12 +255,14 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    match outcome? {
-        RunOutcome::Finished => {}
-        RunOutcome::Interrupted => println!(
-            "interrupted; artifacts of the last full epoch are in {}",
-            out.display()
-        ),
+    if outcome? == RunOutcome::Interrupted {
+        println!(
+            "interrupted after epoch {}; its files are in {}; continue with:\n  {}",
+            trainer.epochs_done(),
+            out.display(),
+            cnn_cli::resume_command()
+        );
+        return Ok(ExitCode::from(INTERRUPTED));
     }
     println!(
         "wrote {}/{{history.csv,final_state.safetensors,checkpoint.safetensors}}",
@@ -257,9 +271,9 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(m) = trainer.history().last() {
         println!("{}", accuracy_line(m.test_correct, m.test_total));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
-    cnn_cli::main_with(|cli| run(cli).map(|()| true))
+    cnn_cli::main_with(run)
 }

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use cnn_data::{DataSource, IMAGE_SIDE};
+use common::png_header;
 use image::GrayImage;
+
+mod common;
 
 fn bin(name: &str) -> Command {
     Command::new(match name {
@@ -36,27 +39,6 @@ fn page(d: &[u8], shift: u32) -> GrayImage {
         }
     }
     img
-}
-
-/// A PNG whose header claims `w x h` pixels, with no image data behind it.
-fn png_header(w: u32, h: u32) -> Vec<u8> {
-    let mut ihdr = b"IHDR".to_vec();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 0, 0, 0, 0]);
-    let mut crc = flate2::Crc::new();
-    crc.update(&ihdr);
-    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
-    v.extend(13u32.to_be_bytes());
-    v.extend(&ihdr);
-    v.extend(crc.sum().to_be_bytes());
-    // An empty IDAT chunk: decoders read the header up to the first one.
-    let mut crc = flate2::Crc::new();
-    crc.update(b"IDAT");
-    v.extend(0u32.to_be_bytes());
-    v.extend(b"IDAT");
-    v.extend(crc.sum().to_be_bytes());
-    v
 }
 
 fn train_quick(dir: &Path, dataset: &str) -> Output {

@@ -47,6 +47,12 @@ pub enum Error {
         /// Extra advice, such as how to install the dataset (may be empty).
         hint: String,
     },
+    /// The data folder is a file (or something else that is not a folder).
+    #[error("data folder {path} is not a folder")]
+    NotADir {
+        /// The path.
+        path: PathBuf,
+    },
     /// One of the four IDX files is missing (neither raw nor `.gz`).
     #[error("missing data file {path} (also looked for {path}.gz)")]
     MissingFile {
@@ -379,6 +385,9 @@ pub const FILE_NAMES: [&str; 4] = [
 /// file contents.
 pub fn load(source: &DataSource) -> Result<Dataset> {
     let dir = &source.dir;
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::NotADir { path: dir.clone() });
+    }
     if !dir.is_dir() {
         let hint = match source.kind {
             DatasetKind::Fashion if dir == Path::new(FASHION_SYSTEM_DIR) => {

@@ -194,17 +194,29 @@ impl TrainConfig {
         if !(1..=60_000).contains(&self.batch_size) {
             return bad("batch-size", self.batch_size, "must be between 1 and 60000");
         }
+        // Shown as the user would type them: 1e300, not three hundred digits.
+        let num = |v: f64| {
+            if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+                format!("{v:e}")
+            } else {
+                v.to_string()
+            }
+        };
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
-            return bad("lr", self.lr, "must be a number in (0, 100]");
+            return bad("lr", num(self.lr), "must be a number in (0, 100]");
         }
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return bad("momentum", self.momentum, "must be in [0, 1)");
+            return bad("momentum", num(self.momentum), "must be in [0, 1)");
         }
         if !(self.l2.is_finite() && (0.0..=1e6).contains(&self.l2)) {
-            return bad("l2", self.l2, "must be a number in [0, 1e6]");
+            return bad("l2", num(self.l2), "must be a number in [0, 1e6]");
         }
         if !(self.warmup_epochs.is_finite() && (0.0..=1e5).contains(&self.warmup_epochs)) {
-            return bad("warmup-epochs", self.warmup_epochs, "must be a number >= 0");
+            return bad(
+                "warmup-epochs",
+                num(self.warmup_epochs),
+                "must be a number in [0, 1e5]",
+            );
         }
         if self.shift > 8 {
             return bad("shift", self.shift, "must be between 0 and 8 pixels");

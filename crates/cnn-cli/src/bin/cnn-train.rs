@@ -181,6 +181,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     } else {
         Trainer::new(cfg, &device, data.train.len())?
     };
+    // Fail before training, not after the first epoch, when the output cannot be written.
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {}: is a file, not a folder", out.display());
+    }
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
     let cfg = trainer.config().clone();
     println!(
         "training {} ({} parameters) on {} {} images, testing on {}; device {:?}; output {}",

@@ -1,0 +1,898 @@
+//! The bad-input catalogue: every row of `BAD_INPUTS.md` is a case here. Each case runs the
+//! real binary, checks a clean failure (non-zero exit, first stderr line `error: ...` naming
+//! the file or flag, no panic), and the page must show exactly what the user sees.
+//! `CNN_BLESS=1` rewrites the page's table after a deliberate change of wording.
+
+// The CUDA build answers GPU flags differently; the catalogue documents the default build.
+#![cfg(not(feature = "cuda"))]
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use safetensors::tensor::{Dtype, TensorView};
+
+mod common;
+
+const BEGIN: &str = "<!-- catalogue:begin -->";
+const END: &str = "<!-- catalogue:end -->";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Bin {
+    Train,
+    Predict,
+}
+
+struct Case {
+    id: String,
+    input: String,
+    bin: Bin,
+    args: Vec<String>,
+    /// What the error line must name (a file or a flag); empty for accepted input.
+    names: String,
+}
+
+/// A table section: heading and cases.
+struct Section {
+    title: &'static str,
+    cases: Vec<Case>,
+}
+
+fn case(id: &str, input: &str, bin: Bin, args: &[&str], names: &str) -> Case {
+    Case {
+        id: id.into(),
+        input: input.into(),
+        bin,
+        args: args.iter().map(|s| s.to_string()).collect(),
+        names: names.into(),
+    }
+}
+
+fn idx_images(count: u32, rows: u32, cols: u32, images: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [2051, count, rows, cols] {
+        v.extend(u32::to_be_bytes(x));
+    }
+    v.extend(images);
+    v
+}
+
+fn idx_labels(count: u32, labels: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [2049, count] {
+        v.extend(u32::to_be_bytes(x));
+    }
+    v.extend(labels);
+    v
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// A data folder `name` under `root` holding `files`; returns its path as given to flags.
+fn data_dir(root: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, bytes) in files {
+        std::fs::write(dir.join(f), bytes).unwrap();
+    }
+    format!("DIR/{name}")
+}
+
+/// A checkpoint's tensors (name, dtype, shape, bytes) and its metadata map.
+type Parts = (
+    Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    BTreeMap<String, String>,
+);
+
+fn parts(bytes: &[u8]) -> Parts {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let json = &header.metadata().as_ref().unwrap()["cnn_mnist"];
+    let meta: BTreeMap<String, String> = serde_json::from_str(json).unwrap();
+    let mut tensors: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    (tensors, meta)
+}
+
+fn serialize((tensors, meta): &Parts, with_meta: bool) -> Vec<u8> {
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let meta = with_meta.then(|| {
+        [(
+            "cnn_mnist".to_string(),
+            serde_json::to_string(meta).unwrap(),
+        )]
+        .into_iter()
+        .collect()
+    });
+    safetensors::serialize(views, meta).unwrap()
+}
+
+/// A checkpoint under `root/ck/<name>` built from `base` changed by `edit`.
+fn edited(root: &Path, base: &[u8], name: &str, edit: impl FnOnce(&mut Parts) -> bool) -> String {
+    let mut p = parts(base);
+    let with_meta = edit(&mut p);
+    let dir = root.join("ck");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), serialize(&p, with_meta)).unwrap();
+    format!("DIR/ck/{name}")
+}
+
+/// A run folder `name` whose checkpoint.safetensors is `bytes`.
+fn resume_dir(root: &Path, name: &str, bytes: &[u8]) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("checkpoint.safetensors"), bytes).unwrap();
+    format!("DIR/{name}")
+}
+
+fn tensor_mut<'a>(p: &'a mut Parts, name: &str) -> &'a mut (String, Dtype, Vec<usize>, Vec<u8>) {
+    p.0.iter_mut().find(|t| t.0 == name).unwrap()
+}
+
+fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
+    use Bin::Train;
+    let images = |n: u32| idx_images(n, 28, 28, &digits[..784 * n as usize]);
+    let mut v = Vec::new();
+    let mut add = |id: &str, input: &str, dir: String, names: &str| {
+        let args = ["--epochs", "1", "--data-dir", &dir, "--out", "DIR/out"];
+        v.push(case(id, input, Train, &args, names));
+    };
+    add(
+        "data-missing-folder",
+        "data folder does not exist",
+        "DIR/no-such-folder".into(),
+        "no-such-folder",
+    );
+    std::fs::write(root.join("a-file"), b"not a folder").unwrap();
+    add(
+        "data-dir-is-a-file",
+        "`--data-dir` names a file",
+        "DIR/a-file".into(),
+        "a-file",
+    );
+    add(
+        "data-missing-file",
+        "a data file is missing",
+        data_dir(root, "missing", &[]),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-empty-file",
+        "a data file is empty",
+        data_dir(root, "empty", &[("train-images-idx3-ubyte", vec![])]),
+        "train-images-idx3-ubyte",
+    );
+    let mut cut = images(3);
+    cut.truncate(16 + 784 * 2 + 100);
+    add(
+        "data-truncated",
+        "images file shorter than its header says",
+        data_dir(root, "truncated", &[("train-images-idx3-ubyte", cut)]),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-wrong-magic",
+        "a labels file in place of the images (wrong magic number)",
+        data_dir(
+            root,
+            "magic",
+            &[("train-images-idx3-ubyte", idx_labels(3, &labels[..3]))],
+        ),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-wrong-dimensions",
+        "images of 32x32 pixels",
+        data_dir(
+            root,
+            "dims",
+            &[(
+                "train-images-idx3-ubyte",
+                idx_images(1, 32, 32, &vec![0; 32 * 32]),
+            )],
+        ),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-count-mismatch",
+        "3 images but 2 labels",
+        data_dir(
+            root,
+            "mismatch",
+            &[
+                ("train-images-idx3-ubyte", images(3)),
+                ("train-labels-idx1-ubyte", idx_labels(2, &labels[..2])),
+                ("t10k-images-idx3-ubyte", images(3)),
+                ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+            ],
+        ),
+        "train-labels-idx1-ubyte",
+    );
+    add(
+        "data-wrong-count",
+        "well-formed files of 3 images (MNIST format needs 60,000 and 10,000)",
+        data_dir(
+            root,
+            "count",
+            &[
+                ("train-images-idx3-ubyte", images(3)),
+                ("train-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+                ("t10k-images-idx3-ubyte", images(3)),
+                ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+            ],
+        ),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-label-out-of-range",
+        "a label of 12",
+        data_dir(
+            root,
+            "label",
+            &[
+                ("train-images-idx3-ubyte", images(3)),
+                ("train-labels-idx1-ubyte", idx_labels(3, &[1, 12, 3])),
+            ],
+        ),
+        "train-labels-idx1-ubyte",
+    );
+    let real_gz = gz(&images(3));
+    add(
+        "data-corrupted-gzip",
+        "a `.gz` file cut short",
+        data_dir(
+            root,
+            "gzcut",
+            &[(
+                "train-images-idx3-ubyte.gz",
+                real_gz[..real_gz.len() / 2].to_vec(),
+            )],
+        ),
+        "train-images-idx3-ubyte.gz",
+    );
+    add(
+        "data-not-gzip",
+        "a `.gz` file that is not gzip",
+        data_dir(
+            root,
+            "notgz",
+            &[("train-images-idx3-ubyte.gz", b"plain text".to_vec())],
+        ),
+        "train-images-idx3-ubyte.gz",
+    );
+    add(
+        "data-gzip-bomb",
+        "a `.gz` file that inflates past 64 MiB",
+        data_dir(
+            root,
+            "bomb",
+            &[("train-images-idx3-ubyte.gz", gz(&vec![0; 65 * 1024 * 1024]))],
+        ),
+        "train-images-idx3-ubyte.gz",
+    );
+    std::fs::create_dir_all(root.join("folder/train-images-idx3-ubyte")).unwrap();
+    add(
+        "data-folder-as-file",
+        "a folder where a data file should be",
+        "DIR/folder".into(),
+        "train-images-idx3-ubyte",
+    );
+    let mut claims = idx_images(3, 28, 28, &digits[..784 * 3]);
+    claims[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+    add(
+        "data-claims-billions",
+        "a header claiming 4,294,967,295 images (nothing is allocated for them)",
+        data_dir(root, "billions", &[("train-images-idx3-ubyte", claims)]),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-checksum",
+        "a file that disagrees with `SHA256SUMS.raw` beside it",
+        data_dir(
+            root,
+            "checksum",
+            &[
+                ("train-images-idx3-ubyte", images(3)),
+                (
+                    "SHA256SUMS.raw",
+                    format!("{}  train-images-idx3-ubyte\n", "ab".repeat(32)).into_bytes(),
+                ),
+            ],
+        ),
+        "SHA256SUMS.raw",
+    );
+    v.push(case(
+        "data-bad-dataset",
+        "`--dataset` other than mnist or fashion",
+        Train,
+        &["--dataset", "cifar10", "--out", "DIR/out"],
+        "--dataset",
+    ));
+    v
+}
+
+fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
+    use Bin::Train;
+    let fin = std::fs::read(run.join("final_state.safetensors")).unwrap();
+    let full = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let ck = root.join("ck");
+    std::fs::create_dir_all(ck.join("folder.safetensors")).unwrap();
+    std::fs::write(ck.join("empty.safetensors"), b"").unwrap();
+    std::fs::write(ck.join("cut.safetensors"), &fin[..fin.len() / 2]).unwrap();
+    std::fs::write(ck.join("text.safetensors"), b"this is not a checkpoint").unwrap();
+    let big = std::fs::File::create(ck.join("big.safetensors")).unwrap();
+    big.set_len(65 * 1024 * 1024).unwrap(); // sparse: takes no disk space
+
+    let eval = |file: &str| {
+        vec![
+            "--final-state".to_string(),
+            "--checkpoint".into(),
+            file.to_string(),
+        ]
+    };
+    let mut v = Vec::new();
+    let mut add = |id: &str, input: &str, args: Vec<String>, names: &str| {
+        v.push(Case {
+            id: id.into(),
+            input: input.into(),
+            bin: Train,
+            args,
+            names: names.into(),
+        });
+    };
+    add(
+        "ckpt-missing",
+        "`--final-state` with no `final_state.safetensors` in the run folder",
+        vec!["--final-state".into(), "--out".into(), "DIR/no-run".into()],
+        "final_state.safetensors",
+    );
+    for (id, input, file) in [
+        ("ckpt-empty", "an empty file", "empty.safetensors"),
+        (
+            "ckpt-truncated",
+            "a real checkpoint cut in half",
+            "cut.safetensors",
+        ),
+        ("ckpt-not-safetensors", "a text file", "text.safetensors"),
+        ("ckpt-folder", "a folder", "folder.safetensors"),
+        (
+            "ckpt-too-large",
+            "a 65 MiB file (ours are under 2 MB; refused before reading)",
+            "big.safetensors",
+        ),
+    ] {
+        add(id, input, eval(&format!("DIR/ck/{file}")), file);
+    }
+    let mut other = eval("DIR/run/final_state.safetensors");
+    other.extend(["--model".into(), "medium_cnn".into()]);
+    add(
+        "ckpt-other-model",
+        "a `small_cnn` checkpoint loaded as `medium_cnn`",
+        other,
+        "final_state.safetensors",
+    );
+    let f = edited(root, &fin, "shapes.safetensors", |p| {
+        tensor_mut(p, "conv1.weight").2 = vec![10, 9];
+        true
+    });
+    add(
+        "ckpt-wrong-shapes",
+        "`conv1.weight` stored as 10x9",
+        eval(&f),
+        "shapes.safetensors",
+    );
+    let f = edited(root, &fin, "dropped.safetensors", |p| {
+        p.0.retain(|t| t.0 != "fc1.bias");
+        true
+    });
+    add(
+        "ckpt-missing-tensor",
+        "`fc1.bias` missing",
+        eval(&f),
+        "dropped.safetensors",
+    );
+    let f = edited(root, &fin, "f16.safetensors", |p| {
+        let t = tensor_mut(p, "conv1.bias");
+        t.1 = Dtype::F16;
+        t.3.truncate(t.3.len() / 2);
+        true
+    });
+    add(
+        "ckpt-wrong-dtype",
+        "a tensor stored as f16",
+        eval(&f),
+        "f16.safetensors",
+    );
+    let f = edited(root, &fin, "plain.safetensors", |_| false);
+    add(
+        "ckpt-no-metadata",
+        "safetensors without our metadata (another program's file)",
+        eval(&f),
+        "plain.safetensors",
+    );
+    let f = edited(root, &fin, "nomodel.safetensors", |p| {
+        p.1.remove("model");
+        true
+    });
+    add(
+        "ckpt-no-model",
+        "metadata that names no model",
+        eval(&f),
+        "nomodel.safetensors",
+    );
+    let f = edited(root, &fin, "unknown.safetensors", |p| {
+        p.1.insert("model".into(), "huge_cnn".into());
+        true
+    });
+    add(
+        "ckpt-unknown-model",
+        "metadata naming an unknown model",
+        eval(&f),
+        "unknown.safetensors",
+    );
+    let f = edited(root, &fin, "newer.safetensors", |p| {
+        p.1.insert("format_version".into(), "99".into());
+        true
+    });
+    add(
+        "ckpt-newer-version",
+        "format version 99, from a newer cnn-train",
+        eval(&f),
+        "newer.safetensors",
+    );
+
+    // --resume reads <out>/checkpoint.safetensors.
+    let resume = |dir: &str| {
+        ["--resume", "--train-limit", "500", "--out", dir]
+            .map(String::from)
+            .to_vec()
+    };
+    add(
+        "resume-missing",
+        "`--resume` with no checkpoint in the run folder",
+        resume("DIR/no-run"),
+        "checkpoint.safetensors",
+    );
+    let d = resume_dir(root, "resume-weights-only", &fin);
+    add(
+        "resume-weights-only",
+        "`final_state.safetensors` (weights only) as the checkpoint",
+        resume(&d),
+        "checkpoint.safetensors",
+    );
+    let mut p = parts(&full);
+    tensor_mut(&mut p, "optim.velocity.conv1.weight").2 = vec![90];
+    let d = resume_dir(root, "resume-momentum", &serialize(&p, true));
+    add(
+        "resume-momentum-shape",
+        "a momentum buffer of the wrong shape",
+        resume(&d),
+        "checkpoint.safetensors",
+    );
+    let mut p = parts(&full);
+    p.1.insert("history".into(), "epoch,loss\n1,banana\n".into());
+    let d = resume_dir(root, "resume-history", &serialize(&p, true));
+    add(
+        "resume-bad-history",
+        "a malformed history",
+        resume(&d),
+        "checkpoint.safetensors",
+    );
+    let mut args = resume("DIR/run");
+    args[2] = "400".into();
+    add(
+        "resume-other-data",
+        "`--resume` with another `--train-limit` than the run's",
+        args,
+        "--train-limit",
+    );
+    let mut args = resume("DIR/run");
+    args.extend(["--model".into(), "medium_cnn".into()]);
+    add(
+        "resume-other-model",
+        "`--resume` of a `small_cnn` run with `--model medium_cnn`",
+        args,
+        "--model small_cnn",
+    );
+    let mut args = resume("DIR/run");
+    args.extend(["--dataset", "fashion", "--data-dir", "DIR/mnist"].map(String::from));
+    add(
+        "resume-other-dataset",
+        "`--resume` of an MNIST run on Fashion-MNIST",
+        args,
+        "--dataset mnist",
+    );
+    v
+}
+
+fn flag_cases() -> Vec<Case> {
+    use Bin::Train;
+    let mut v = Vec::new();
+    let quick = ["--epochs", "1", "--train-limit", "200"];
+    // (flag, [zero, negative, NaN, huge]); "ok" marks accepted values.
+    let values = ["0", "-1", "NaN", "1e300"];
+    let int_values = ["0", "-1", "NaN", "99999999999999999999"];
+    let flags: [(&str, [&str; 4], [bool; 4]); 10] = [
+        ("--epochs", int_values, [false; 4]),
+        ("--batch-size", int_values, [false; 4]),
+        ("--lr", values, [false; 4]),
+        ("--momentum", values, [true, false, false, false]),
+        ("--l2", values, [true, false, false, false]),
+        ("--seed", int_values, [true, false, false, false]),
+        ("--warmup-epochs", values, [true, false, false, false]),
+        ("--shift", int_values, [true, false, false, false]),
+        ("--train-limit", int_values, [false; 4]),
+        ("--ngpus", int_values, [true, false, false, false]),
+    ];
+    for (flag, vals, ok) in flags {
+        for (i, (val, ok)) in vals.iter().zip(ok).enumerate() {
+            let what = ["zero", "negative", "nan", "huge"][i];
+            let mut args = vec![flag, val];
+            if ok {
+                args.extend(quick);
+                args.extend(["--out", "DIR/accepted"]);
+            } else {
+                args.extend(["--out", "DIR/out"]);
+            }
+            let name = flag.trim_start_matches("--");
+            v.push(case(
+                &format!("flag-{name}-{what}"),
+                &format!("`{flag} {val}`"),
+                Train,
+                &args,
+                if ok { "" } else { flag },
+            ));
+        }
+    }
+    // Large values that parse but make no sense.
+    for (flag, val) in [
+        ("--epochs", "1000000"),
+        ("--batch-size", "1000000"),
+        ("--shift", "30"),
+        ("--ngpus", "2"),
+    ] {
+        let name = flag.trim_start_matches("--");
+        v.push(case(
+            &format!("flag-{name}-large"),
+            &format!("`{flag} {val}`"),
+            Train,
+            &[flag, val, "--out", "DIR/out"],
+            flag,
+        ));
+    }
+    for (id, input, args, names) in [
+        (
+            "flag-unknown-model",
+            "`--model big_cnn`",
+            &["--model", "big_cnn"][..],
+            "big_cnn",
+        ),
+        (
+            "flag-unknown-flag",
+            "a misspelt flag",
+            &["--learning-rate", "0.1"][..],
+            "--learning-rate",
+        ),
+        (
+            "flag-bad-device",
+            "`--device tpu`",
+            &["--device", "tpu"][..],
+            "--device",
+        ),
+        (
+            "flag-gpu-without-cuda",
+            "`--ngpus 1` in a build without the `cuda` feature",
+            &["--ngpus", "1"][..],
+            "--features cuda",
+        ),
+        (
+            "flag-device-contradiction",
+            "`--ngpus 0 --device cuda`",
+            &["--ngpus", "0", "--device", "cuda"][..],
+            "--ngpus",
+        ),
+        (
+            "flag-bad-ops",
+            "`--ops turbo`",
+            &["--ops", "turbo"][..],
+            "--ops",
+        ),
+        (
+            "flag-resume-and-final-state",
+            "`--resume` with `--final-state`",
+            &["--resume", "--final-state"][..],
+            "--final-state",
+        ),
+        (
+            "flag-out-is-a-file",
+            "`--out` names an existing file",
+            &[
+                "--out",
+                "DIR/a-file",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "200",
+            ][..],
+            "a-file",
+        ),
+    ] {
+        let mut args = args.to_vec();
+        if !args.contains(&"--out") {
+            args.extend(["--out", "DIR/out"]);
+        }
+        v.push(case(id, input, Train, &args, names));
+    }
+    v
+}
+
+fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
+    use Bin::Predict;
+    let pics = root.join("pics");
+    std::fs::create_dir_all(pics.join("folder.png")).unwrap();
+    let mut png = Vec::new();
+    image::GrayImage::from_raw(28, 28, digit.to_vec())
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let blank = {
+        let mut b = Vec::new();
+        image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+            .write_to(&mut std::io::Cursor::new(&mut b), image::ImageFormat::Png)
+            .unwrap();
+        b
+    };
+    for (name, bytes) in [
+        ("text.png", b"not a picture".to_vec()),
+        ("empty.png", vec![]),
+        ("blank.png", blank),
+        ("huge.png", common::png_header(100_000, 100_000)),
+        ("cut.png", png[..png.len() / 2].to_vec()),
+        ("anim.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec()),
+        ("digit.png", png),
+    ] {
+        std::fs::write(pics.join(name), bytes).unwrap();
+    }
+    let mut v = Vec::new();
+    for (id, input, file) in [
+        (
+            "pic-missing",
+            "a file that does not exist",
+            "DIR/pics/none.png",
+        ),
+        (
+            "pic-not-an-image",
+            "a text file named `.png`",
+            "DIR/pics/text.png",
+        ),
+        ("pic-empty", "an empty file", "DIR/pics/empty.png"),
+        ("pic-blank", "a blank page (no ink)", "DIR/pics/blank.png"),
+        (
+            "pic-huge",
+            "a PNG whose header claims 100,000 x 100,000 pixels (refused before decoding)",
+            "DIR/pics/huge.png",
+        ),
+        (
+            "pic-truncated",
+            "a real PNG cut in half",
+            "DIR/pics/cut.png",
+        ),
+        ("pic-unsupported", "a GIF", "DIR/pics/anim.gif"),
+        ("pic-folder", "a folder", "DIR/pics/folder.png"),
+    ] {
+        let names = file.rsplit('/').next().unwrap();
+        let args = ["--model", "small_cnn", "--run", "DIR/run", file];
+        v.push(case(id, input, Predict, &args, names));
+    }
+    v.push(case(
+        "pic-no-model",
+        "a run folder with no trained model",
+        Predict,
+        &[
+            "--model",
+            "small_cnn",
+            "--run",
+            "DIR/no-run",
+            "DIR/pics/digit.png",
+        ],
+        "final_state.safetensors",
+    ));
+    v.push(case(
+        "pic-other-model",
+        "a `small_cnn` run used as `medium_cnn`",
+        Predict,
+        &[
+            "--model",
+            "medium_cnn",
+            "--run",
+            "DIR/run",
+            "DIR/pics/digit.png",
+        ],
+        "--model small_cnn",
+    ));
+    v
+}
+
+struct Seen {
+    code: i32,
+    line: String,
+}
+
+fn run_case(c: &Case, root: &Path, cache: &Path) -> Seen {
+    let exe = match c.bin {
+        Bin::Train => env!("CARGO_BIN_EXE_cnn-train"),
+        Bin::Predict => env!("CARGO_BIN_EXE_cnn-predict"),
+    };
+    let root_s = root.to_str().unwrap();
+    let args: Vec<String> = c.args.iter().map(|a| a.replace("DIR", root_s)).collect();
+    let out = Command::new(exe)
+        .args(&args)
+        .env("CNN_DATA_CACHE", cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(root_s, "DIR");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{}: panic: {stderr}",
+        c.id
+    );
+    if c.names.is_empty() {
+        assert_eq!(code, 0, "{}: should be accepted: {stderr}", c.id);
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(last.starts_with("test accuracy: "), "{}: {stdout}", c.id);
+        return Seen {
+            code,
+            line: "accepted: trains and ends with `test accuracy: ...`".into(),
+        };
+    }
+    let line = stderr.lines().next().unwrap_or_default().to_string();
+    assert_ne!(code, 0, "{}: should fail: {stdout}", c.id);
+    assert!(line.starts_with("error"), "{}: {stderr}", c.id);
+    assert!(
+        line.contains(&c.names),
+        "{}: the error should name {:?}: {line}",
+        c.id,
+        c.names
+    );
+    if c.bin == Bin::Train && code == 1 {
+        // Our own errors are one line; clap adds a usage hint after its line.
+        assert_eq!(stderr.lines().count(), 1, "{}: {stderr}", c.id);
+    }
+    Seen { code, line }
+}
+
+fn cell(s: &str) -> String {
+    let s = s.replace('|', "\\|");
+    if s.contains('`') {
+        format!("`` {s} ``")
+    } else {
+        format!("`{s}`")
+    }
+}
+
+fn table(sections: &[Section], seen: &[Vec<Seen>]) -> String {
+    let mut md = String::new();
+    for (section, seen) in sections.iter().zip(seen) {
+        md.push_str(&format!("\n### {}\n\n", section.title));
+        md.push_str("| case | input | command | exit | what the user sees |\n");
+        md.push_str("|---|---|---|---:|---|\n");
+        for (c, s) in section.cases.iter().zip(seen) {
+            let bin = match c.bin {
+                Bin::Train => "cnn-train",
+                Bin::Predict => "cnn-predict",
+            };
+            let command = format!("{bin} {}", c.args.join(" "));
+            md.push_str(&format!(
+                "| `{}` | {} | {} | {} | {} |\n",
+                c.id,
+                c.input,
+                cell(&command),
+                s.code,
+                if c.names.is_empty() {
+                    s.line.clone()
+                } else {
+                    cell(&s.line)
+                },
+            ));
+        }
+    }
+    md.push('\n');
+    md
+}
+
+#[test]
+fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let cache = root.join("cache");
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist");
+    let data = cnn_data::load(&cnn_data::DataSource::shipped_mnist()).unwrap();
+    let digits = &data.test.images()[..784 * 4];
+    let labels = &data.test.labels()[..4];
+
+    // A real trained run for the checkpoint and picture cases, and a copy of MNIST.
+    let run = root.join("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args([
+            "--model",
+            "small_cnn",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "500",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .env("CNN_DATA_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir_all(root.join("mnist")).unwrap();
+    for f in std::fs::read_dir(&mnist).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), root.join("mnist").join(f.file_name())).unwrap();
+    }
+
+    let sections = [
+        Section {
+            title: "Data files",
+            cases: data_cases(root, digits, labels),
+        },
+        Section {
+            title: "Checkpoints",
+            cases: checkpoint_cases(root, &run),
+        },
+        Section {
+            title: "Flags",
+            cases: flag_cases(),
+        },
+        Section {
+            title: "Pictures for `cnn-predict`",
+            cases: picture_cases(root, &digits[..784]),
+        },
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for c in sections.iter().flat_map(|s| &s.cases) {
+        assert!(ids.insert(c.id.clone()), "duplicate case {}", c.id);
+    }
+    let seen: Vec<Vec<Seen>> = sections
+        .iter()
+        .map(|s| s.cases.iter().map(|c| run_case(c, root, &cache)).collect())
+        .collect();
+    let generated = table(&sections, &seen);
+
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BAD_INPUTS.md");
+    let text = std::fs::read_to_string(&page).unwrap();
+    let (head, rest) = text.split_once(BEGIN).unwrap();
+    let (_, tail) = rest.split_once(END).unwrap();
+    let rows = ids.len();
+    let expected = format!("{head}{BEGIN}\n{generated}{END}{tail}");
+    if std::env::var_os("CNN_BLESS").is_some() {
+        std::fs::write(&page, &expected).unwrap();
+        return;
+    }
+    assert!(
+        text == expected,
+        "BAD_INPUTS.md does not show what users see ({rows} cases); rerun with CNN_BLESS=1 \
+         and review the diff"
+    );
+}

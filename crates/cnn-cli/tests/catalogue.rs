@@ -841,11 +841,7 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
         .env("CNN_DATA_CACHE", &cache)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "cnn-train");
     std::fs::create_dir_all(root.join("mnist")).unwrap();
     for f in std::fs::read_dir(&mnist).unwrap() {
         let f = f.unwrap();

@@ -20,6 +20,8 @@ const ARGS: [&str; 8] = [
     "11",
 ];
 
+mod common;
+
 fn train(out: &Path, resume: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cnn-train"));
     c.args(ARGS).arg("--out").arg(out);
@@ -46,11 +48,7 @@ fn whole_run() -> &'static (PathBuf, Duration) {
         let _ = std::fs::remove_dir_all(&dir);
         let start = Instant::now();
         let out = train(&dir, false).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out, "cnn-train");
         (dir, start.elapsed())
     })
 }
@@ -131,11 +129,7 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
     let out = train(&broken, broken.join("checkpoint.safetensors").exists())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "seed {seed}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, &format!("seed {seed}"));
     assert!(kills > 0, "seed {seed}: the run was never interrupted");
     assert_same_as_whole_run(&broken, &format!("seed {seed}, {kills} kills"));
 }
@@ -188,11 +182,7 @@ fn a_run_killed_while_writing_a_checkpoint_resumes_from_the_previous_one() {
     let out = train(&dir, dir.join("checkpoint.safetensors").exists())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "cnn-train");
     assert_same_as_whole_run(&dir, &format!("{caught} kills inside a write"));
 }
 
@@ -236,11 +226,7 @@ fn ctrl_c_stops_cleanly_prints_the_resume_command_and_resumes_exactly() {
         .args(&words[1..])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out, "cnn-train");
     assert_same_as_whole_run(&dir, "after Ctrl-C");
 }
 
@@ -261,11 +247,7 @@ fn a_failing_write_keeps_the_previous_checkpoint_and_says_why() {
         .env("CNN_DATA_CACHE", &cache)
         .output()
         .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    common::assert_success(&first, "cnn-train");
     let files = [
         "checkpoint.safetensors",
         "final_state.safetensors",

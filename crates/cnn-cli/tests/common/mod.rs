@@ -1,5 +1,19 @@
 //! Helpers shared by the CLI integration tests.
 
+// Each test crate includes this module and uses only some of it.
+#![allow(dead_code)]
+
+use std::process::Output;
+
+/// Asserts that a command succeeded, showing `context` and its stderr otherwise.
+pub fn assert_success(out: &Output, context: &str) {
+    assert!(
+        out.status.success(),
+        "{context}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A PNG whose header claims `w x h` pixels, with no image data behind it.
 pub fn png_header(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();

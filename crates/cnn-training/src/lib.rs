@@ -497,7 +497,7 @@ impl Trainer {
                     v.dims()
                 )));
             }
-            t.opt.set_velocity(&name, v.clone());
+            t.opt.set_velocity(&name, v)?;
         }
         t.step = num("step")? as usize;
         t.rng = Rng::new(num("rng_state")?);

@@ -4,9 +4,112 @@
 //! Momentum is the averaged form `v = μv + (1-μ)(g + λw)`, `w -= lr·v`, so the step size does
 //! not change with μ: `lr = 0.5, μ = 0.9` here is PyTorch's `SGD(lr=0.05, momentum=0.9)`.
 
-use candle_core::{Tensor, Var};
+use candle_core::{CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
 
 use crate::Result;
+
+/// The contiguous `f32` slice of a CPU storage, or `None` (the caller then falls back).
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Option<&'a [f32]> {
+    let (start, end) = l.contiguous_offsets()?;
+    match s {
+        CpuStorage::F32(v) => v.get(start..end),
+        _ => None,
+    }
+}
+
+fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Option<&'a mut [f32]> {
+    let (start, end) = l.contiguous_offsets()?;
+    match s {
+        CpuStorage::F32(v) => v.get_mut(start..end),
+        _ => None,
+    }
+}
+
+fn layout_error(op: &str) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{op}: expects contiguous f32 tensors of one size"))
+}
+
+/// `v ← μv + (1-μ)(g + λw)` in place on the CPU, in one pass and with no allocation.
+///
+/// candle's element-wise ops would allocate and walk a fresh tensor for each of the seven
+/// steps, which cost 7% of a `medium_cnn` step. The arithmetic is the same `f32` operations in
+/// the same order as [`Sgd::backward_step`]'s fallback (candle's `t * x` is `t·x + 0`), so both
+/// give bit-identical weights.
+struct MomentumUpdate {
+    mu: f32,
+    one_minus_mu: f32,
+    /// λ, or `None` for no decay (biases).
+    decay: Option<f32>,
+}
+
+impl InplaceOp3 for MomentumUpdate {
+    fn name(&self) -> &'static str {
+        "sgd-momentum-update"
+    }
+
+    fn cpu_fwd(
+        &self,
+        v: &mut CpuStorage,
+        lv: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+    ) -> candle_core::Result<()> {
+        let err = || layout_error(self.name());
+        let v = f32_slice_mut(v, lv).ok_or_else(err)?;
+        let g = f32_slice(g, lg).ok_or_else(err)?;
+        let w = f32_slice(w, lw).ok_or_else(err)?;
+        if g.len() != v.len() || w.len() != v.len() {
+            return Err(err());
+        }
+        for ((v, &g), &w) in v.iter_mut().zip(g).zip(w) {
+            let g = match self.decay {
+                Some(wd) => g + (w * wd + 0.0),
+                None => g,
+            };
+            *v = (*v * self.mu + 0.0) + (g * self.one_minus_mu + 0.0);
+        }
+        Ok(())
+    }
+}
+
+/// `w ← w - lr·v` in place on the CPU (see [`MomentumUpdate`] for why).
+struct ScaledSub {
+    lr: f32,
+}
+
+impl InplaceOp2 for ScaledSub {
+    fn name(&self) -> &'static str {
+        "sgd-scaled-sub"
+    }
+
+    fn cpu_fwd(
+        &self,
+        w: &mut CpuStorage,
+        lw: &Layout,
+        v: &CpuStorage,
+        lv: &Layout,
+    ) -> candle_core::Result<()> {
+        let err = || layout_error(self.name());
+        let w = f32_slice_mut(w, lw).ok_or_else(err)?;
+        let v = f32_slice(v, lv).ok_or_else(err)?;
+        if v.len() != w.len() {
+            return Err(err());
+        }
+        for (w, &v) in w.iter_mut().zip(v) {
+            *w = *w - (v * self.lr + 0.0);
+        }
+        Ok(())
+    }
+}
+
+/// Whether the in-place CPU update applies: contiguous CPU `f32` tensors of one shape.
+fn in_place_capable(ts: [&Tensor; 3]) -> bool {
+    ts.iter().all(|t| {
+        t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && t.dims() == ts[0].dims()
+    })
+}
 
 /// One trainable variable with its momentum buffer.
 #[derive(Debug)]
@@ -58,14 +161,15 @@ impl Sgd {
         &self.slots
     }
 
-    /// Replaces the momentum buffer of `name` (for resuming); false if no such slot.
-    pub fn set_velocity(&mut self, name: &str, v: Tensor) -> bool {
+    /// Replaces the momentum buffer of `name` (for resuming) with a copy of `v`; false if no
+    /// such slot. (A copy, because the buffer is updated in place.)
+    pub fn set_velocity(&mut self, name: &str, v: &Tensor) -> Result<bool> {
         match self.slots.iter_mut().find(|s| s.name == name) {
             Some(slot) => {
-                slot.velocity = v;
-                true
+                slot.velocity = v.copy()?;
+                Ok(true)
             }
-            None => false,
+            None => Ok(false),
         }
     }
 
@@ -77,6 +181,22 @@ impl Sgd {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
+            let w = slot.var.as_tensor();
+            if in_place_capable([&slot.velocity, g, w]) {
+                let decay = (slot.decay && self.weight_decay != 0.0).then_some(self.weight_decay as f32);
+                slot.velocity.inplace_op3(
+                    g,
+                    w,
+                    &MomentumUpdate {
+                        mu: mu as f32,
+                        one_minus_mu: (1.0 - mu) as f32,
+                        decay,
+                    },
+                )?;
+                w.inplace_op2(&slot.velocity, &ScaledSub { lr: lr as f32 })?;
+                continue;
+            }
+            // Other devices and layouts: candle's own ops.
             // Detached: an update computed from the variable itself would carry autograd's
             // graph, and each momentum buffer would then keep every earlier step alive.
             let w = &slot.var.as_tensor().detach();

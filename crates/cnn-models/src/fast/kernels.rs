@@ -2,7 +2,9 @@
 //!
 //! Layout conventions: images are `[B, C, H, W]` row-major; the im2col matrix is
 //! `[C*9, B*H*W]`, so one GEMM covers the whole batch. The GEMMs go through the `gemm` crate
-//! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar code at run time.
+//! (the one candle uses), which picks AVX2/FMA or scalar code at run time. (Its AVX-512
+//! kernels, behind the `x86-v4` feature of `gemm-common`/`gemm-f32`, measured no faster for
+//! these small matrices on an AVX-512 EPYC, so they are left off.)
 
 use std::sync::Mutex;
 

@@ -107,7 +107,10 @@ impl InplaceOp2 for ScaledSub {
 /// Whether the in-place CPU update applies: contiguous CPU `f32` tensors of one shape.
 fn in_place_capable(ts: [&Tensor; 3]) -> bool {
     ts.iter().all(|t| {
-        t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() && t.dims() == ts[0].dims()
+        t.device().is_cpu()
+            && t.dtype() == DType::F32
+            && t.is_contiguous()
+            && t.dims() == ts[0].dims()
     })
 }
 
@@ -183,7 +186,8 @@ impl Sgd {
             };
             let w = slot.var.as_tensor();
             if in_place_capable([&slot.velocity, g, w]) {
-                let decay = (slot.decay && self.weight_decay != 0.0).then_some(self.weight_decay as f32);
+                let decay =
+                    (slot.decay && self.weight_decay != 0.0).then_some(self.weight_decay as f32);
                 slot.velocity.inplace_op3(
                     g,
                     w,

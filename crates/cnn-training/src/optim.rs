@@ -98,7 +98,7 @@ impl InplaceOp2 for ScaledSub {
             return Err(err());
         }
         for (w, &v) in w.iter_mut().zip(v) {
-            *w = *w - (v * self.lr + 0.0);
+            *w -= v * self.lr + 0.0;
         }
         Ok(())
     }

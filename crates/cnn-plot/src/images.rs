@@ -82,37 +82,60 @@ pub fn digit_grid<DB: DrawingBackend>(
     let body = titled(area, title)?;
     let rows = digits.len().div_ceil(cols);
     let cells = body.split_evenly((rows, cols));
-    let label_of = |d: &Digit<'_>| {
-        let mut label = format!("T:{} P:{}", d.truth, d.predicted);
-        if let Some(c) = d.confidence {
-            label.push_str(&format!(" {:.0}%", 100.0 * c));
-        }
-        label
+    // "T:7 P:7" on one line; long class names (Fashion-MNIST) get one line each for the
+    // truth and the prediction, so the text stays legible instead of shrinking.
+    let lines_of = |d: &Digit<'_>| {
+        let confidence = d
+            .confidence
+            .map(|c| format!(" {:.0}%", 100.0 * c))
+            .unwrap_or_default();
+        [
+            format!("T:{}", d.truth),
+            format!("P:{}{confidence}", d.predicted),
+        ]
     };
-    // One font size for the whole grid, from its longest label and the cell width.
-    let longest = digits
-        .iter()
-        .map(|d| label_of(d).chars().count())
-        .max()
-        .unwrap_or(1) as i32;
     let cell_w = cells
         .first()
         .map(|c| c.dim_in_pixel().0 as i32)
         .unwrap_or(100);
-    let font_size = (cell_w * 16 / (longest * 10).max(1)).clamp(10, 17);
+    // One font size for the whole grid, from its longest label and the cell width.
+    let fit = |chars: usize, max: i32| (cell_w * 16 / (chars as i32 * 10).max(1)).clamp(10, max);
+    let longest_one = digits
+        .iter()
+        .map(|d| lines_of(d).iter().map(|l| l.chars().count()).sum::<usize>() + 1)
+        .max()
+        .unwrap_or(1);
+    let longest_part = digits
+        .iter()
+        .flat_map(|d| lines_of(d).map(|l| l.chars().count()))
+        .max()
+        .unwrap_or(1);
+    let two_lines = fit(longest_one, 17) < 13;
+    let font_size = if two_lines {
+        fit(longest_part, 15)
+    } else {
+        fit(longest_one, 17)
+    };
     for (cell, d) in cells.iter().zip(digits) {
         let (w, h) = cell.dim_in_pixel();
-        let label_h = 24i32;
-        let size = (w as i32 - 8).min(h as i32 - label_h - 6).max(4);
+        let lines: Vec<String> = if two_lines {
+            lines_of(d).to_vec()
+        } else {
+            vec![lines_of(d).join(" ")]
+        };
+        // The label sits tight above its own image and the gap below the image is wider, so
+        // a label never reads as the caption of the image above it.
+        let line_h = font_size + 3;
+        let label_h = line_h * lines.len() as i32 + 3;
+        let size = (w as i32 - 8).min(h as i32 - label_h - 14).max(4);
         let x0 = (w as i32 - size) / 2;
-        let y0 = label_h + 2;
+        let y0 = label_h;
         let wrong = !d.correct();
         let color = if wrong {
             RGBColor(200, 20, 20)
         } else {
             RGBColor(30, 30, 30)
         };
-        let label = label_of(d);
         let style = TextStyle::from((FONT, font_size).into_font().style(if wrong {
             FontStyle::Bold
         } else {
@@ -123,8 +146,10 @@ pub fn digit_grid<DB: DrawingBackend>(
             plotters::style::text_anchor::HPos::Center,
             plotters::style::text_anchor::VPos::Top,
         ));
-        cell.draw_text(&label, &style, (w as i32 / 2, 2))
-            .map_err(draw_err)?;
+        for (i, line) in lines.iter().enumerate() {
+            cell.draw_text(line, &style, (w as i32 / 2, 1 + line_h * i as i32))
+                .map_err(draw_err)?;
+        }
         let values: Vec<f32> = d.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
         // Ink dark on a light page, as digits are usually seen.
         draw_pixels(cell, (x0, y0), size, &values, d.side, |v| {

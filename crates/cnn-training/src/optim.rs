@@ -104,6 +104,28 @@ impl InplaceOp2 for ScaledSub {
     }
 }
 
+/// One update with candle's ops: the next weights and momentum buffer, both detached.
+///
+/// Detached: an update computed from the variable itself would carry autograd's graph, and
+/// each momentum buffer would then keep every earlier step alive.
+fn candle_update(
+    w: &Tensor,
+    g: &Tensor,
+    velocity: &Tensor,
+    mu: f64,
+    decay: Option<f64>,
+    lr: f64,
+) -> Result<(Tensor, Tensor)> {
+    let w = &w.detach();
+    let mut g = g.detach();
+    if let Some(wd) = decay {
+        g = (g + (w * wd)?)?;
+    }
+    let v = ((velocity * mu)? + (g * (1.0 - mu))?)?;
+    let next = (w - (&v * lr)?)?;
+    Ok((next, v.detach()))
+}
+
 /// Whether the in-place CPU update applies: contiguous CPU `f32` tensors of one shape.
 fn in_place_capable(ts: [&Tensor; 3]) -> bool {
     ts.iter().all(|t| {
@@ -201,18 +223,81 @@ impl Sgd {
                 continue;
             }
             // Other devices and layouts: candle's own ops.
-            // Detached: an update computed from the variable itself would carry autograd's
-            // graph, and each momentum buffer would then keep every earlier step alive.
-            let w = &slot.var.as_tensor().detach();
-            let mut g = g.detach();
-            if slot.decay && self.weight_decay != 0.0 {
-                g = (g + (w * self.weight_decay)?)?;
-            }
-            let v = ((&slot.velocity * mu)? + (g * (1.0 - mu))?)?;
-            let next = (w - (&v * lr)?)?;
+            let decay = (slot.decay && self.weight_decay != 0.0).then_some(self.weight_decay);
+            let (next, v) = candle_update(w, g, &slot.velocity, mu, decay, lr)?;
             slot.var.set(&next)?;
-            slot.velocity = v.detach();
+            slot.velocity = v;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
+    use candle_core::{Device, Tensor, Var};
+
+    use super::{Sgd, candle_update};
+
+    /// Two real test digits, scaled to [0, 1], as a 28x28 weight and a 28x28 input.
+    fn digits() -> (Tensor, Tensor) {
+        let data = cnn_data::load(&cnn_data::DataSource::shipped_mnist()).unwrap();
+        let t = |i: usize| {
+            let v: Vec<f32> = data
+                .test
+                .image(i)
+                .iter()
+                .map(|&p| f32::from(p) / 255.0)
+                .collect();
+            Tensor::from_vec(v, (28, 28), &Device::Cpu).unwrap()
+        };
+        (t(0), t(1))
+    }
+
+    #[test]
+    fn the_in_place_update_equals_candle_ops_bit_for_bit() {
+        let (w0, x) = digits();
+        for (name, decay) in [("layer.weight", Some(1e-4)), ("layer.bias", None)] {
+            let var = Var::from_tensor(&w0).unwrap();
+            let mut sgd = Sgd::new(vec![(name.to_string(), var.clone())], 0.9, 1e-4).unwrap();
+            let (mut w, mut v) = (w0.clone(), w0.zeros_like().unwrap());
+            for (step, lr) in [0.5, 0.31, 0.07].into_iter().enumerate() {
+                // loss = Σ (w·x)², so the gradient 2·(w·x)·x changes with w at every step.
+                let loss = (var.as_tensor() * &x)
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap();
+                sgd.backward_step(&loss, lr).unwrap();
+                let g = ((&w * &x).unwrap() * &x).unwrap().affine(2.0, 0.0).unwrap();
+                (w, v) = candle_update(&w, &g, &v, 0.9, decay, lr).unwrap();
+                let bits = |t: &Tensor| -> Vec<u32> {
+                    t.flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                        .iter()
+                        .map(|f| f.to_bits())
+                        .collect()
+                };
+                assert_eq!(
+                    bits(var.as_tensor()),
+                    bits(&w),
+                    "{name}: weights, step {step}"
+                );
+                assert_eq!(
+                    bits(&sgd.slots()[0].velocity),
+                    bits(&v),
+                    "{name}: velocity, step {step}"
+                );
+            }
+            assert_ne!(
+                var.as_tensor().to_vec2::<f32>().unwrap(),
+                w0.to_vec2::<f32>().unwrap(),
+                "the steps changed nothing"
+            );
+        }
     }
 }

@@ -227,7 +227,8 @@ fn ctrl_c_stops_cleanly_prints_the_resume_command_and_resumes_exactly() {
         .find(|l| l.contains("--resume"))
         .unwrap_or_else(|| panic!("no resume command in: {stdout}"));
     assert!(command.contains(&*dir.to_string_lossy()), "{command}");
-    assert!(stdout.contains("interrupted after epoch 1"), "{stdout}");
+    // Usually epoch 1; a busy machine may let another epoch finish before the signal lands.
+    assert!(stdout.contains("interrupted after epoch "), "{stdout}");
     assert!(temp_files(&dir).is_empty());
     // Run the printed command itself (its first word is the binary).
     let words: Vec<&str> = command.split_whitespace().collect();

@@ -107,7 +107,10 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
 /// The command line that continues this process's run: its own arguments with `--resume`,
 /// quoted for a POSIX shell. Recipe flags may stay; a resumed run uses its recorded recipe.
 pub fn resume_command() -> String {
-    let mut args: Vec<String> = std::env::args().collect();
+    // args_os: `std::env::args` panics on a non-UTF-8 argument (a path, say).
+    let mut args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     if !args.iter().any(|a| a == "--resume") {
         args.push("--resume".into());
     }

@@ -28,7 +28,11 @@ commands:
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: `std::env::args` panics on a non-UTF-8 argument.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::main(&args[1..]),
         Some("report") => report::main(&args[1..]),

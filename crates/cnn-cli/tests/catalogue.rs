@@ -827,21 +827,18 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
 
     // A real trained run for the checkpoint and picture cases, and a copy of MNIST.
     let run = root.join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
-        .args([
+    common::train_ok(
+        &[
             "--model",
             "small_cnn",
             "--epochs",
             "1",
             "--train-limit",
             "500",
-        ])
-        .arg("--out")
-        .arg(&run)
-        .env("CNN_DATA_CACHE", &cache)
-        .output()
-        .unwrap();
-    common::assert_success(&out, "cnn-train");
+        ],
+        &run,
+        &cache,
+    );
     std::fs::create_dir_all(root.join("mnist")).unwrap();
     for f in std::fs::read_dir(&mnist).unwrap() {
         let f = f.unwrap();

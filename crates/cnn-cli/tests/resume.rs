@@ -253,15 +253,9 @@ fn a_failing_write_keeps_the_previous_checkpoint_and_says_why() {
     let dir = tmp.path().join("run");
     let cache = tmp.path().join("cache");
     let args = ["--model", "small_cnn", "--train-limit", "600", "--epochs"];
-    let first = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
-        .args(args)
-        .arg("1")
-        .arg("--out")
-        .arg(&dir)
-        .env("CNN_DATA_CACHE", &cache)
-        .output()
-        .unwrap();
-    common::assert_success(&first, "cnn-train");
+    let mut first = args.to_vec();
+    first.push("1");
+    common::train_ok(&first, &dir, &cache);
     let files = [
         "checkpoint.safetensors",
         "final_state.safetensors",

@@ -3,7 +3,8 @@
 // Each test crate includes this module and uses only some of it.
 #![allow(dead_code)]
 
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// Asserts that a command succeeded, showing `context` and its stderr otherwise.
 pub fn assert_success(out: &Output, context: &str) {
@@ -12,6 +13,18 @@ pub fn assert_success(out: &Output, context: &str) {
         "{context}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `cnn-train` with `args`, output in `out`, data cache in `cache`, and asserts success.
+pub fn train_ok(args: &[&str], out: &Path, cache: &Path) {
+    let output = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("CNN_DATA_CACHE", cache)
+        .output()
+        .expect("cnn-train runs");
+    assert_success(&output, "cnn-train");
 }
 
 /// A PNG whose header claims `w x h` pixels, with no image data behind it.

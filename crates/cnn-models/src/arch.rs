@@ -1,34 +1,27 @@
-//! The two architectures as data: names, layer list, output shapes and parameter counts.
+//! The two preset networks of the original project, `small_cnn` and `medium_cnn`, as specs.
 
-use crate::Error;
+use crate::{Error, LayerInfo, NetSpec, Result};
 
-/// Which network.
+/// A preset network. Each is a [`NetSpec`] without input shape or classes, so it fits any
+/// single-image dataset; [`Arch::layers`] describes it on MNIST's 1x28x28 digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Arch {
-    /// conv 1→10, pool, conv 10→20, pool, linear 980→10 (11,730 parameters).
+    /// conv 1→10, pool, conv 10→20, pool, linear 980→10 (11,730 parameters on MNIST).
     SmallCnn,
     /// conv 1→10, pool, conv 10→20, pool, conv 20→40, linear 1960→128, dropout, linear 128→10.
     MediumCnn,
 }
 
-/// One layer of an architecture, for diagrams and summaries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LayerInfo {
-    /// Variable prefix (`conv1`) or a descriptive name for parameter-free layers (`pool1`).
-    pub name: String,
-    /// What the layer does, e.g. `Conv2d 3x3, pad 1`.
-    pub kind: String,
-    /// Output shape for one image, without the batch dimension.
-    pub output_shape: Vec<usize>,
-    /// Trainable parameters in this layer.
-    pub params: usize,
-}
+/// MNIST's input shape, `[channels, height, width]`.
+pub const MNIST_INPUT: [usize; 3] = [1, 28, 28];
+/// MNIST's number of classes.
+pub const MNIST_CLASSES: usize = 10;
 
 impl Arch {
-    /// Both architectures.
+    /// Both presets.
     pub const ALL: [Arch; 2] = [Arch::SmallCnn, Arch::MediumCnn];
 
-    /// The name used on the command line and in checkpoints.
+    /// The name used on the command line, in checkpoints and as the spec's name.
     pub fn name(self) -> &'static str {
         match self {
             Arch::SmallCnn => "small_cnn",
@@ -36,95 +29,47 @@ impl Arch {
         }
     }
 
-    /// Output channels of each 3x3 convolution.
-    pub fn conv_channels(self) -> &'static [usize] {
-        match self {
-            Arch::SmallCnn => &[10, 20],
-            Arch::MediumCnn => &[10, 20, 40],
+    /// The preset's spec (no input shape or classes: they come from the data).
+    pub fn spec(self) -> NetSpec {
+        let b = NetSpec::builder(self.name())
+            .conv(10)
+            .maxpool()
+            .conv(20)
+            .maxpool();
+        let b = match self {
+            Arch::SmallCnn => b,
+            Arch::MediumCnn => b.conv(40).linear(128).dropout(0.5),
+        };
+        b.unchecked()
+    }
+
+    /// The preset resolved for MNIST (1x28x28 inputs, 10 classes).
+    pub fn mnist_spec(self) -> NetSpec {
+        NetSpec {
+            input: Some(MNIST_INPUT),
+            classes: Some(MNIST_CLASSES),
+            ..self.spec()
         }
     }
 
-    /// Whether the network ends with a hidden linear layer and dropout.
-    pub fn has_hidden(self) -> bool {
-        matches!(self, Arch::MediumCnn)
-    }
-
-    /// Width of the hidden linear layer of `medium_cnn`.
-    pub const HIDDEN: usize = 128;
-
-    /// Length of the flattened features entering the first linear layer.
-    pub fn flat_features(self) -> usize {
-        let c = *self.conv_channels().last().unwrap_or(&1);
-        c * 7 * 7
-    }
-
-    /// Every layer, in order, with output shapes and parameter counts.
+    /// Every layer on MNIST, in order, with output shapes and parameter counts.
     pub fn layers(self) -> Vec<LayerInfo> {
-        let mut out = vec![LayerInfo {
-            name: "input".into(),
-            kind: "Input".into(),
-            output_shape: vec![1, 28, 28],
-            params: 0,
-        }];
-        let (mut c, mut side) = (1usize, 28usize);
-        for (i, &co) in self.conv_channels().iter().enumerate() {
-            out.push(LayerInfo {
-                name: format!("conv{}", i + 1),
-                kind: "Conv2d 3x3, pad 1, ReLU".into(),
-                output_shape: vec![co, side, side],
-                params: co * c * 9 + co,
-            });
-            c = co;
-            if i < 2 {
-                side /= 2;
-                out.push(LayerInfo {
-                    name: format!("pool{}", i + 1),
-                    kind: "MaxPool 2x2".into(),
-                    output_shape: vec![c, side, side],
-                    params: 0,
-                });
-            }
-        }
-        let flat = c * side * side;
-        out.push(LayerInfo {
-            name: "flatten".into(),
-            kind: "Flatten".into(),
-            output_shape: vec![flat],
-            params: 0,
-        });
-        if self.has_hidden() {
-            out.push(LayerInfo {
-                name: "fc1".into(),
-                kind: "Linear, ReLU".into(),
-                output_shape: vec![Self::HIDDEN],
-                params: flat * Self::HIDDEN + Self::HIDDEN,
-            });
-            out.push(LayerInfo {
-                name: "dropout".into(),
-                kind: "Dropout 0.5 (training only)".into(),
-                output_shape: vec![Self::HIDDEN],
-                params: 0,
-            });
-            out.push(LayerInfo {
-                name: "fc2".into(),
-                kind: "Linear".into(),
-                output_shape: vec![10],
-                params: Self::HIDDEN * 10 + 10,
-            });
-        } else {
-            out.push(LayerInfo {
-                name: "fc1".into(),
-                kind: "Linear".into(),
-                output_shape: vec![10],
-                params: flat * 10 + 10,
-            });
-        }
-        out
+        // The presets are valid by construction (a test checks it), so this never falls back.
+        self.mnist_spec().layers().unwrap_or_default()
     }
 
-    /// Total trainable parameters.
+    /// Total trainable parameters on MNIST.
     pub fn num_params(self) -> usize {
         self.layers().iter().map(|l| l.params).sum()
+    }
+
+    /// The preset called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Arch> {
+        match name {
+            "small_cnn" | "small" => Some(Arch::SmallCnn),
+            "medium_cnn" | "medium" => Some(Arch::MediumCnn),
+            _ => None,
+        }
     }
 }
 
@@ -136,11 +81,7 @@ impl std::fmt::Display for Arch {
 
 impl std::str::FromStr for Arch {
     type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "small_cnn" | "small" => Ok(Arch::SmallCnn),
-            "medium_cnn" | "medium" => Ok(Arch::MediumCnn),
-            other => Err(Error::UnknownArch(other.to_string())),
-        }
+    fn from_str(s: &str) -> Result<Self> {
+        Arch::from_name(s).ok_or_else(|| Error::UnknownArch(s.to_string()))
     }
 }

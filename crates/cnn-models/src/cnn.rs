@@ -1,11 +1,12 @@
-//! The network itself: layers built from a `VarBuilder`, and its forward passes.
+//! The network built from a [`NetSpec`]: blocks made from a `VarBuilder`, and forward passes.
 
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
-use crate::{Arch, Dropout, Error, Result};
+use crate::spec::Stage;
+use crate::{Dropout, Error, LayerInfo, NetSpec, Result};
 
-/// Which implementation of the convolution and pooling layers to run.
+/// Which implementation of the convolution, pooling and linear layers to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OpsPath {
     /// Fused custom ops on CPU `f32` tensors ([`crate::fast`]), candle's ops on other devices.
@@ -19,82 +20,206 @@ pub enum OpsPath {
 /// How to build a [`Cnn`].
 #[derive(Debug, Clone)]
 pub struct ModelConfig {
-    /// The architecture.
-    pub arch: Arch,
-    /// Seed of the dropout masks (only `medium_cnn` uses dropout).
+    /// The network; its input shape and classes must be known (see [`NetSpec::resolve`]).
+    pub spec: NetSpec,
+    /// Seed of the dropout masks.
     pub dropout_seed: u64,
     /// Layer implementation.
     pub ops: OpsPath,
 }
 
 impl ModelConfig {
-    /// The architecture with dropout seed 0.
-    pub fn new(arch: Arch) -> Self {
+    /// The network with dropout seed 0 and the fast path.
+    pub fn new(spec: NetSpec) -> Self {
         Self {
-            arch,
+            spec,
             dropout_seed: 0,
             ops: OpsPath::default(),
         }
     }
 }
 
-/// `small_cnn` or `medium_cnn`.
+/// A convolution with bias and ReLU, and the 2x2 max-pool that follows it when the spec puts
+/// one right after it (fused into one op on the fast path).
 #[derive(Debug)]
-pub struct Cnn {
-    arch: Arch,
-    convs: Vec<Conv2d>,
-    fc1: Linear,
-    fc2: Option<Linear>,
-    dropout: Dropout,
-    ops: OpsPath,
+pub struct ConvBlock {
+    conv: Conv2d,
+    pool: bool,
 }
 
-fn conv3x3(c_in: usize, c_out: usize, vb: VarBuilder<'_>) -> Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding: 1,
-        ..Default::default()
-    };
-    Ok(candle_nn::conv2d(c_in, c_out, 3, cfg, vb)?)
+impl ConvBlock {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        pool: bool,
+        vb: VarBuilder<'_>,
+    ) -> Result<Self> {
+        let cfg = Conv2dConfig {
+            padding: kernel / 2,
+            ..Default::default()
+        };
+        Ok(Self {
+            conv: candle_nn::conv2d(c_in, c_out, kernel, cfg, vb)?,
+            pool,
+        })
+    }
+
+    /// The kernel, `[C_out, C_in, k, k]`.
+    pub fn weight(&self) -> &Tensor {
+        self.conv.weight()
+    }
+
+    /// Whether a max-pool follows the convolution.
+    pub fn pooled(&self) -> bool {
+        self.pool
+    }
+
+    /// Convolution and ReLU, without the pool.
+    fn conv_relu(&self, h: &Tensor, ops: OpsPath) -> Result<Tensor> {
+        match (ops, self.conv.bias()) {
+            (OpsPath::Fast, Some(b)) => Ok(crate::fast::conv_relu(h, self.conv.weight(), b)?),
+            _ => Ok(self.conv.forward(h)?.relu()?),
+        }
+    }
+
+    fn forward(&self, h: &Tensor, ops: OpsPath) -> Result<Tensor> {
+        match (ops, self.conv.bias(), self.pool) {
+            (OpsPath::Fast, Some(b), true) => {
+                Ok(crate::fast::conv_relu_pool2(h, self.conv.weight(), b)?)
+            }
+            (_, _, true) => pool(&self.conv_relu(h, ops)?, ops),
+            (_, _, false) => self.conv_relu(h, ops),
+        }
+    }
+}
+
+/// A linear layer (flattening its input), with ReLU for hidden layers.
+#[derive(Debug)]
+pub struct LinearBlock {
+    linear: Linear,
+    relu: bool,
+}
+
+impl LinearBlock {
+    fn forward(&self, h: &Tensor, ops: OpsPath) -> Result<Tensor> {
+        let h = if h.rank() > 2 {
+            h.flatten_from(1)?
+        } else {
+            h.clone()
+        };
+        let l = &self.linear;
+        match (ops, l.bias()) {
+            (OpsPath::Fast, Some(b)) => Ok(crate::fast::linear(&h, l.weight(), b, self.relu)?),
+            _ => {
+                let y = l.forward(&h)?;
+                Ok(if self.relu { y.relu()? } else { y })
+            }
+        }
+    }
+}
+
+fn pool(h: &Tensor, ops: OpsPath) -> Result<Tensor> {
+    match ops {
+        OpsPath::Fast => Ok(crate::fast::maxpool2(h)?),
+        OpsPath::Reference => Ok(crate::fast::reference_maxpool2(h)?),
+    }
+}
+
+/// One stage of the network.
+#[derive(Debug)]
+enum Block {
+    Conv(ConvBlock),
+    Pool,
+    Linear(LinearBlock),
+    Dropout(Dropout),
+}
+
+/// A network built from a [`NetSpec`]: `small_cnn`, `medium_cnn` or your own.
+#[derive(Debug)]
+pub struct Cnn {
+    spec: NetSpec,
+    input: [usize; 3],
+    blocks: Vec<Block>,
+    layers: Vec<LayerInfo>,
+    ops: OpsPath,
 }
 
 impl Cnn {
     /// Builds the network; variables are named `conv1.weight`, `conv1.bias`, ..., `fc1.weight`,
-    /// `fc1.bias` and, for `medium_cnn`, `fc2.*`.
+    /// `fc1.bias`, ... in order, as PyTorch names a module's layers.
     pub fn new(cfg: &ModelConfig, vb: VarBuilder<'_>) -> Result<Self> {
-        let arch = cfg.arch;
-        let mut convs = Vec::new();
-        let mut c_in = 1;
-        for (i, &c_out) in arch.conv_channels().iter().enumerate() {
-            convs.push(conv3x3(c_in, c_out, vb.pp(format!("conv{}", i + 1)))?);
-            c_in = c_out;
+        let plan = cfg.spec.plan()?;
+        let (input, _) = cfg.spec.shape()?;
+        let mut blocks = Vec::with_capacity(plan.stages.len());
+        let mut dropouts = 0u64;
+        for stage in plan.stages {
+            blocks.push(match stage {
+                Stage::Conv {
+                    name,
+                    c_in,
+                    c_out,
+                    kernel,
+                    pool,
+                } => Block::Conv(ConvBlock::new(c_in, c_out, kernel, pool, vb.pp(name))?),
+                Stage::Pool => Block::Pool,
+                Stage::Linear {
+                    name,
+                    fin,
+                    fout,
+                    relu,
+                } => Block::Linear(LinearBlock {
+                    linear: candle_nn::linear(fin, fout, vb.pp(name))?,
+                    relu,
+                }),
+                Stage::Dropout { p } => {
+                    // The first dropout keeps the plain seed, so runs of the presets repeat
+                    // those made before specs existed.
+                    let seed = cfg.dropout_seed ^ dropouts.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    dropouts += 1;
+                    Block::Dropout(Dropout::new(p, seed))
+                }
+            });
         }
-        let flat = arch.flat_features();
-        let (fc1, fc2) = if arch.has_hidden() {
-            (
-                candle_nn::linear(flat, Arch::HIDDEN, vb.pp("fc1"))?,
-                Some(candle_nn::linear(Arch::HIDDEN, 10, vb.pp("fc2"))?),
-            )
-        } else {
-            (candle_nn::linear(flat, 10, vb.pp("fc1"))?, None)
-        };
         Ok(Self {
-            arch,
-            convs,
-            fc1,
-            fc2,
-            dropout: Dropout::new(0.5, cfg.dropout_seed),
+            spec: cfg.spec.clone(),
+            input,
+            blocks,
+            layers: plan.layers,
             ops: cfg.ops,
         })
     }
 
-    /// The architecture.
-    pub fn arch(&self) -> Arch {
-        self.arch
+    /// The spec the network was built from (input shape and classes filled in).
+    pub fn spec(&self) -> &NetSpec {
+        &self.spec
     }
 
-    /// Weights of convolution `i` (0-based), `[C_out, C_in, 3, 3]`; `None` past the last.
+    /// Every layer with its output shape and parameter count (see [`NetSpec::layers`]).
+    pub fn layers(&self) -> &[LayerInfo] {
+        &self.layers
+    }
+
+    /// Input shape `[channels, height, width]`.
+    pub fn input_shape(&self) -> [usize; 3] {
+        self.input
+    }
+
+    /// Number of classes (outputs).
+    pub fn classes(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.output_shape[0])
+    }
+
+    fn convs(&self) -> impl Iterator<Item = &ConvBlock> {
+        self.blocks.iter().filter_map(|b| match b {
+            Block::Conv(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Weights of convolution `i` (0-based), `[C_out, C_in, k, k]`; `None` past the last.
     pub fn conv_weight(&self, i: usize) -> Option<&Tensor> {
-        self.convs.get(i).map(Conv2d::weight)
+        self.convs().nth(i).map(ConvBlock::weight)
     }
 
     /// The layer implementation in use.
@@ -108,112 +233,98 @@ impl Cnn {
         self.ops = ops;
     }
 
-    fn conv_relu(&self, i: usize, h: &Tensor) -> Result<Tensor> {
-        let conv = &self.convs[i];
-        match (self.ops, conv.bias()) {
-            (OpsPath::Fast, Some(b)) => Ok(crate::fast::conv3x3_relu(h, conv.weight(), b)?),
-            _ => Ok(conv.forward(h)?.relu()?),
-        }
+    /// Masks drawn so far by the dropout layers (each draws one per training forward pass, so
+    /// one number describes them all); save it to resume a run exactly.
+    pub fn dropout_calls(&self) -> u64 {
+        self.blocks
+            .iter()
+            .find_map(|b| match b {
+                Block::Dropout(d) => Some(d.calls()),
+                _ => None,
+            })
+            .unwrap_or(0)
     }
 
-    fn pool(&self, h: &Tensor) -> Result<Tensor> {
-        match self.ops {
-            OpsPath::Fast => Ok(crate::fast::maxpool2(h)?),
-            OpsPath::Reference => Ok(crate::fast::reference_maxpool2(h)?),
-        }
-    }
-
-    /// Conv layer `i` with ReLU, and the 2x2 pool after it for the first two layers.
-    fn block(&self, i: usize, h: &Tensor) -> Result<Tensor> {
-        let conv = &self.convs[i];
-        match (self.ops, conv.bias(), i < 2) {
-            (OpsPath::Fast, Some(b), true) => {
-                Ok(crate::fast::conv3x3_relu_pool2(h, conv.weight(), b)?)
+    /// Restores the count saved with [`Cnn::dropout_calls`].
+    pub fn set_dropout_calls(&self, calls: u64) {
+        for b in &self.blocks {
+            if let Block::Dropout(d) = b {
+                d.set_calls(calls);
             }
-            (_, _, true) => self.pool(&self.conv_relu(i, h)?),
-            (_, _, false) => self.conv_relu(i, h),
         }
     }
 
-    /// The dropout layer (to save and restore its mask counter).
-    pub fn dropout(&self) -> &Dropout {
-        &self.dropout
-    }
-
-    fn check_input(xs: &Tensor) -> Result<()> {
+    fn check_input(&self, xs: &Tensor) -> Result<()> {
         let dims = xs.dims();
-        if dims.len() != 4 || dims[1..] != [1, 28, 28] {
-            return Err(Error::BadInput(dims.to_vec()));
+        if dims.len() != 4 || dims[1..] != self.input {
+            return Err(Error::BadInput {
+                expected: self.input,
+                got: dims.to_vec(),
+            });
         }
         Ok(())
     }
 
-    /// First-layer feature maps after ReLU: `N x 10 x 28 x 28`.
+    /// First-layer feature maps after ReLU, `N x C x H x W`; an error if the first layer is
+    /// not a convolution.
     pub fn first_layer_maps(&self, xs: &Tensor) -> Result<Tensor> {
-        Self::check_input(xs)?;
-        self.conv_relu(0, xs)
+        self.check_input(xs)?;
+        match self.blocks.first() {
+            Some(Block::Conv(c)) => c.conv_relu(xs, self.ops),
+            _ => Err(Error::NoFirstConv {
+                name: self.spec.name.clone(),
+            }),
+        }
     }
 
-    /// The output of every stage, in the order of [`Arch::layers`] (input excluded), in eval mode.
+    /// The output of every layer, in the order of [`Cnn::layers`] (input excluded), in eval
+    /// mode.
     pub fn activations(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
-        Self::check_input(xs)?;
+        self.check_input(xs)?;
         let mut out = Vec::new();
         let mut h = xs.clone();
-        for i in 0..self.convs.len() {
-            h = self.conv_relu(i, &h)?;
-            out.push(h.clone());
-            if i < 2 {
-                h = self.pool(&h)?;
-                out.push(h.clone());
+        for b in &self.blocks {
+            match b {
+                Block::Conv(c) => {
+                    h = c.conv_relu(&h, self.ops)?;
+                    out.push(h.clone());
+                    if c.pool {
+                        h = pool(&h, self.ops)?;
+                        out.push(h.clone());
+                    }
+                }
+                Block::Pool => {
+                    h = pool(&h, self.ops)?;
+                    out.push(h.clone());
+                }
+                Block::Linear(l) => {
+                    if h.rank() > 2 {
+                        h = h.flatten_from(1)?;
+                        out.push(h.clone());
+                    }
+                    h = l.forward(&h, self.ops)?;
+                    out.push(h.clone());
+                }
+                // Dropout is the identity in eval mode.
+                Block::Dropout(_) => out.push(h.clone()),
             }
         }
-        h = h.flatten_from(1)?;
-        out.push(h.clone());
-        h = self.fc1.forward(&h)?;
-        if let Some(fc2) = &self.fc2 {
-            h = h.relu()?;
-            out.push(h.clone());
-            out.push(h.clone()); // dropout is the identity in eval mode
-            h = fc2.forward(&h)?;
-        }
-        out.push(h);
         Ok(out)
     }
 
-    /// Logits, `N x 10`.
+    /// Logits, `N x classes`.
     pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        Self::check_input(xs)?;
+        self.check_input(xs)?;
         let mut h = xs.clone();
-        for i in 0..self.convs.len() {
-            h = self.block(i, &h)?;
+        for b in &self.blocks {
+            h = match b {
+                Block::Conv(c) => c.forward(&h, self.ops)?,
+                Block::Pool => pool(&h, self.ops)?,
+                Block::Linear(l) => l.forward(&h, self.ops)?,
+                Block::Dropout(d) => d.forward_t(&h, train)?,
+            };
         }
-        let h = h.flatten_from(1)?;
-        match (self.ops, &self.fc2) {
-            (OpsPath::Fast, None) => Ok(self.fast_linear(&self.fc1, &h, false)?),
-            (OpsPath::Fast, Some(fc2)) => {
-                let h = self
-                    .dropout
-                    .forward_t(&self.fast_linear(&self.fc1, &h, true)?, train)?;
-                Ok(self.fast_linear(fc2, &h, false)?)
-            }
-            (OpsPath::Reference, None) => Ok(self.fc1.forward(&h)?),
-            (OpsPath::Reference, Some(fc2)) => {
-                let h = self
-                    .dropout
-                    .forward_t(&self.fc1.forward(&h)?.relu()?, train)?;
-                Ok(fc2.forward(&h)?)
-            }
-        }
-    }
-
-    fn fast_linear(&self, layer: &Linear, h: &Tensor, relu: bool) -> Result<Tensor> {
-        match layer.bias() {
-            Some(b) => Ok(crate::fast::linear(h, layer.weight(), b, relu)?),
-            None => {
-                let y = layer.forward(h)?;
-                Ok(if relu { y.relu()? } else { y })
-            }
-        }
+        Ok(h)
     }
 }
 

@@ -1,9 +1,12 @@
-//! The two CNN architectures, `small_cnn` and `medium_cnn`, for 1x28x28 inputs, in candle-nn style.
+//! Small CNNs described as data ([`NetSpec`]), built in candle-nn style, with a fast CPU path.
 //!
-//! Models are built from a [`VarBuilder`](candle_nn::VarBuilder) with layers named
-//! `conv1`, `conv2`, `conv3`, `fc1`, `fc2`, and implement [`candle_nn::ModuleT`] (the train flag
-//! switches dropout on). [`Cnn::first_layer_maps`] exposes the first-layer activations for
-//! plotting, and [`Arch::layers`] describes each layer's output shape and parameter count.
+//! A [`NetSpec`] lists conv, max-pool, linear and dropout layers (from Rust with
+//! [`NetSpec::builder`], or from a TOML file with [`NetSpec::from_toml`]); [`Cnn::new`] builds
+//! it from a [`VarBuilder`](candle_nn::VarBuilder) with PyTorch-style parameter names
+//! (`conv1.weight`, ..., `fc1.bias`), and it implements [`candle_nn::ModuleT`] (the train flag
+//! switches dropout on). The original project's two networks are the presets [`Arch::SmallCnn`]
+//! and [`Arch::MediumCnn`]. [`Cnn::first_layer_maps`] exposes the first-layer activations
+//! for plotting, and [`NetSpec::layers`] describes each layer's output shape and parameters.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
@@ -12,7 +15,8 @@
 //!
 //! let varmap = VarMap::new();
 //! let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-//! let model = Cnn::new(&ModelConfig::new(Arch::SmallCnn), vb)?;
+//! let spec = Arch::SmallCnn.spec().resolve([1, 28, 28], 10)?;
+//! let model = Cnn::new(&ModelConfig::new(spec), vb)?;
 //! let logits = model.forward_t(&Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu)?, false)?;
 //! assert_eq!(logits.dims(), &[2, 10]);
 //! # Ok::<(), cnn_models::Error>(())
@@ -22,25 +26,12 @@
 mod arch;
 mod cnn;
 mod dropout;
+mod error;
 pub mod fast;
+mod spec;
 
-pub use arch::{Arch, LayerInfo};
-pub use cnn::{Cnn, ModelConfig, OpsPath};
+pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
+pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
 pub use dropout::Dropout;
-
-/// Errors from building or running a model.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A tensor operation failed (shape mismatch, device error, ...).
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
-    /// The input is not `N x 1 x 28 x 28`.
-    #[error("expected input of shape [N, 1, 28, 28], got {0:?}")]
-    BadInput(Vec<usize>),
-    /// An architecture name that is neither `small_cnn` nor `medium_cnn`.
-    #[error("unknown model `{0}` (expected small_cnn or medium_cnn)")]
-    UnknownArch(String),
-}
-
-/// Result type of this crate.
-pub type Result<T> = std::result::Result<T, Error>;
+pub use error::{Error, Result};
+pub use spec::{LayerInfo, LayerSpec, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder};

@@ -4,8 +4,8 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use cnn_models::fast::{conv3x3_relu, conv3x3_relu_pool2, maxpool2, reference_maxpool2};
-use cnn_models::{Arch, Cnn, ModelConfig, OpsPath};
+use cnn_models::fast::{conv_relu, conv_relu_pool2, maxpool2, reference_maxpool2};
+use cnn_models::{Arch, Cnn, ModelConfig, NetSpec, OpsPath};
 
 /// Fresh pseudo-random values in [-1, 1) from `seed`.
 fn rand(shape: &[usize], seed: u64) -> Tensor {
@@ -67,7 +67,8 @@ fn norm_err(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 fn reference_conv(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
-    x.conv2d(w, 1, 1, 1, 1)
+    let pad = w.dims()[3] / 2;
+    x.conv2d(w, pad, 1, 1, 1)
         .unwrap()
         .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1)).unwrap())
         .unwrap()
@@ -75,25 +76,46 @@ fn reference_conv(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
         .unwrap()
 }
 
-#[test]
-fn conv3x3_relu_matches_reference_values_and_gradients() {
-    // (batch, c_in, c_out, h, w): the model's three layers, odd batches and odd sizes.
-    let shapes = [
-        (1, 1, 10, 28, 28),
-        (3, 10, 20, 14, 14),
-        (5, 20, 40, 7, 7),
-        (7, 2, 3, 5, 9),
-        (32, 1, 10, 28, 28),
+/// Every kernel size the specs allow, 1 and 3 input channels, 8x8, 28x28 and 32x32 inputs
+/// and odd batches, plus the presets' own layers and odd sizes.
+fn conv_cases() -> Vec<(usize, usize, usize, usize, usize, usize)> {
+    // (batch, c_in, c_out, h, w, kernel)
+    let mut cases = vec![
+        (1, 1, 10, 28, 28, 3),
+        (3, 10, 20, 14, 14, 3),
+        (5, 20, 40, 7, 7, 3),
+        (7, 2, 3, 5, 9, 3),
+        (32, 1, 10, 28, 28, 3),
+        (3, 4, 5, 1, 1, 3),
+        (5, 2, 3, 3, 2, 7),
     ];
-    for (i, &(b, ci, co, h, w)) in shapes.iter().enumerate() {
+    for (i, kernel) in [1, 3, 5, 7].into_iter().enumerate() {
+        for c_in in [1, 3] {
+            for side in [8, 28, 32] {
+                let batch = [1, 3, 5, 7][(i + side) % 4];
+                cases.push((batch, c_in, 6, side, side, kernel));
+            }
+        }
+    }
+    cases
+}
+
+#[test]
+fn conv_relu_matches_reference_values_and_gradients_for_every_kernel() {
+    for (i, &(b, ci, co, h, w, k)) in conv_cases().iter().enumerate() {
         let seed = 100 + i as u64;
         let x = Var::from_tensor(&rand(&[b, ci, h, w], seed)).unwrap();
-        let wt = Var::from_tensor(&(rand(&[co, ci, 3, 3], seed + 1) * 0.5).unwrap()).unwrap();
+        let wt = Var::from_tensor(&(rand(&[co, ci, k, k], seed + 1) * 0.5).unwrap()).unwrap();
         let bias = Var::from_tensor(&(rand(&[co], seed + 2) * 0.1).unwrap()).unwrap();
-        for pool in [false, true] {
+        let pools: &[bool] = if h < 2 || w < 2 {
+            &[false]
+        } else {
+            &[false, true]
+        };
+        for &pool in pools {
             let (fast, reference) = if pool {
                 (
-                    conv3x3_relu_pool2(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
+                    conv_relu_pool2(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
                     reference_maxpool2(&reference_conv(
                         x.as_tensor(),
                         wt.as_tensor(),
@@ -103,11 +125,11 @@ fn conv3x3_relu_matches_reference_values_and_gradients() {
                 )
             } else {
                 (
-                    conv3x3_relu(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
+                    conv_relu(x.as_tensor(), wt.as_tensor(), bias.as_tensor()).unwrap(),
                     reference_conv(x.as_tensor(), wt.as_tensor(), bias.as_tensor()),
                 )
             };
-            let case = (b, ci, co, h, w, pool);
+            let case = (b, ci, co, h, w, k, pool);
             assert!(rel_err(&fast, &reference) < 1e-5, "forward {case:?}");
             let probe = rand(fast.dims(), seed + 3);
             let gf = (fast * &probe)
@@ -174,12 +196,51 @@ fn maxpool2_matches_reference_values_and_gradients() {
     }
 }
 
+/// The presets on MNIST, and specs of other kernels, depths, inputs and class counts.
+fn specs() -> Vec<NetSpec> {
+    let mut specs: Vec<NetSpec> = Arch::ALL.iter().map(|a| a.mnist_spec()).collect();
+    let custom = [
+        NetSpec::builder("deep5")
+            .conv_k(16, 5)
+            .maxpool()
+            .conv(32)
+            .maxpool()
+            .conv(48)
+            .maxpool()
+            .linear(64)
+            .dropout(0.25)
+            .input([1, 28, 28])
+            .classes(10),
+        // Not a 1x1 conv after a narrow conv: where all its inputs are ReLU zeros it outputs
+        // its bias exactly, and candle's reference max-pool sends the gradient to every tied
+        // maximum where ours (and PyTorch) send it to the first.
+        NetSpec::builder("rgb7")
+            .conv_k(6, 1)
+            .conv_k(8, 7)
+            .maxpool()
+            .maxpool()
+            .linear(12)
+            .linear(9)
+            .input([3, 32, 32])
+            .classes(26),
+        NetSpec::builder("tiny")
+            .maxpool()
+            .conv(5)
+            .input([1, 14, 14])
+            .classes(5),
+    ];
+    specs.extend(custom.into_iter().map(|b| b.build().unwrap()));
+    specs
+}
+
 #[test]
 fn whole_models_agree_between_fast_and_reference_paths() {
-    for arch in Arch::ALL {
+    for spec in specs() {
+        let arch = spec.name.clone();
+        let [c, h, w] = spec.input.unwrap();
         for batch in [1, 7, 32] {
-            let (mut model, varmap) = seeded_model(arch);
-            let x = ((rand(&[batch, 1, 28, 28], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
+            let (mut model, varmap) = seeded_model(&spec);
+            let x = ((rand(&[batch, c, h, w], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
             let named: Vec<(String, Var)> = varmap
                 .data()
                 .lock()
@@ -274,10 +335,10 @@ fn linear_matches_reference_values_and_gradients() {
 
 /// A model whose weights come from [`rand`] (candle's CPU generator cannot be seeded), so
 /// every run of the tests checks the same network.
-fn seeded_model(arch: Arch) -> (Cnn, VarMap) {
+fn seeded_model(spec: &NetSpec) -> (Cnn, VarMap) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = Cnn::new(&ModelConfig::new(arch), vb).unwrap();
+    let model = Cnn::new(&ModelConfig::new(spec.clone()), vb).unwrap();
     let mut vars: Vec<(String, Var)> = varmap
         .data()
         .lock()
@@ -300,10 +361,12 @@ fn seeded_model(arch: Arch) -> (Cnn, VarMap) {
 
 #[test]
 fn both_paths_are_bit_for_bit_repeatable() {
-    for arch in Arch::ALL {
+    for spec in specs() {
+        let arch = spec.name.clone();
+        let [c, h, w] = spec.input.unwrap();
         for batch in [7, 32, 64] {
-            let (mut model, varmap) = seeded_model(arch);
-            let x = ((rand(&[batch, 1, 28, 28], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
+            let (mut model, varmap) = seeded_model(&spec);
+            let x = ((rand(&[batch, c, h, w], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
             let vars = varmap.all_vars();
             let run = |m: &Cnn| {
                 let logits = m.forward_t(&x, false).unwrap();

@@ -1,7 +1,7 @@
 //! Slice-level CPU kernels of the fast path: im2col, batched GEMM convolution, max-pool.
 //!
-//! Layout conventions: images are `[B, C, H, W]` row-major; the im2col matrix is
-//! `[C*9, B*H*W]`, so one GEMM covers the whole batch. The GEMMs go through the `gemm` crate
+//! Layout conventions: images are `[B, C, H, W]` row-major; one image's im2col matrix is
+//! `[C*k*k, H*W]` for a `k x k` kernel with same padding (`k / 2` on each side). The GEMMs go through the `gemm` crate
 //! (the one candle uses), which picks AVX2/FMA or scalar code at run time. (Its AVX-512
 //! kernels, behind the `x86-v4` feature of `gemm-common`/`gemm-f32`, measured no faster for
 //! these small matrices on an AVX-512 EPYC, so they are left off.)
@@ -211,7 +211,7 @@ pub(crate) fn linear_bwd(
     (dx, dw, db)
 }
 
-/// Shape of a 3x3, padding 1, stride 1 convolution.
+/// Shape of a `kernel x kernel`, same-padding, stride 1 convolution (`kernel` odd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvShape {
     pub batch: usize,
@@ -219,6 +219,7 @@ pub(crate) struct ConvShape {
     pub c_out: usize,
     pub h: usize,
     pub w: usize,
+    pub kernel: usize,
 }
 
 impl ConvShape {
@@ -227,7 +228,11 @@ impl ConvShape {
     }
     /// Rows of one image's im2col matrix.
     pub fn k(&self) -> usize {
-        self.c_in * 9
+        self.c_in * self.kernel * self.kernel
+    }
+    /// Zero padding on each side.
+    fn pad(&self) -> usize {
+        self.kernel / 2
     }
     /// Values per output image: `Co*H*W`, or `Co*(H/2)*(W/2)` when pooled.
     pub fn out_len(&self, pool: bool) -> usize {
@@ -266,17 +271,17 @@ fn with_scratch<R>(
 }
 
 thread_local! {
-    /// Per-thread zero-padded copy of one image, `[C, H+2, W+2]`.
+    /// Per-thread zero-padded copy of one image, `[C, H+2p, W+2p]`.
     static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One image's im2col: `col[(ci*3+kh)*3+kw][y*W + x] = x[ci][y+kh-1][x+kw-1]`, zero outside.
+/// One image's im2col: `col[(ci*k+kh)*k+kw][y*W + x] = x[ci][y+kh-p][x+kw-p]`, zero outside.
 ///
 /// Copies the image into a zero-padded plane first, so every row of `col` is a plain copy
 /// with no border tests.
 fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
-    let (h, w, hw) = (s.h, s.w, s.hw());
-    let (ph, pw) = (h + 2, w + 2);
+    let (h, w, hw, k, p) = (s.h, s.w, s.hw(), s.kernel, s.pad());
+    let (ph, pw) = (h + 2 * p, w + 2 * p);
     PADDED.with(|cell| {
         let mut pad = cell.borrow_mut();
         if pad.len() < s.c_in * ph * pw {
@@ -284,17 +289,17 @@ fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
         }
         for ci in 0..s.c_in {
             let plane = &mut pad[ci * ph * pw..][..ph * pw];
-            plane[..pw].fill(0.0);
-            plane[(ph - 1) * pw..].fill(0.0);
+            plane[..p * pw].fill(0.0);
+            plane[(p + h) * pw..].fill(0.0);
             for y in 0..h {
-                let row = &mut plane[(y + 1) * pw..][..pw];
-                row[0] = 0.0;
-                row[pw - 1] = 0.0;
-                row[1..=w].copy_from_slice(&x[ci * hw + y * w..][..w]);
+                let row = &mut plane[(y + p) * pw..][..pw];
+                row[..p].fill(0.0);
+                row[p + w..].fill(0.0);
+                row[p..p + w].copy_from_slice(&x[ci * hw + y * w..][..w]);
             }
         }
-        for (k, out) in col.chunks_exact_mut(hw).enumerate() {
-            let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
+        for (r, out) in col.chunks_exact_mut(hw).enumerate() {
+            let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
             let plane = &pad[ci * ph * pw..][..ph * pw];
             for (y, dst) in out.chunks_exact_mut(w).enumerate() {
                 dst.copy_from_slice(&plane[(y + kh) * pw + kw..][..w]);
@@ -305,29 +310,26 @@ fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
 
 /// Adds one image's column gradients back into its input gradient: the adjoint of [`im2col`].
 fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32]) {
-    let (h, w, hw) = (s.h, s.w, s.hw());
+    let (h, w, hw, k, p) = (s.h, s.w, s.hw(), s.kernel, s.pad());
     dx.fill(0.0);
-    for (k, row) in dcol.chunks_exact(hw).enumerate() {
-        let (ci, kh, kw) = (k / 9, (k / 3) % 3, k % 3);
+    for (r, row) in dcol.chunks_exact(hw).enumerate() {
+        let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
         let plane = &mut dx[ci * hw..][..hw];
+        // Output column x reads input column x + kw - p: the valid x form one range.
+        let x0 = p.saturating_sub(kw);
+        let x1 = (w + p).saturating_sub(kw).min(w);
+        if x0 >= x1 {
+            continue;
+        }
+        let sx0 = x0 + kw - p;
         for y in 0..h {
-            let sy = y as isize + kh as isize - 1;
-            if sy < 0 || sy >= h as isize {
+            let sy = y + kh;
+            if sy < p || sy - p >= h {
                 continue;
             }
-            let src = &row[y * w..][..w];
-            let dst = &mut plane[sy as usize * w..][..w];
-            match kw {
-                0 => dst[..w - 1]
-                    .iter_mut()
-                    .zip(&src[1..])
-                    .for_each(|(d, v)| *d += v),
-                1 => dst.iter_mut().zip(src).for_each(|(d, v)| *d += v),
-                _ => dst[1..]
-                    .iter_mut()
-                    .zip(&src[..w - 1])
-                    .for_each(|(d, v)| *d += v),
-            }
+            let src = &row[y * w + x0..y * w + x1];
+            let dst = &mut plane[(sy - p) * w + sx0..][..x1 - x0];
+            dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
         }
     }
 }
@@ -346,7 +348,7 @@ fn conv_one(x: &[f32], wt: &[f32], bias: &[f32], s: ConvShape, col: &mut [f32], 
     );
 }
 
-/// Forward of conv3x3 + bias + ReLU, optionally followed by a 2x2 max-pool.
+/// Forward of conv + bias + ReLU, optionally followed by a 2x2 max-pool.
 ///
 /// Returns the output (`[B, Co, H, W]`, or `[B, Co, H/2, W/2]` pooled) and, when pooled, the
 /// position (0..4, row-major in the window) of each window's maximum, for the backward pass.

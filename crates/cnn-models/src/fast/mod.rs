@@ -1,4 +1,5 @@
-//! The fast CPU path: fused conv3x3+bias+ReLU(+max-pool) and 2x2 max-pool as candle custom ops.
+//! The fast CPU path: fused conv+bias+ReLU(+max-pool), linear(+ReLU) and 2x2 max-pool as
+//! candle custom ops, for odd kernels (1 to 7 in the specs) with same padding.
 //!
 //! Plain candle-nn spends most of a training step in conv2d's backward (through
 //! conv_transpose2d) and in max-pool's backward (upsample, compare, average-pool), and its
@@ -10,6 +11,4 @@
 mod kernels;
 mod ops;
 
-pub use ops::{
-    conv3x3_relu, conv3x3_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2,
-};
+pub use ops::{conv_relu, conv_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2};

@@ -39,12 +39,13 @@ pub fn is_fast_capable(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-fn conv_shape(x: &Shape, w: &Shape) -> Result<ConvShape> {
+fn conv_shape(x: &Shape, w: &Shape, pool: bool) -> Result<ConvShape> {
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci2, kh, kw) = w.dims4()?;
-    if ci != ci2 || kh != 3 || kw != 3 || h < 2 || wd < 2 {
+    let min = if pool { 2 } else { 1 };
+    if ci != ci2 || kh != kw || kh % 2 == 0 || h < min || wd < min {
         candle_core::bail!(
-            "conv3x3_relu: input {x:?} and weight {w:?} do not fit a 3x3 convolution"
+            "conv_relu: input {x:?} and weight {w:?} do not fit an odd-kernel, same-padding convolution"
         );
     }
     Ok(ConvShape {
@@ -53,10 +54,11 @@ fn conv_shape(x: &Shape, w: &Shape) -> Result<ConvShape> {
         c_out: co,
         h,
         w: wd,
+        kernel: kh,
     })
 }
 
-/// Fused conv3x3 + bias + ReLU (+ 2x2 max-pool when `pool`).
+/// Fused convolution (odd kernel, same padding) + bias + ReLU (+ 2x2 max-pool when `pool`).
 ///
 /// The forward caches the window position of each pooled maximum (one byte per output) for the
 /// backward; the op instance lives in candle's graph exactly as long as the output it made.
@@ -68,9 +70,9 @@ struct Conv {
 impl CustomOp3 for Conv {
     fn name(&self) -> &'static str {
         if self.pool {
-            "fast-conv3x3-relu-pool2"
+            "fast-conv-relu-pool2"
         } else {
-            "fast-conv3x3-relu"
+            "fast-conv-relu"
         }
     }
 
@@ -83,18 +85,14 @@ impl CustomOp3 for Conv {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = conv_shape(xl.shape(), wl.shape())?;
+        let s = conv_shape(xl.shape(), wl.shape(), self.pool)?;
         let (x, w, b) = (
             slice(xs, xl, "conv x")?,
             slice(ws, wl, "conv w")?,
             slice(bs, bl, "conv b")?,
         );
         if b.len() != s.c_out {
-            candle_core::bail!(
-                "conv3x3: bias has {} values for {} channels",
-                b.len(),
-                s.c_out
-            );
+            candle_core::bail!("conv: bias has {} values for {} channels", b.len(), s.c_out);
         }
         let (out, arg) = kernels::conv_fwd(x, w, b, s, self.pool);
         if self.pool {
@@ -123,7 +121,7 @@ impl CustomOp3 for Conv {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let s = conv_shape(x.shape(), w.shape())?;
+        let s = conv_shape(x.shape(), w.shape(), self.pool)?;
         let argmax = if self.pool {
             let cached = self
                 .argmax
@@ -313,7 +311,8 @@ fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool) -> Result<Tensor> {
 }
 
 fn reference_conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let y = x.conv2d(w, 1, 1, 1, 1)?;
+    let pad = w.dims().last().copied().unwrap_or(1) / 2;
+    let y = x.conv2d(w, pad, 1, 1, 1)?;
     y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
         .relu()
 }
@@ -322,8 +321,9 @@ fn all_fast(ts: [&Tensor; 3]) -> bool {
     ts.iter().all(|t| is_fast_capable(t))
 }
 
-/// `relu(conv2d(x, w, padding 1) + b)` for a 3x3 kernel: fused on CPU, candle's ops elsewhere.
-pub fn conv3x3_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// `relu(conv2d(x, w, padding k/2) + b)` for an odd `k x k` kernel: fused on CPU, candle's
+/// ops elsewhere.
+pub fn conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, false)
     } else {
@@ -331,11 +331,12 @@ pub fn conv3x3_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// `maxpool2(relu(conv2d(x, w, padding 1) + b))`: one fused op on CPU, candle's ops elsewhere.
+/// `maxpool2(relu(conv2d(x, w, padding k/2) + b))`: one fused op on CPU, candle's ops
+/// elsewhere.
 ///
 /// Fusing the pool keeps the full-resolution activations and their gradients out of candle's
 /// graph, which would otherwise allocate, zero and add a gradient buffer for each of them.
-pub fn conv3x3_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn conv_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, true)
     } else {

@@ -1,0 +1,167 @@
+//! The error type of the models crate: one variant per cause, layers named 1-based.
+
+/// Errors from describing, building or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor operation failed (shape mismatch, device error, ...).
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// The input is not `N x C x H x W` with the spec's `C x H x W`.
+    #[error("expected input of shape [N, {}, {}, {}], got {got:?}", expected[0], expected[1], expected[2])]
+    BadInput {
+        /// The spec's input shape.
+        expected: [usize; 3],
+        /// The shape given.
+        got: Vec<usize>,
+    },
+    /// A name that is not a preset.
+    #[error("unknown model `{0}` (expected small_cnn, medium_cnn or a spec file)")]
+    UnknownArch(String),
+    /// A spec file is not valid TOML, or has a key or value of the wrong kind.
+    #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    BadToml {
+        /// 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// What the TOML reader said.
+        message: String,
+    },
+    /// Writing a spec as TOML failed.
+    #[error("cannot write the spec as TOML: {message}")]
+    EncodeToml {
+        /// What the TOML writer said.
+        message: String,
+    },
+    /// A spec has no `name`.
+    #[error("the spec has no name")]
+    NoName,
+    /// A spec's name cannot be used as a folder name.
+    #[error("name `{name}`: use 1 to 64 letters, digits, `_`, `-` or `.`, not starting with `.`")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// A `[[layer]]` table sets no kind key, or several.
+    #[error("layer {layer}: set exactly one of conv, maxpool, linear, dropout (found {})", if found.is_empty() { "none" } else { found })]
+    LayerKind {
+        /// 1-based layer.
+        layer: usize,
+        /// The kind keys found, comma-separated.
+        found: String,
+    },
+    /// `kernel` on a layer that is not a convolution.
+    #[error("layer {layer}: kernel is only allowed on a conv layer")]
+    KernelWithoutConv {
+        /// 1-based layer.
+        layer: usize,
+    },
+    /// A kernel that is even or outside 1 to 7.
+    #[error(
+        "layer {layer}: kernel {kernel} must be odd, from 1 to 7 (same padding needs an odd kernel)"
+    )]
+    BadKernel {
+        /// 1-based layer.
+        layer: usize,
+        /// The kernel side given.
+        kernel: usize,
+    },
+    /// A max-pool size other than 2.
+    #[error("layer {layer}: maxpool {size} is not supported (only 2)")]
+    PoolSize {
+        /// 1-based layer.
+        layer: usize,
+        /// The size given.
+        size: usize,
+    },
+    /// A max-pool of a map smaller than 2x2.
+    #[error("layer {layer}: cannot max-pool a {h}x{w} map (too many pools for this input)")]
+    PoolTooSmall {
+        /// 1-based layer.
+        layer: usize,
+        /// Height of the map.
+        h: usize,
+        /// Width of the map.
+        w: usize,
+    },
+    /// A conv or maxpool after a linear layer.
+    #[error("layer {layer}: {what} after a linear layer (spatial layers must come first)")]
+    SpatialAfterLinear {
+        /// 1-based layer.
+        layer: usize,
+        /// `conv` or `maxpool`.
+        what: &'static str,
+    },
+    /// A channel count or width of zero or above the limit.
+    #[error("layer {layer}: {what} {width} must be from 1 to {max}")]
+    BadWidth {
+        /// 1-based layer.
+        layer: usize,
+        /// `conv` or `linear`.
+        what: &'static str,
+        /// The value given.
+        width: usize,
+        /// The largest accepted.
+        max: usize,
+    },
+    /// A dropout probability outside `[0, 1)`.
+    #[error("layer {layer}: dropout {p} must be in [0, 1)")]
+    BadDropout {
+        /// 1-based layer.
+        layer: usize,
+        /// The probability given.
+        p: f32,
+    },
+    /// The network would have more parameters than accepted.
+    #[error("layer {layer}: the network exceeds {limit} parameters")]
+    TooManyParams {
+        /// 1-based layer (one past the last for the final linear layer).
+        layer: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An input shape with a zero or an implausibly large dimension.
+    #[error(
+        "input {input:?} is not a usable [channels, height, width] (1-64 channels, sides 1-4096)"
+    )]
+    BadInputShape {
+        /// The shape.
+        input: [usize; 3],
+    },
+    /// `classes = 0`.
+    #[error("classes must be at least 1")]
+    NoClasses,
+    /// The spec's input shape differs from the data's.
+    #[error("model {name} takes input {spec:?} but the data's images are {data:?}")]
+    InputMismatch {
+        /// Spec name.
+        name: String,
+        /// Shape in the spec.
+        spec: [usize; 3],
+        /// Shape of the data.
+        data: [usize; 3],
+    },
+    /// The spec's class count differs from the data's.
+    #[error("model {name} has classes = {spec} but the data has {data} classes")]
+    ClassesMismatch {
+        /// Spec name.
+        name: String,
+        /// Classes in the spec.
+        spec: usize,
+        /// Classes in the data.
+        data: usize,
+    },
+    /// A model was asked of a spec without input shape or classes.
+    #[error("model {name} has no input shape or classes yet (resolve it against the data)")]
+    Unresolved {
+        /// Spec name.
+        name: String,
+    },
+    /// Feature maps were asked of a network whose first layer is not a convolution.
+    #[error("model {name} does not start with a conv layer")]
+    NoFirstConv {
+        /// Spec name.
+        name: String,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,622 @@
+//! A network described as data: input shape, layers and classes, from Rust or from TOML.
+//!
+//! A [`NetSpec`] lists conv, max-pool, linear and dropout layers; a final linear layer with one
+//! output per class is always added. Shapes are inferred layer by layer by [`NetSpec::plan`],
+//! which refuses any impossible spec with an [`Error`] naming the layer (1-based, as in the
+//! file). Parameters are named as PyTorch would name them: `conv1.weight`, `fc2.bias`, ...
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Largest channel count or linear width accepted (a typo such as `conv = 160000` would
+/// otherwise try to allocate gigabytes).
+pub const MAX_WIDTH: usize = 65_536;
+/// Largest number of trainable parameters accepted.
+pub const MAX_PARAMS: usize = 200_000_000;
+/// Largest input side accepted, in pixels.
+pub const MAX_SIDE: usize = 4096;
+
+/// One layer of a [`NetSpec`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerSpec {
+    /// Convolution with "same" padding, stride 1, bias, then ReLU.
+    Conv {
+        /// Output channels.
+        channels: usize,
+        /// Kernel side: odd, 1 to 7.
+        kernel: usize,
+    },
+    /// 2x2 max-pool with stride 2 (odd sizes are floored, as in PyTorch).
+    MaxPool,
+    /// Linear layer (flattening what comes before), then ReLU.
+    Linear {
+        /// Output width.
+        width: usize,
+    },
+    /// Inverted dropout with drop probability `p` in `[0, 1)` (training only).
+    Dropout {
+        /// Drop probability.
+        p: f32,
+    },
+}
+
+/// A network: name, optional input shape and class count, and its layers.
+///
+/// `input` and `classes` may be left out and taken from the data with [`NetSpec::resolve`];
+/// a model can only be built from a spec that has both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawSpec", into = "RawSpec")]
+pub struct NetSpec {
+    /// Name of the network (also the default run folder name).
+    pub name: String,
+    /// Input shape `[channels, height, width]`.
+    pub input: Option<[usize; 3]>,
+    /// Number of classes (outputs of the final linear layer).
+    pub classes: Option<usize>,
+    /// Hidden layers, in order; the final linear layer is implicit.
+    pub layers: Vec<LayerSpec>,
+}
+
+/// A builder for [`NetSpec`], the Rust counterpart of a spec file.
+///
+/// ```
+/// let spec = cnn_models::NetSpec::builder("wide5")
+///     .conv_k(16, 5)
+///     .maxpool()
+///     .conv(32)
+///     .maxpool()
+///     .linear(64)
+///     .dropout(0.25)
+///     .input([1, 28, 28])
+///     .classes(10)
+///     .build()?;
+/// assert_eq!(spec.num_params()?, 16 * 25 + 16 + 32 * 16 * 9 + 32 + 32 * 7 * 7 * 64 + 64 + 64 * 10 + 10);
+/// # Ok::<(), cnn_models::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct NetSpecBuilder {
+    spec: NetSpec,
+}
+
+impl NetSpecBuilder {
+    /// Adds a 3x3 convolution with `channels` outputs.
+    pub fn conv(self, channels: usize) -> Self {
+        self.conv_k(channels, 3)
+    }
+    /// Adds a `kernel` x `kernel` convolution with `channels` outputs.
+    pub fn conv_k(mut self, channels: usize, kernel: usize) -> Self {
+        self.spec.layers.push(LayerSpec::Conv { channels, kernel });
+        self
+    }
+    /// Adds a 2x2 max-pool.
+    pub fn maxpool(mut self) -> Self {
+        self.spec.layers.push(LayerSpec::MaxPool);
+        self
+    }
+    /// Adds a hidden linear layer with ReLU.
+    pub fn linear(mut self, width: usize) -> Self {
+        self.spec.layers.push(LayerSpec::Linear { width });
+        self
+    }
+    /// Adds dropout with drop probability `p`.
+    pub fn dropout(mut self, p: f32) -> Self {
+        self.spec.layers.push(LayerSpec::Dropout { p });
+        self
+    }
+    /// Sets the input shape `[channels, height, width]`.
+    pub fn input(mut self, input: [usize; 3]) -> Self {
+        self.spec.input = Some(input);
+        self
+    }
+    /// Sets the number of classes.
+    pub fn classes(mut self, classes: usize) -> Self {
+        self.spec.classes = Some(classes);
+        self
+    }
+    /// The spec as built, unchecked (for presets, which a test checks).
+    pub(crate) fn unchecked(self) -> NetSpec {
+        self.spec
+    }
+    /// Checks the spec (every layer, and the shapes when the input is known) and returns it.
+    pub fn build(self) -> Result<NetSpec> {
+        self.spec.check()?;
+        Ok(self.spec)
+    }
+}
+
+/// One stage of a planned network: what to build, with every shape known.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stage {
+    /// Convolution (`name`), ReLU, and the max-pool that follows it when `pool`.
+    Conv {
+        name: String,
+        c_in: usize,
+        c_out: usize,
+        kernel: usize,
+        pool: bool,
+    },
+    /// A max-pool that does not follow a convolution.
+    Pool,
+    /// Linear layer (`name`), flattening its input, with ReLU when `relu`.
+    Linear {
+        name: String,
+        fin: usize,
+        fout: usize,
+        relu: bool,
+    },
+    /// Dropout.
+    Dropout { p: f32 },
+}
+
+/// One layer of a planned network, for diagrams and summaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Variable prefix (`conv1`) or a descriptive name for parameter-free layers (`pool1`).
+    pub name: String,
+    /// What the layer does, e.g. `Conv2d 3x3, pad 1, ReLU`.
+    pub kind: String,
+    /// Output shape for one image, without the batch dimension.
+    pub output_shape: Vec<usize>,
+    /// Trainable parameters in this layer.
+    pub params: usize,
+}
+
+/// The planned network: its stages (to build) and its layers (to describe).
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub stages: Vec<Stage>,
+    pub layers: Vec<LayerInfo>,
+}
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+}
+
+/// Shape inference state while walking the layers.
+struct Walk {
+    stages: Vec<Stage>,
+    layers: Vec<LayerInfo>,
+    /// `[c, h, w]` while spatial; `[n]` once flattened.
+    shape: Vec<usize>,
+    convs: usize,
+    pools: usize,
+    fcs: usize,
+    dropouts: usize,
+    params: usize,
+}
+
+impl Walk {
+    fn push(&mut self, name: String, kind: String, params: usize) {
+        self.params = self.params.saturating_add(params);
+        self.layers.push(LayerInfo {
+            name,
+            kind,
+            output_shape: self.shape.clone(),
+            params,
+        });
+    }
+
+    fn flat(&self) -> usize {
+        self.shape.iter().fold(1usize, |a, &b| a.saturating_mul(b))
+    }
+
+    fn conv(&mut self, layer: usize, channels: usize, kernel: usize) -> Result<()> {
+        let [c, h, w] = match self.shape[..] {
+            [c, h, w] => [c, h, w],
+            _ => {
+                return Err(Error::SpatialAfterLinear {
+                    layer,
+                    what: "conv",
+                });
+            }
+        };
+        self.convs += 1;
+        let name = format!("conv{}", self.convs);
+        let params = channels
+            .saturating_mul(c)
+            .saturating_mul(kernel * kernel)
+            .saturating_add(channels);
+        self.stages.push(Stage::Conv {
+            name: name.clone(),
+            c_in: c,
+            c_out: channels,
+            kernel,
+            pool: false,
+        });
+        self.shape = vec![channels, h, w];
+        let kind = format!("Conv2d {kernel}x{kernel}, pad {}, ReLU", kernel / 2);
+        self.push(name, kind, params);
+        Ok(())
+    }
+
+    fn pool(&mut self, layer: usize) -> Result<()> {
+        let [c, h, w] = match self.shape[..] {
+            [c, h, w] => [c, h, w],
+            _ => {
+                return Err(Error::SpatialAfterLinear {
+                    layer,
+                    what: "maxpool",
+                });
+            }
+        };
+        if h < 2 || w < 2 {
+            return Err(Error::PoolTooSmall { layer, h, w });
+        }
+        match self.stages.last_mut() {
+            Some(Stage::Conv {
+                pool: pool @ false, ..
+            }) => *pool = true,
+            _ => self.stages.push(Stage::Pool),
+        }
+        self.pools += 1;
+        self.shape = vec![c, h / 2, w / 2];
+        self.push(format!("pool{}", self.pools), "MaxPool 2x2".into(), 0);
+        Ok(())
+    }
+
+    fn flatten(&mut self) {
+        if self.shape.len() == 3 {
+            self.shape = vec![self.flat()];
+            self.push("flatten".into(), "Flatten".into(), 0);
+        }
+    }
+
+    fn linear(&mut self, width: usize, relu: bool) {
+        self.flatten();
+        let fin = self.flat();
+        self.fcs += 1;
+        let name = format!("fc{}", self.fcs);
+        self.stages.push(Stage::Linear {
+            name: name.clone(),
+            fin,
+            fout: width,
+            relu,
+        });
+        self.shape = vec![width];
+        let kind = if relu { "Linear, ReLU" } else { "Linear" };
+        self.push(
+            name,
+            kind.into(),
+            fin.saturating_mul(width).saturating_add(width),
+        );
+    }
+
+    fn dropout(&mut self, p: f32) {
+        self.dropouts += 1;
+        self.stages.push(Stage::Dropout { p });
+        let name = match self.dropouts {
+            1 => "dropout".to_string(),
+            n => format!("dropout{n}"),
+        };
+        self.push(name, format!("Dropout {p} (training only)"), 0);
+    }
+}
+
+impl NetSpec {
+    /// A builder for a spec named `name`.
+    pub fn builder(name: impl Into<String>) -> NetSpecBuilder {
+        NetSpecBuilder {
+            spec: NetSpec {
+                name: name.into(),
+                input: None,
+                classes: None,
+                layers: Vec::new(),
+            },
+        }
+    }
+
+    /// Parses a spec file's text (see the README for the format). `default_name` is used
+    /// when the file has no `name` key (the CLI passes the file's stem).
+    pub fn from_toml(text: &str, default_name: &str) -> Result<NetSpec> {
+        let mut raw: RawSpec = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| {
+                1 + text.as_bytes()[..s.start.min(text.len())]
+                    .iter()
+                    .filter(|&&b| b == b'\n')
+                    .count()
+            });
+            Error::BadToml {
+                line,
+                message: e.message().trim().replace('\n', " "),
+            }
+        })?;
+        if raw.name.is_none() {
+            raw.name = Some(default_name.to_string());
+        }
+        let spec = NetSpec::try_from(raw)?;
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// The spec as a TOML file, in the format [`NetSpec::from_toml`] reads.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(&RawSpec::from(self.clone())).map_err(|e| Error::EncodeToml {
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks every layer, and the shapes when the input is known.
+    pub fn check(&self) -> Result<()> {
+        if !is_valid_name(&self.name) {
+            return Err(Error::BadName {
+                name: self.name.clone(),
+            });
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            check_layer(i + 1, l)?;
+        }
+        if let Some(input) = self.input {
+            self.walk(input, self.classes.unwrap_or(1))?;
+        }
+        if self.classes == Some(0) {
+            return Err(Error::NoClasses);
+        }
+        Ok(())
+    }
+
+    /// This spec with the data's input shape and class count filled in, checking any that
+    /// the spec already gives, and every shape.
+    pub fn resolve(&self, input: [usize; 3], classes: usize) -> Result<NetSpec> {
+        if let Some(want) = self.input
+            && want != input
+        {
+            return Err(Error::InputMismatch {
+                name: self.name.clone(),
+                spec: want,
+                data: input,
+            });
+        }
+        if let Some(want) = self.classes
+            && want != classes
+        {
+            return Err(Error::ClassesMismatch {
+                name: self.name.clone(),
+                spec: want,
+                data: classes,
+            });
+        }
+        let spec = NetSpec {
+            input: Some(input),
+            classes: Some(classes),
+            ..self.clone()
+        };
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// The input shape and class count, or an error if the spec does not give both.
+    pub fn shape(&self) -> Result<([usize; 3], usize)> {
+        match (self.input, self.classes) {
+            (Some(i), Some(c)) => Ok((i, c)),
+            _ => Err(Error::Unresolved {
+                name: self.name.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn plan(&self) -> Result<Plan> {
+        let (input, classes) = self.shape()?;
+        self.walk(input, classes)
+    }
+
+    fn walk(&self, input: [usize; 3], classes: usize) -> Result<Plan> {
+        if input.contains(&0) || input[1] > MAX_SIDE || input[2] > MAX_SIDE || input[0] > 64 {
+            return Err(Error::BadInputShape { input });
+        }
+        let mut w = Walk {
+            stages: Vec::new(),
+            layers: Vec::new(),
+            shape: input.to_vec(),
+            convs: 0,
+            pools: 0,
+            fcs: 0,
+            dropouts: 0,
+            params: 0,
+        };
+        w.push("input".into(), "Input".into(), 0);
+        for (i, l) in self.layers.iter().enumerate() {
+            let layer = i + 1;
+            check_layer(layer, l)?;
+            match *l {
+                LayerSpec::Conv { channels, kernel } => w.conv(layer, channels, kernel)?,
+                LayerSpec::MaxPool => w.pool(layer)?,
+                LayerSpec::Linear { width } => w.linear(width, true),
+                LayerSpec::Dropout { p } => w.dropout(p),
+            }
+            if w.params > MAX_PARAMS {
+                return Err(Error::TooManyParams {
+                    layer,
+                    limit: MAX_PARAMS,
+                });
+            }
+        }
+        w.linear(classes.max(1), false);
+        if w.params > MAX_PARAMS {
+            return Err(Error::TooManyParams {
+                layer: self.layers.len() + 1,
+                limit: MAX_PARAMS,
+            });
+        }
+        Ok(Plan {
+            stages: w.stages,
+            layers: w.layers,
+        })
+    }
+
+    /// Every layer, in order, with output shapes and parameter counts (input first; a
+    /// `flatten` entry before the first linear layer). Needs the input shape and classes.
+    pub fn layers(&self) -> Result<Vec<LayerInfo>> {
+        Ok(self.plan()?.layers)
+    }
+
+    /// Total trainable parameters. Needs the input shape and classes.
+    pub fn num_params(&self) -> Result<usize> {
+        Ok(self.layers()?.iter().map(|l| l.params).sum())
+    }
+
+    /// Kernel side of the first layer, when it is a convolution.
+    pub fn first_conv_kernel(&self) -> Option<usize> {
+        match self.layers.first() {
+            Some(LayerSpec::Conv { kernel, .. }) => Some(*kernel),
+            _ => None,
+        }
+    }
+}
+
+fn check_layer(layer: usize, l: &LayerSpec) -> Result<()> {
+    match *l {
+        LayerSpec::Conv { channels, kernel } => {
+            if kernel % 2 == 0 || !(1..=7).contains(&kernel) {
+                return Err(Error::BadKernel { layer, kernel });
+            }
+            check_width(layer, "conv", channels)
+        }
+        LayerSpec::MaxPool => Ok(()),
+        LayerSpec::Linear { width } => check_width(layer, "linear", width),
+        LayerSpec::Dropout { p } => {
+            if p.is_finite() && (0.0..1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(Error::BadDropout { layer, p })
+            }
+        }
+    }
+}
+
+fn check_width(layer: usize, what: &'static str, width: usize) -> Result<()> {
+    if (1..=MAX_WIDTH).contains(&width) {
+        Ok(())
+    } else {
+        Err(Error::BadWidth {
+            layer,
+            what,
+            width,
+            max: MAX_WIDTH,
+        })
+    }
+}
+
+/// The file form of a spec: one `[[layer]]` table per layer with one kind key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input: Option<[usize; 3]>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    classes: Option<usize>,
+    #[serde(default, rename = "layer")]
+    layers: Vec<RawLayer>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    conv: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kernel: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    maxpool: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    linear: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dropout: Option<f32>,
+}
+
+impl RawLayer {
+    fn into_layer(self, layer: usize) -> Result<LayerSpec> {
+        let kinds: Vec<&'static str> = [
+            ("conv", self.conv.is_some()),
+            ("maxpool", self.maxpool.is_some()),
+            ("linear", self.linear.is_some()),
+            ("dropout", self.dropout.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        if kinds.len() != 1 {
+            return Err(Error::LayerKind {
+                layer,
+                found: kinds.join(", "),
+            });
+        }
+        if self.kernel.is_some() && self.conv.is_none() {
+            return Err(Error::KernelWithoutConv { layer });
+        }
+        if let Some(channels) = self.conv {
+            let kernel = self.kernel.unwrap_or(3);
+            return Ok(LayerSpec::Conv { channels, kernel });
+        }
+        match (self.maxpool, self.linear, self.dropout) {
+            (Some(2), ..) => Ok(LayerSpec::MaxPool),
+            (Some(size), ..) => Err(Error::PoolSize { layer, size }),
+            (_, Some(width), _) => Ok(LayerSpec::Linear { width }),
+            (_, _, Some(p)) => Ok(LayerSpec::Dropout { p }),
+            _ => Err(Error::LayerKind {
+                layer,
+                found: String::new(),
+            }),
+        }
+    }
+}
+
+impl From<LayerSpec> for RawLayer {
+    fn from(l: LayerSpec) -> Self {
+        match l {
+            LayerSpec::Conv { channels, kernel } => RawLayer {
+                conv: Some(channels),
+                kernel: (kernel != 3).then_some(kernel),
+                ..Default::default()
+            },
+            LayerSpec::MaxPool => RawLayer {
+                maxpool: Some(2),
+                ..Default::default()
+            },
+            LayerSpec::Linear { width } => RawLayer {
+                linear: Some(width),
+                ..Default::default()
+            },
+            LayerSpec::Dropout { p } => RawLayer {
+                dropout: Some(p),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl TryFrom<RawSpec> for NetSpec {
+    type Error = Error;
+    fn try_from(raw: RawSpec) -> Result<Self> {
+        let layers = raw
+            .layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| l.into_layer(i + 1))
+            .collect::<Result<_>>()?;
+        Ok(NetSpec {
+            name: raw.name.ok_or(Error::NoName)?,
+            input: raw.input,
+            classes: raw.classes,
+            layers,
+        })
+    }
+}
+
+impl From<NetSpec> for RawSpec {
+    fn from(s: NetSpec) -> Self {
+        RawSpec {
+            name: Some(s.name),
+            input: s.input,
+            classes: s.classes,
+            layers: s.layers.into_iter().map(RawLayer::from).collect(),
+        }
+    }
+}

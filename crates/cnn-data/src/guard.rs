@@ -1,4 +1,4 @@
-//! The guard in front of the `mnist` crate: find, decompress, validate and cache IDX files.
+//! The guard: find, decompress, validate and cache IDX files before anything reads them.
 //!
 //! Written by hand because no maintained crate validates IDX files without panicking; the
 //! format is four big-endian `u32` fields and raw bytes, so the checks are short.
@@ -10,12 +10,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{Error, IMAGE_SIDE, NUM_CLASSES, Result};
+use crate::{Error, Result};
 
-/// Largest decompressed IDX file accepted. MNIST-format training images are exactly
-/// 47,040,016 bytes (60,000 images), so nothing valid is larger; the bound caps memory for
-/// gzip bombs and for headers that claim billions of items.
-pub const MAX_DECOMPRESSED_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest IDX file accepted, decompressed. MNIST's training images are 47 MB and EMNIST's
+/// largest split about 550 MB; the bound caps memory for headers that claim billions of
+/// items. Files are read no further than their header implies, so a gzip bomb stops there.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
+/// Largest image side accepted, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 4096;
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
@@ -42,7 +45,8 @@ impl IdxKind {
             IdxKind::Labels => "labels",
         }
     }
-    fn header_len(self) -> usize {
+    /// Bytes of the header.
+    pub fn header_len(self) -> usize {
         match self {
             IdxKind::Images => 16,
             IdxKind::Labels => 8,
@@ -55,18 +59,43 @@ fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// Checks the decompressed contents of one IDX file and returns its item count.
-///
-/// Checks the magic number, 28x28 dimensions, that the length matches the header exactly,
-/// and that labels are in `0..=9`. `path` is only used in errors. Never panics and never
-/// allocates in proportion to what the header claims.
-pub fn check_idx(bytes: &[u8], kind: IdxKind, path: &Path) -> Result<u32> {
-    let short = |expected: u64| Error::BadLength {
+/// What an IDX header says: items and, for images, their size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdxHeader {
+    /// Number of items.
+    pub count: u32,
+    /// Rows per image (0 for labels).
+    pub rows: u32,
+    /// Columns per image (0 for labels).
+    pub cols: u32,
+}
+
+impl IdxHeader {
+    /// Bytes per item.
+    fn item_len(&self, kind: IdxKind) -> u64 {
+        match kind {
+            IdxKind::Images => u64::from(self.rows) * u64::from(self.cols),
+            IdxKind::Labels => 1,
+        }
+    }
+    /// Total file length the header implies (cannot overflow: u32 * u32 * u32 < 2^96 is not
+    /// guaranteed, so the product saturates).
+    fn file_len(&self, kind: IdxKind) -> u64 {
+        (kind.header_len() as u64)
+            .saturating_add(u64::from(self.count).saturating_mul(self.item_len(kind)))
+    }
+}
+
+/// Parses the header at the start of `bytes`: magic number, count and (for images) sides
+/// from 1 to [`MAX_IMAGE_SIDE`]. Short input is a [`Error::BadLength`].
+fn parse_header(bytes: &[u8], kind: IdxKind, path: &Path) -> Result<IdxHeader> {
+    let header = kind.header_len();
+    let short = || Error::BadLength {
         path: path.to_path_buf(),
-        expected,
+        expected: header as u64,
         actual: bytes.len() as u64,
     };
-    let magic = be_u32(bytes, 0).ok_or_else(|| short(kind.header_len() as u64))?;
+    let magic = be_u32(bytes, 0).ok_or_else(short)?;
     if magic != kind.magic() {
         return Err(Error::BadMagic {
             path: path.to_path_buf(),
@@ -75,53 +104,64 @@ pub fn check_idx(bytes: &[u8], kind: IdxKind, path: &Path) -> Result<u32> {
             what: kind.what(),
         });
     }
-    let header = kind.header_len();
-    let count = be_u32(bytes, 4).ok_or_else(|| short(header as u64))?;
-    let item_len: u64 = match kind {
-        IdxKind::Images => {
-            let (rows, cols) = match (be_u32(bytes, 8), be_u32(bytes, 12)) {
-                (Some(r), Some(c)) => (r, c),
-                _ => return Err(short(header as u64)),
-            };
-            if rows as usize != IMAGE_SIDE || cols as usize != IMAGE_SIDE {
-                return Err(Error::BadDimensions {
-                    path: path.to_path_buf(),
-                    rows,
-                    cols,
-                });
-            }
-            (IMAGE_SIDE * IMAGE_SIDE) as u64
-        }
-        IdxKind::Labels => 1,
+    let count = be_u32(bytes, 4).ok_or_else(short)?;
+    let (rows, cols) = match kind {
+        IdxKind::Images => (
+            be_u32(bytes, 8).ok_or_else(short)?,
+            be_u32(bytes, 12).ok_or_else(short)?,
+        ),
+        IdxKind::Labels => (0, 0),
     };
-    // u32 * 784 + 16 fits in u64, so no overflow is possible here.
-    let expected = header as u64 + u64::from(count) * item_len;
-    if expected != bytes.len() as u64 {
-        return Err(short(expected));
-    }
-    if kind == IdxKind::Labels
-        && let Some((index, &label)) = bytes[header..]
-            .iter()
-            .enumerate()
-            .find(|(_, l)| **l as usize >= NUM_CLASSES)
+    if kind == IdxKind::Images
+        && !((1..=MAX_IMAGE_SIDE).contains(&rows) && (1..=MAX_IMAGE_SIDE).contains(&cols))
     {
-        return Err(Error::BadLabel {
+        return Err(Error::BadDimensions {
             path: path.to_path_buf(),
-            index,
-            label,
+            rows,
+            cols,
+            max: MAX_IMAGE_SIDE,
         });
     }
-    Ok(count)
+    Ok(IdxHeader { count, rows, cols })
 }
 
-/// A validated file, and where the `mnist` crate can read its uncompressed bytes.
+/// Checks the decompressed contents of one IDX file and returns its header.
+///
+/// Checks the magic number, image sides (1 to [`MAX_IMAGE_SIDE`]) and that the length
+/// matches the header exactly. `path` is only used in errors. Never panics and never
+/// allocates in proportion to what the header claims.
+pub fn check_idx(bytes: &[u8], kind: IdxKind, path: &Path) -> Result<IdxHeader> {
+    let h = parse_header(bytes, kind, path)?;
+    let expected = h.file_len(kind);
+    if expected != bytes.len() as u64 {
+        return Err(Error::BadLength {
+            path: path.to_path_buf(),
+            expected,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(h)
+}
+
+/// A validated file, held in memory.
 pub(crate) struct Checked {
     /// The file the user gave (raw or `.gz`), for error messages.
     pub source: PathBuf,
-    /// An uncompressed copy: the file itself, or one in the cache.
-    pub readable: PathBuf,
-    /// Items in the file.
-    pub count: u32,
+    /// Whether `source` is gzip.
+    pub compressed: bool,
+    /// Its header.
+    pub header: IdxHeader,
+    /// The whole decompressed file.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`, lowercase hex (checked against `SHA256SUMS.raw` when present).
+    pub digest: String,
+}
+
+impl Checked {
+    /// The items after the header.
+    pub fn payload(&self, kind: IdxKind) -> &[u8] {
+        &self.bytes[kind.header_len()..]
+    }
 }
 
 /// Reads `SHA256SUMS.raw` in `dir`, if there is one, as file name -> lowercase hex digest.
@@ -146,9 +186,9 @@ pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, S
     Ok(Some((path, map)))
 }
 
-fn read_bounded(reader: impl Read, path: &Path, gz: bool) -> Result<Vec<u8>> {
+fn read_bounded(reader: impl Read, path: &Path, gz: bool, limit: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut limited = reader.take(MAX_DECOMPRESSED_BYTES + 1);
+    let mut limited = reader.take(limit.saturating_add(1));
     limited.read_to_end(&mut out).map_err(|e| {
         if gz {
             Error::BadGzip {
@@ -171,16 +211,47 @@ fn read_bounded(reader: impl Read, path: &Path, gz: bool) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads an IDX file no further than one byte past what its header implies (so a gzip bomb
+/// or a padded file stops there), refusing headers that imply more than
+/// [`MAX_DECOMPRESSED_BYTES`].
+fn read_idx(mut reader: impl Read, path: &Path, gz: bool, kind: IdxKind) -> Result<Vec<u8>> {
+    let mut head = read_bounded((&mut reader).take(kind.header_len() as u64), path, gz, 16)?;
+    let h = match parse_header(&head, kind, path) {
+        Ok(h) => h,
+        Err(_) => return Ok(head), // check_idx reports it
+    };
+    let expected = h.file_len(kind);
+    if expected > MAX_DECOMPRESSED_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_path_buf(),
+            limit: MAX_DECOMPRESSED_BYTES,
+        });
+    }
+    let rest = read_bounded(reader, path, gz, expected - head.len() as u64)?;
+    head.extend_from_slice(&rest);
+    Ok(head)
+}
+
 /// Reads a `.gz` file fully, refusing more than [`MAX_DECOMPRESSED_BYTES`] of output.
 pub fn decompress_gz(path: &Path) -> Result<Vec<u8>> {
     let file = open_file(path)?;
-    read_bounded(flate2::read::GzDecoder::new(file), path, true)
+    read_bounded(
+        flate2::read::GzDecoder::new(file),
+        path,
+        true,
+        MAX_DECOMPRESSED_BYTES,
+    )
 }
 
 /// Decompresses gzip `bytes` already in memory, with the same bound and errors as
 /// [`decompress_gz`]; `path` is only used in errors.
 pub fn decompress_gz_bytes(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
-    read_bounded(flate2::read::GzDecoder::new(bytes), path, true)
+    read_bounded(
+        flate2::read::GzDecoder::new(bytes),
+        path,
+        true,
+        MAX_DECOMPRESSED_BYTES,
+    )
 }
 
 fn open_file(path: &Path) -> Result<File> {
@@ -199,27 +270,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Finds `name` (raw first, then `.gz`) in `dir`, validates it, and makes an uncompressed
-/// copy available to the `mnist` crate.
+/// Finds `name` (raw first, then `.gz`) in `dir`, reads and validates it.
 pub(crate) fn prepare(
     dir: &Path,
     name: &str,
     kind: IdxKind,
     sums: Option<&(PathBuf, HashMap<String, String>)>,
-    cache: &Path,
 ) -> Result<Checked> {
     let raw = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
     let (source, bytes, compressed) = if raw.exists() {
-        let bytes = read_bounded(open_file(&raw)?, &raw, false)?;
+        let bytes = read_idx(open_file(&raw)?, &raw, false, kind)?;
         (raw, bytes, false)
     } else if gz.exists() {
-        let bytes = decompress_gz(&gz)?;
+        let bytes = read_idx(
+            flate2::read::GzDecoder::new(open_file(&gz)?),
+            &gz,
+            true,
+            kind,
+        )?;
         (gz, bytes, true)
     } else {
         return Err(Error::MissingFile { path: raw });
     };
-    let count = check_idx(&bytes, kind, &source)?;
+    let header = check_idx(&bytes, kind, &source)?;
     let digest = hex(&Sha256::digest(&bytes));
     if let Some((sums_path, map)) = sums
         && let Some(expected) = map.get(name)
@@ -232,29 +306,43 @@ pub(crate) fn prepare(
             actual: digest,
         });
     }
-    let readable = if compressed {
-        // Content-addressed, so a cached copy can never be stale.
-        let target = cache.join(&digest).join(name);
-        if !target.is_file() {
-            write_atomic(&target, &bytes)?;
-        }
-        target
-    } else {
-        source.clone()
-    };
     Ok(Checked {
         source,
-        readable,
-        count,
+        compressed,
+        header,
+        bytes,
+        digest,
     })
+}
+
+/// SHA-256 of `header` followed by `payload`, lowercase hex: the digest of a file whose
+/// items came back from another reader.
+pub(crate) fn digest_of(header: &[u8], payload: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(header);
+    h.update(payload);
+    hex(&h.finalize())
+}
+
+/// An uncompressed copy of `c` on disk for a reader that needs a file: the file itself, or a
+/// content-addressed copy in `cache` (which can never be stale).
+pub(crate) fn readable_copy(c: &Checked, name: &str, cache: &Path) -> Result<PathBuf> {
+    if !c.compressed {
+        return Ok(c.source.clone());
+    }
+    let target = cache.join(&c.digest).join(name);
+    if !target.is_file() {
+        write_atomic(&target, &c.bytes)?;
+    }
+    Ok(target)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so concurrent loaders
 /// never see half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |p: &Path| {
         let p = p.to_path_buf();
-        move |error| Error::Io { path: p, error }
+        move |error| Error::Write { path: p, error }
     };
     let parent = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use image::{GrayImage, ImageReader, Limits, imageops::FilterType};
 
-use crate::{Error, IMAGE_PIXELS, IMAGE_SIDE, Result};
+use crate::{Error, MNIST_PIXELS as IMAGE_PIXELS, MNIST_SIDE as IMAGE_SIDE, Result};
 
 /// Largest picture accepted, in pixels (50 megapixels), checked from the file's header before
 /// decoding, so a huge or hostile file cannot exhaust memory.

@@ -5,7 +5,17 @@
 use std::io::Write;
 use std::path::Path;
 
-use cnn_data::{DataSource, DatasetKind, Error, FILE_NAMES, IdxKind, check_idx, load};
+use cnn_data::{
+    DataSource, DatasetKind, Error, FILE_NAMES, IdxKind, Reader, Split, check_idx, load,
+};
+
+fn shipped_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist")
+}
+
+fn shipped() -> DataSource {
+    DataSource::new(shipped_dir(), DatasetKind::Mnist)
+}
 
 fn idx_images(count: u32, rows: u32, cols: u32, pixels: usize) -> Vec<u8> {
     let mut v = Vec::new();
@@ -44,7 +54,7 @@ fn load_dir(dir: &Path) -> Result<cnn_data::Dataset, Error> {
 
 #[test]
 fn shipped_mnist_has_the_published_counts_and_histograms() {
-    let data = load(&DataSource::shipped_mnist()).expect("shipped MNIST loads");
+    let data = load(&shipped()).expect("shipped MNIST loads");
     assert_eq!(data.train.len(), 60_000);
     assert_eq!(data.test.len(), 10_000);
     assert_eq!(data.train.images().len(), 60_000 * 784);
@@ -69,7 +79,7 @@ fn shipped_mnist_has_the_published_counts_and_histograms() {
 #[test]
 fn a_checksum_mismatch_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let src = cnn_data::shipped_mnist_dir();
+    let src = shipped_dir();
     for name in FILE_NAMES {
         std::fs::copy(
             src.join(format!("{name}.gz")),
@@ -123,17 +133,83 @@ fn fashion_missing_says_how_to_install() {
 }
 
 #[test]
-fn well_formed_small_files_fail_only_on_the_required_count() {
+fn small_well_formed_files_load_with_their_own_counts_and_classes() {
     let tmp = tempfile::tempdir().unwrap();
     small_folder(tmp.path());
-    match load_dir(tmp.path()).unwrap_err() {
-        Error::WrongCount {
-            found: 3,
-            expected: 60_000,
-            ..
-        } => {}
-        e => panic!("{e}"),
+    let data = load_dir(tmp.path()).unwrap();
+    assert_eq!((data.train.len(), data.test.len()), (3, 2));
+    assert_eq!(data.train.image_shape(), [1, 28, 28]);
+    // Labels go up to 5, so six classes, named by their numbers.
+    assert_eq!(data.classes(), 6);
+    assert_eq!(data.class_names, ["0", "1", "2", "3", "4", "5"]);
+    std::fs::write(tmp.path().join("classes.txt"), "a\nb\nc\nd\ne\nf\ng\n").unwrap();
+    let named = load_dir(tmp.path()).unwrap();
+    assert_eq!(named.classes(), 7);
+    assert_eq!(named.class_names[6], "g");
+}
+
+#[test]
+fn both_readers_give_identical_data_on_the_shipped_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let via_mnist = load(&shipped().with_cache_dir(tmp.path())).unwrap();
+    let own = load(&shipped().with_reader(Reader::Own)).unwrap();
+    assert_eq!(via_mnist.train, own.train);
+    assert_eq!(via_mnist.test, own.test);
+    // The mnist crate read decompressed copies from the cache; our own reader needs none.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 4);
+}
+
+#[test]
+fn a_split_written_as_idx_loads_back_at_any_size() {
+    let data = load(&shipped().with_reader(Reader::Own)).unwrap();
+    // 14x14 digits (every other pixel of the first 50 test digits), 5 classes.
+    let keep: Vec<usize> = (0..200)
+        .filter(|&i| data.test.label(i) < 5)
+        .take(50)
+        .collect();
+    let mut images = Vec::new();
+    for &i in &keep {
+        let d = data.test.image(i);
+        images.extend((0..14).flat_map(|y| (0..14).map(move |x| d[2 * y * 28 + 2 * x])));
     }
+    let labels: Vec<u8> = keep.iter().map(|&i| data.test.label(i)).collect();
+    let small = Split::new(images, labels, 14, 14, 5).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small
+        .write_idx(&d.join(FILE_NAMES[0]), &d.join(FILE_NAMES[1]))
+        .unwrap();
+    small
+        .head(20)
+        .write_idx(&d.join(FILE_NAMES[2]), &d.join(FILE_NAMES[3]))
+        .unwrap();
+    let back = load_dir(d).unwrap();
+    assert_eq!(back.train, small);
+    assert_eq!(back.test, small.head(20));
+    assert_eq!(back.train.image_shape(), [1, 14, 14]);
+}
+
+#[test]
+fn in_memory_splits_are_checked() {
+    assert!(matches!(
+        Split::new(vec![0; 10], vec![0, 1], 2, 2, 2),
+        Err(Error::SplitLength {
+            pixels: 10,
+            items: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        Split::new(vec![0; 8], vec![0, 3], 2, 2, 3),
+        Err(Error::SplitLabel {
+            index: 1,
+            label: 3,
+            classes: 3
+        })
+    ));
+    let s = Split::new(vec![7; 8], vec![0, 2], 2, 2, 3).unwrap();
+    assert_eq!(s.label_histogram(), [1, 0, 1]);
+    assert_eq!(s.select(&[1]).labels(), [2]);
 }
 
 #[test]
@@ -158,10 +234,20 @@ fn truncated_wrong_magic_dims_labels_and_mismatch() {
         e => panic!("{e}"),
     }
 
+    std::fs::write(&first, idx_images(3, 0, 28, 0)).unwrap();
+    assert!(matches!(
+        load_dir(d).unwrap_err(),
+        Error::BadDimensions { rows: 0, .. }
+    ));
+
     std::fs::write(&first, idx_images(3, 32, 32, 3 * 1024)).unwrap();
     assert!(matches!(
         load_dir(d).unwrap_err(),
-        Error::BadDimensions { rows: 32, .. }
+        Error::SizeMismatch {
+            train_rows: 32,
+            test_rows: 28,
+            ..
+        }
     ));
 
     std::fs::write(&first, idx_images(4, 28, 28, 4 * 784)).unwrap();
@@ -176,11 +262,13 @@ fn truncated_wrong_magic_dims_labels_and_mismatch() {
 
     small_folder(d);
     std::fs::write(d.join(FILE_NAMES[1]), idx_labels(3, &[1, 10, 3])).unwrap();
+    std::fs::write(d.join("classes.txt"), "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n").unwrap();
     assert!(matches!(
         load_dir(d).unwrap_err(),
-        Error::BadLabel {
+        Error::LabelOutsideClasses {
             index: 1,
             label: 10,
+            classes: 10,
             ..
         }
     ));
@@ -210,7 +298,7 @@ fn corrupted_gzip_and_a_folder_in_place_of_a_file() {
 #[test]
 fn a_header_claiming_billions_of_items_is_rejected_without_allocating() {
     let bytes = idx_images(u32::MAX, 28, 28, 10);
-    match check_idx(&bytes, IdxKind::Images, Path::new("x")) {
+    match check_idx(&bytes, IdxKind::Images, Path::new("x")).map(|h| h.count) {
         Err(Error::BadLength {
             expected, actual, ..
         }) => {
@@ -221,5 +309,36 @@ fn a_header_claiming_billions_of_items_is_rejected_without_allocating() {
     }
     for len in 0..16 {
         assert!(check_idx(&bytes[..len], IdxKind::Images, Path::new("x")).is_err());
+    }
+}
+
+#[test]
+fn a_gzip_bomb_is_read_no_further_than_its_header_implies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small_folder(d);
+    // A valid header for 3 images followed by 200 MB of zeros.
+    let mut bomb = idx_images(3, 28, 28, 3 * 784);
+    bomb.resize(200 << 20, 0);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&bomb).unwrap();
+    std::fs::remove_file(d.join(FILE_NAMES[0])).unwrap();
+    std::fs::write(
+        d.join(format!("{}.gz", FILE_NAMES[0])),
+        enc.finish().unwrap(),
+    )
+    .unwrap();
+    match load_dir(d).unwrap_err() {
+        Error::BadLength {
+            expected, actual, ..
+        } => {
+            assert_eq!(expected, 16 + 3 * 784);
+            assert_eq!(
+                actual,
+                expected + 1,
+                "reading stops one byte past the header's length"
+            );
+        }
+        e => panic!("{e}"),
     }
 }

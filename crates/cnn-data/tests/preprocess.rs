@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use cnn_data::preprocess::to_mnist;
-use cnn_data::{DataSource, IMAGE_SIDE};
+use cnn_data::{DataSource, DatasetKind, MNIST_SIDE as IMAGE_SIDE};
 use image::GrayImage;
 
 /// Digit `d` (28x28) enlarged `scale` times, dark ink on a light page, at `(ox, oy)`.
@@ -62,7 +62,11 @@ fn correlation(a: &[u8], b: &[u8]) -> f64 {
 
 #[test]
 fn an_inverted_enlarged_off_centre_digit_comes_back_like_the_original() {
-    let data = cnn_data::load(&DataSource::shipped_mnist()).unwrap();
+    let data = cnn_data::load(&DataSource::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/mnist"),
+        DatasetKind::Mnist,
+    ))
+    .unwrap();
     for i in 0..20 {
         let d = data.test.image(i);
         let img = page(d, 3, (200, 150), (10 + 5 * i as u32, 7));

@@ -1,0 +1,225 @@
+//! The error type of the data crate: every variant names the file or folder at fault.
+
+use std::path::PathBuf;
+
+/// Errors from loading or building a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data folder does not exist.
+    #[error("data folder {path} does not exist{hint}")]
+    MissingDir {
+        /// The folder.
+        path: PathBuf,
+        /// Extra advice, such as how to install the dataset (may be empty).
+        hint: String,
+    },
+    /// The data folder is a file (or something else that is not a folder).
+    #[error("data folder {path} is not a folder")]
+    NotADir {
+        /// The path.
+        path: PathBuf,
+    },
+    /// One of the four IDX files is missing (neither raw nor `.gz`).
+    #[error("missing data file {path} (also looked for {path}.gz)")]
+    MissingFile {
+        /// The path looked for, without `.gz`.
+        path: PathBuf,
+    },
+    /// A path that should be a file is something else (a folder, say).
+    #[error("{path} is not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Reading a file failed.
+    #[error("cannot read {path}: {error}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
+    },
+    /// Writing a file failed.
+    #[error("cannot write {path}: {error}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error (shown in the message, so not chained as a source).
+        error: std::io::Error,
+    },
+    /// A `.gz` file is not valid gzip, or is cut short.
+    #[error("{path} is not a valid gzip file: {reason}")]
+    BadGzip {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// A decompressed file is larger than accepted.
+    #[error("{path} decompresses to more than {limit} bytes; refusing it")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The IDX magic number is not the one for this kind of file.
+    #[error("{path} has magic number {found:#010x}, expected {expected:#010x} ({what})")]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+        /// The magic number read.
+        found: u32,
+        /// The magic number expected.
+        expected: u32,
+        /// `"images"` or `"labels"`.
+        what: &'static str,
+    },
+    /// The image dimensions in the header are zero or too large.
+    #[error("{path} holds {rows}x{cols} images; each side must be from 1 to {max}")]
+    BadDimensions {
+        /// The file.
+        path: PathBuf,
+        /// Rows in the header.
+        rows: u32,
+        /// Columns in the header.
+        cols: u32,
+        /// Largest side accepted.
+        max: u32,
+    },
+    /// The file is shorter or longer than its header says.
+    #[error(
+        "{path} is {actual} bytes but its header implies {expected} bytes (truncated or padded)"
+    )]
+    BadLength {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header implies.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// Image and label files disagree on the number of items.
+    #[error("{images} holds {n_images} images but {labels} holds {n_labels} labels")]
+    CountMismatch {
+        /// The image file.
+        images: PathBuf,
+        /// Items in the image file.
+        n_images: u32,
+        /// The label file.
+        labels: PathBuf,
+        /// Items in the label file.
+        n_labels: u32,
+    },
+    /// Training and test images differ in size.
+    #[error(
+        "{train} holds {train_rows}x{train_cols} images but {test} holds {test_rows}x{test_cols}; training and test images must have one size"
+    )]
+    SizeMismatch {
+        /// The training image file.
+        train: PathBuf,
+        /// Rows of training images.
+        train_rows: usize,
+        /// Columns of training images.
+        train_cols: usize,
+        /// The test image file.
+        test: PathBuf,
+        /// Rows of test images.
+        test_rows: usize,
+        /// Columns of test images.
+        test_cols: usize,
+    },
+    /// A split file holds no items.
+    #[error("{path} holds no items")]
+    NoItems {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A label is not below the number of classes named in `classes.txt`.
+    #[error("{path}: label {label} at item {index} is outside the {classes} classes of {names}")]
+    LabelOutsideClasses {
+        /// The label file.
+        path: PathBuf,
+        /// Index of the item.
+        index: usize,
+        /// The label read.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+        /// The `classes.txt` file.
+        names: PathBuf,
+    },
+    /// `classes.txt` is empty, or names more than 256 classes or an empty class.
+    #[error("{path}: {reason}")]
+    BadClassNames {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A decompressed file does not match `SHA256SUMS.raw`.
+    #[error("{path} does not match its SHA-256 in {sums}: expected {expected}, got {actual}")]
+    Checksum {
+        /// The data file.
+        path: PathBuf,
+        /// The checksum file.
+        sums: PathBuf,
+        /// Hex digest expected.
+        expected: String,
+        /// Hex digest computed.
+        actual: String,
+    },
+    /// The `mnist` crate failed on a file the guard had accepted (it changed in between).
+    #[error("{path} changed while it was being read; load again")]
+    ReaderFailed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The bytes the `mnist` crate returned differ from those the guard verified.
+    #[error(
+        "{path} changed while it was being read (its contents no longer match what was checked); load again"
+    )]
+    ReaderMismatch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Pixels and labels given in memory do not fit together.
+    #[error("{pixels} pixels do not make {items} images of {rows}x{cols}")]
+    SplitLength {
+        /// Pixels given.
+        pixels: usize,
+        /// Labels given.
+        items: usize,
+        /// Rows per image.
+        rows: usize,
+        /// Columns per image.
+        cols: usize,
+    },
+    /// A label given in memory is not below the number of classes.
+    #[error("label {label} at item {index} is not below the {classes} classes")]
+    SplitLabel {
+        /// Index of the item.
+        index: usize,
+        /// The label.
+        label: u8,
+        /// Number of classes.
+        classes: usize,
+    },
+    /// A picture given for prediction cannot be used (not an image, empty, too large, blank).
+    #[error("{path}: {reason}")]
+    BadImage {
+        /// The picture.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A path is not valid UTF-8 (the `mnist` crate takes `&str` paths).
+    #[error("path {path} is not valid UTF-8")]
+    NonUtf8Path {
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,14 +1,85 @@
-//! Glue shared by the command-line programs: device choice and dataset choice from flags.
+//! Glue shared by the command-line programs: device, dataset and model choice from flags,
+//! and library errors turned into advice that names flags.
 //!
 //! Only the binaries print; this module returns errors.
 #![deny(missing_docs)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use candle_core::Device;
 use cnn_data::{DataSource, DatasetKind};
+use cnn_models::{Arch, NetSpec};
+use cnn_training::TrainConfig;
+
+/// The repository's `assets/` folder (shipped MNIST, preset spec files), found from where
+/// this crate was built.
+pub fn assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets")
+}
+
+/// Largest spec file read (a spec is a few hundred bytes).
+const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// The network for `--model`: a preset name (`small_cnn`, `medium_cnn`) or a TOML spec file.
+pub fn model_spec(arg: &str) -> Result<NetSpec> {
+    if let Some(arch) = Arch::from_name(arg) {
+        return Ok(arch.spec());
+    }
+    let path = Path::new(arg);
+    let looks_like_file = path.extension().is_some() || arg.contains(std::path::MAIN_SEPARATOR);
+    if !looks_like_file && !path.exists() {
+        return Err(cnn_models::Error::UnknownArch(arg.to_string())).context("--model");
+    }
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("--model {arg}: cannot read the spec file"))?;
+    if !meta.is_file() {
+        bail!("--model {arg}: is not a file");
+    }
+    if meta.len() > MAX_SPEC_BYTES {
+        bail!("--model {arg}: {} bytes is too large for a spec file", meta.len());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--model {arg}: cannot read the spec file"))?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    NetSpec::from_toml(&text, &stem).with_context(|| format!("--model {arg}"))
+}
+
+/// The data source a run recorded: its data folder, else its dataset's default folder.
+pub fn recorded_data(cfg: &TrainConfig) -> Result<DataSource> {
+    select_data(&cfg.dataset, cfg.data_dir.clone())
+}
+
+/// A library error with the flag to blame, and advice a user can act on.
+pub fn explain(e: cnn_training::Error) -> anyhow::Error {
+    use cnn_training::Error as E;
+    match e {
+        E::InvalidConfig {
+            field,
+            value,
+            reason,
+        } => anyhow::anyhow!("invalid --{} {value}: {reason}", field.replace('_', "-")),
+        E::WrongModel {
+            path,
+            found,
+            expected,
+        } => anyhow::anyhow!(
+            "{} holds a {found} model, not {expected} (pass --model {found}, or leave --model out)",
+            path.display()
+        ),
+        E::Model(cnn_models::Error::InputMismatch { name, spec, data }) => anyhow::anyhow!(
+            "--model {name} takes input {spec:?} but the data's images are {data:?} (change `input` in the spec, or pass another --data-dir)"
+        ),
+        E::Model(cnn_models::Error::ClassesMismatch { name, spec, data }) => anyhow::anyhow!(
+            "--model {name} has classes = {spec} but the data's labels make {data} classes (change `classes` in the spec, or pass another --data-dir)"
+        ),
+        other => other.into(),
+    }
+}
 
 /// Picks the device from `--ngpus` (0 = CPU, 1 = first CUDA GPU) and `--device`
 /// (`cpu`, `cuda`, `cuda:N`). Asking for a GPU in a build without the `cuda` feature is an
@@ -69,7 +140,9 @@ pub fn select_data(dataset: &str, data_dir: Option<PathBuf>) -> Result<DataSourc
     };
     Ok(match (kind, data_dir) {
         (kind, Some(dir)) => DataSource::new(dir, kind),
-        (DatasetKind::Mnist, None) => DataSource::shipped_mnist(),
+        (DatasetKind::Mnist, None) => {
+            DataSource::new(assets_dir().join("mnist"), DatasetKind::Mnist)
+        }
         (DatasetKind::Fashion, None) => DataSource::fashion_system(),
     })
 }

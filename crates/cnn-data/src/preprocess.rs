@@ -185,3 +185,18 @@ pub fn save_preprocessed(p: &Preprocessed, path: &Path) -> Result<()> {
         reason: format!("cannot write ({e})"),
     })
 }
+
+/// The preprocessed 28x28 pixels scaled to `rows x cols` (a copy when that is 28x28), for a
+/// network trained on images of another size.
+pub fn resized(p: &Preprocessed, rows: usize, cols: usize) -> Vec<u8> {
+    if (rows, cols) == (IMAGE_SIDE, IMAGE_SIDE) || rows == 0 || cols == 0 {
+        return p.pixels.clone();
+    }
+    match GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone()) {
+        Some(img) => {
+            image::imageops::resize(&img, cols as u32, rows as u32, FilterType::Triangle)
+                .into_raw()
+        }
+        None => p.pixels.clone(),
+    }
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use cnn_models::{Arch, Cnn, ModelConfig};
+use cnn_models::{Arch, Cnn, ModelConfig, NetSpec};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -14,8 +14,9 @@ use crate::{Error, Result};
 
 /// Value of the `format` metadata key in every file we write.
 pub const FORMAT: &str = "cnn-mnist";
-/// Checkpoint format version this build writes; newer versions are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Checkpoint format version this build writes; newer versions are refused. Version 2 added
+/// the network spec; version 1 files name a preset, which is rebuilt for MNIST's shape.
+pub const FORMAT_VERSION: u32 = 2;
 /// Checkpoints above this size are refused before reading them (ours are under 2 MB).
 pub const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -24,10 +25,13 @@ pub const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
 pub struct RawCheckpoint {
     /// Tensors by name, on the requested device.
     pub tensors: HashMap<String, Tensor>,
-    /// The metadata (`format`, `format_version`, `model`, ...).
+    /// The metadata (`format`, `format_version`, `model`, `spec`, `config`, ...).
     pub metadata: HashMap<String, String>,
-    /// The architecture named in the metadata.
-    pub arch: Arch,
+    /// The network's name (a spec's name, or `custom` for a model defined in code).
+    pub name: String,
+    /// The network's spec (input shape and classes filled in), unless the model was
+    /// defined in code.
+    pub spec: Option<NetSpec>,
 }
 
 fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
@@ -175,11 +179,29 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
             "format version {version} is newer than this build understands ({FORMAT_VERSION}); upgrade cnn-train"
         )));
     }
-    let arch: Arch = metadata
+    let name = metadata
         .get("model")
         .ok_or_else(|| bad("metadata names no model".into()))?
-        .parse()
-        .map_err(|e: cnn_models::Error| bad(e.to_string()))?;
+        .clone();
+    let spec = match metadata.get("spec") {
+        Some(json) => {
+            let spec: NetSpec =
+                serde_json::from_str(json).map_err(|e| bad(format!("malformed spec ({e})")))?;
+            spec.check()
+                .and_then(|()| spec.shape())
+                .map_err(|e| bad(format!("spec: {e}")))?;
+            Some(spec)
+        }
+        // A model defined in code has no spec; it is rebuilt by its own code.
+        None if name == crate::resume::CUSTOM_MODEL => None,
+        // Before specs (version 1), checkpoints named one of the presets, trained on MNIST.
+        None => {
+            let arch: Arch = name
+                .parse()
+                .map_err(|e: cnn_models::Error| bad(e.to_string()))?;
+            Some(arch.mnist_spec())
+        }
+    };
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
@@ -194,7 +216,8 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
     Ok(RawCheckpoint {
         tensors,
         metadata,
-        arch,
+        name,
+        spec,
     })
 }
 
@@ -225,38 +248,40 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
     Ok(())
 }
 
-/// Loads a trained model from a `final_state.safetensors` (or a full checkpoint).
+/// Loads a trained network from a `final_state.safetensors` (or a full checkpoint), rebuilt
+/// from the spec stored in it.
 ///
-/// If `expected` is given and the file holds the other architecture, fails with
+/// If `expected` names a network and the file holds another, fails with
 /// [`Error::WrongModel`].
 pub fn load_model(
     path: &Path,
-    expected: Option<Arch>,
+    expected: Option<&str>,
     device: &Device,
 ) -> Result<(Cnn, RawCheckpoint)> {
     model_from(read(path, device)?, expected, path, device)
 }
 
-/// Builds the model a decoded checkpoint describes and loads its weights, as [`load_model`]
-/// does for a file; `path` is only used in errors.
+/// Builds the network a decoded checkpoint describes and loads its weights, as
+/// [`load_model`] does for a file; `path` is only used in errors.
 pub fn model_from(
     ckpt: RawCheckpoint,
-    expected: Option<Arch>,
+    expected: Option<&str>,
     path: &Path,
     device: &Device,
 ) -> Result<(Cnn, RawCheckpoint)> {
     if let Some(expected) = expected
-        && expected != ckpt.arch
+        && expected != ckpt.name
     {
         return Err(Error::WrongModel {
             path: path.to_path_buf(),
-            found: ckpt.arch,
-            expected,
+            found: ckpt.name.clone(),
+            expected: expected.to_string(),
         });
     }
+    let spec = crate::resume::spec_of(&ckpt, path)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Cnn::new(&ModelConfig::new(ckpt.arch), vb)?;
+    let model = Cnn::new(&ModelConfig::new(spec), vb)?;
     restore_weights(&varmap, &ckpt, path)?;
     Ok((model, ckpt))
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{Device, Tensor};
-use cnn_data::{DataSource, Dataset};
+use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_models::Arch;
 use cnn_training::{
     Error, RunOutcome, TrainConfig, Trainer, batch_tensor, evaluate, label_tensor, load_model,
@@ -14,7 +14,13 @@ use cnn_training::{
 
 fn mnist() -> &'static Dataset {
     static DATA: OnceLock<Dataset> = OnceLock::new();
-    DATA.get_or_init(|| cnn_data::load(&DataSource::shipped_mnist()).expect("shipped MNIST"))
+    DATA.get_or_init(|| {
+        cnn_data::load(&DataSource::new(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/mnist"),
+            DatasetKind::Mnist,
+        ))
+        .expect("shipped MNIST")
+    })
 }
 
 /// The first `n` training images and the first `t` test images.
@@ -24,14 +30,20 @@ fn subset(n: usize, t: usize) -> Dataset {
         kind: d.kind,
         train: d.train.head(n),
         test: d.test.head(t),
+        class_names: d.class_names.clone(),
     }
 }
 
-fn quick(arch: Arch, epochs: usize) -> TrainConfig {
+fn quick(epochs: usize) -> TrainConfig {
     TrainConfig {
         epochs,
-        ..TrainConfig::default_for(arch)
+        ..TrainConfig::default()
     }
+}
+
+/// A fresh trainer of `arch` for the first `n` training digits.
+fn trainer(arch: Arch, cfg: TrainConfig, n: usize) -> Trainer {
+    Trainer::new(cfg, &arch.spec(), &Device::Cpu, &mnist().train.head(n)).unwrap()
 }
 
 fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {
@@ -61,7 +73,7 @@ fn parameter_counts_and_output_shapes() {
     assert_eq!(Arch::SmallCnn.num_params(), 11_730);
     assert_eq!(Arch::MediumCnn.num_params(), 261_458);
     for arch in Arch::ALL {
-        let t = Trainer::new(quick(arch, 1), &Device::Cpu, 100).unwrap();
+        let t = trainer(arch, quick(1), 100);
         let n_vars: usize = weights(&t).iter().map(|(_, w)| w.len()).sum();
         assert_eq!(n_vars, arch.num_params(), "{arch}");
         let x = batch_tensor(&mnist().test, &[0, 1, 2], &Device::Cpu).unwrap();
@@ -91,9 +103,9 @@ fn one_sgd_step_lowers_the_loss_on_a_real_batch() {
             warmup_epochs: 0.0,
             momentum: 0.0,
             lr: 0.5,
-            ..quick(arch, 1)
+            ..quick(1)
         };
-        let mut t = Trainer::new(cfg, &Device::Cpu, 60_000).unwrap();
+        let mut t = trainer(arch, cfg, 60_000);
         let idx: Vec<usize> = (0..64).collect();
         let x = batch_tensor(&mnist().train, &idx, &Device::Cpu).unwrap();
         let y = label_tensor(&mnist().train, &idx, &Device::Cpu).unwrap();
@@ -110,7 +122,7 @@ fn one_sgd_step_lowers_the_loss_on_a_real_batch() {
             "{arch}: fresh loss {before} should be near ln 10"
         );
         let reported = t.step(&x, &y).unwrap();
-        if !arch.has_hidden() {
+        if arch == Arch::SmallCnn {
             // No dropout: the training loss of the step is the loss before the update.
             assert_eq!(reported, before, "{arch}");
         }
@@ -122,12 +134,12 @@ fn one_sgd_step_lowers_the_loss_on_a_real_batch() {
 #[test]
 fn a_short_run_on_real_digits_beats_90_percent() {
     let data = subset(6000, 2000);
-    let mut t = Trainer::new(quick(Arch::SmallCnn, 2), &Device::Cpu, data.train.len()).unwrap();
+    let mut t = trainer(Arch::SmallCnn, quick(2), data.train.len());
     let dir = tempfile::tempdir().unwrap();
     let out = cnn_training::run(
         &mut t,
         &data,
-        dir.path(),
+        Some(dir.path()),
         &AtomicBool::new(false),
         &mut |_| {},
     )
@@ -152,9 +164,9 @@ fn same_seed_same_weights_other_seed_other_weights() {
         let cfg = TrainConfig {
             seed,
             shift: 1,
-            ..quick(Arch::MediumCnn, 1)
+            ..quick(1)
         };
-        let mut t = Trainer::new(cfg, &Device::Cpu, data.train.len()).unwrap();
+        let mut t = Trainer::new(cfg, &Arch::MediumCnn.spec(), &Device::Cpu, &data.train).unwrap();
         t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
             .unwrap();
         weights(&t)
@@ -168,17 +180,17 @@ fn same_seed_same_weights_other_seed_other_weights() {
 fn save_then_load_gives_identical_logits_and_rejects_the_other_model() {
     let data = subset(512, 200);
     let dir = tempfile::tempdir().unwrap();
-    let mut t = Trainer::new(quick(Arch::MediumCnn, 1), &Device::Cpu, data.train.len()).unwrap();
+    let mut t = trainer(Arch::MediumCnn, quick(1), data.train.len());
     cnn_training::run(
         &mut t,
         &data,
-        dir.path(),
+        Some(dir.path()),
         &AtomicBool::new(false),
         &mut |_| {},
     )
     .unwrap();
     let path = dir.path().join("final_state.safetensors");
-    let (loaded, ckpt) = load_model(&path, Some(Arch::MediumCnn), &Device::Cpu).unwrap();
+    let (loaded, ckpt) = load_model(&path, Some("medium_cnn"), &Device::Cpu).unwrap();
     assert_eq!(
         ckpt.metadata.get("model").map(String::as_str),
         Some("medium_cnn")
@@ -201,12 +213,13 @@ fn save_then_load_gives_identical_logits_and_rejects_the_other_model() {
         evaluate(&loaded, &data.test, &Device::Cpu).unwrap().correct,
         t.history()[0].test_correct
     );
-    match load_model(&path, Some(Arch::SmallCnn), &Device::Cpu) {
+    match load_model(&path, Some("small_cnn"), &Device::Cpu) {
         Err(Error::WrongModel {
-            found: Arch::MediumCnn,
-            expected: Arch::SmallCnn,
-            ..
-        }) => {}
+            found, expected, ..
+        }) => assert_eq!(
+            (found.as_str(), expected.as_str()),
+            ("medium_cnn", "small_cnn")
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -227,7 +240,7 @@ fn malformed_checkpoints_give_typed_errors() {
     ));
 
     // A real checkpoint, then cut short.
-    let t = Trainer::new(quick(Arch::SmallCnn, 1), &Device::Cpu, 100).unwrap();
+    let t = trainer(Arch::SmallCnn, quick(1), 100);
     t.save(dir.path()).unwrap();
     let good = std::fs::read(dir.path().join("final_state.safetensors")).unwrap();
     let cut = dir.path().join("cut.safetensors");
@@ -239,9 +252,13 @@ fn malformed_checkpoints_give_typed_errors() {
 
     // Valid safetensors with the right names but wrong shapes.
     let w = Tensor::zeros((3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let meta = [("model".to_string(), "small_cnn".to_string())]
-        .into_iter()
-        .collect();
+    let spec = serde_json::to_string(&Arch::SmallCnn.mnist_spec()).unwrap();
+    let meta = [
+        ("model".to_string(), "small_cnn".to_string()),
+        ("spec".to_string(), spec),
+    ]
+    .into_iter()
+    .collect();
     let bytes = cnn_training::checkpoint::encode(&[("conv1.weight".into(), w)], meta).unwrap();
     let shaped = dir.path().join("shapes.safetensors");
     std::fs::write(&shaped, bytes).unwrap();
@@ -260,9 +277,9 @@ fn a_diverging_loss_stops_with_advice_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig {
         epochs: 3,
-        ..quick(Arch::SmallCnn, 3)
+        ..quick(3)
     };
-    let mut t = Trainer::new(cfg, &Device::Cpu, data.train.len()).unwrap();
+    let mut t = Trainer::new(cfg, &Arch::SmallCnn.spec(), &Device::Cpu, &data.train).unwrap();
     t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
         .unwrap();
     t.save(dir.path()).unwrap();
@@ -277,7 +294,7 @@ fn a_diverging_loss_stops_with_advice_and_keeps_the_last_good_checkpoint() {
     let err = cnn_training::run(
         &mut t,
         &data,
-        dir.path(),
+        Some(dir.path()),
         &AtomicBool::new(false),
         &mut |_| {},
     )
@@ -301,57 +318,57 @@ fn a_diverging_loss_stops_with_advice_and_keeps_the_last_good_checkpoint() {
 }
 
 #[test]
-fn invalid_settings_name_their_flag() {
-    let base = TrainConfig::default_for(Arch::SmallCnn);
+fn invalid_settings_name_their_field() {
+    let base = TrainConfig::default();
     let cases = [
         (
             TrainConfig {
                 lr: -1.0,
                 ..base.clone()
             },
-            "--lr",
+            "lr",
         ),
         (
             TrainConfig {
                 lr: f64::NAN,
                 ..base.clone()
             },
-            "--lr",
+            "lr",
         ),
         (
             TrainConfig {
                 epochs: 0,
                 ..base.clone()
             },
-            "--epochs",
+            "epochs",
         ),
         (
             TrainConfig {
                 batch_size: 0,
                 ..base.clone()
             },
-            "--batch-size",
+            "batch_size",
         ),
         (
             TrainConfig {
                 momentum: 1.0,
                 ..base.clone()
             },
-            "--momentum",
+            "momentum",
         ),
         (
             TrainConfig {
                 l2: f64::INFINITY,
                 ..base.clone()
             },
-            "--l2",
+            "l2",
         ),
         (
             TrainConfig {
                 shift: 100,
                 ..base.clone()
             },
-            "--shift",
+            "shift",
         ),
     ];
     for (cfg, flag) in cases {
@@ -365,7 +382,7 @@ fn optimizer_state_holds_no_autograd_graph() {
     // A momentum buffer that tracked ops would keep every earlier step's tensors alive: the
     // memory of a medium_cnn run grew by 300 MB/s before this was fixed.
     let data = subset(256, 10);
-    let mut t = Trainer::new(quick(Arch::MediumCnn, 1), &Device::Cpu, data.train.len()).unwrap();
+    let mut t = trainer(Arch::MediumCnn, quick(1), data.train.len());
     t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
         .unwrap();
     let opt_slots = t.optimizer().slots();

@@ -1,4 +1,4 @@
-//! `cnn-predict`: classifies your own pictures (PNG, JPEG) with a trained checkpoint.
+//! `cnn-predict`: classifies your own pictures (PNG, JPEG) with a trained run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use cnn_data::DatasetKind;
 use cnn_data::preprocess::{Preprocessed, load_image, save_preprocessed};
-use cnn_models::Arch;
-use cnn_training::FINAL_STATE_FILE;
+use cnn_training::checkpoint::RawCheckpoint;
+use cnn_training::{FINAL_STATE_FILE, TrainConfig};
 
 /// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
 ///
@@ -19,9 +19,10 @@ use cnn_training::FINAL_STATE_FILE;
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {
-    /// Architecture of the checkpoint: small_cnn or medium_cnn.
-    #[arg(long, default_value = "medium_cnn")]
-    model: String,
+    /// Network expected in the run: small_cnn, medium_cnn or a spec file [default: the
+    /// one in the run; without --run, medium_cnn].
+    #[arg(long, value_name = "NAME|FILE")]
+    model: Option<String>,
     /// Run folder holding final_state.safetensors [default: runs/<model>].
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
@@ -43,19 +44,25 @@ struct Outcome {
 
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn run(cli: Cli) -> Result<bool> {
-    let arch: Arch = cli.model.parse().context("--model")?;
+    let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
+    let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
     let run_dir = cli
         .run
         .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(arch.name()));
+        .unwrap_or_else(|| PathBuf::from("runs").join(name));
     let state = run_dir.join(FINAL_STATE_FILE);
     let device = candle_core::Device::Cpu;
-    let (model, ckpt) = cnn_training::load_model(&state, Some(arch), &device)?;
-    let kind = match ckpt.metadata.get("dataset").map(String::as_str) {
-        Some("fashion") => DatasetKind::Fashion,
-        _ => DatasetKind::Mnist,
-    };
-    let names = kind.class_names();
+    let expected = spec.as_ref().map(|s| s.name.as_str());
+    let (model, ckpt) =
+        cnn_training::load_model(&state, expected, &device).map_err(cnn_cli::explain)?;
+    let [channels, rows, cols] = model.input_shape();
+    if channels != 1 {
+        anyhow::bail!(
+            "{}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only",
+            state.display()
+        );
+    }
+    let names = class_names(&ckpt, model.classes());
     if let Some(dir) = &cli.save_preprocessed {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
@@ -84,9 +91,12 @@ fn run(cli: Cli) -> Result<bool> {
             }),
         }
     }
-    let pixels: Vec<Vec<u8>> = ready.iter().map(|(_, p)| p.pixels.clone()).collect();
+    let pixels: Vec<Vec<u8>> = ready
+        .iter()
+        .map(|(_, p)| cnn_data::preprocess::resized(p, rows, cols))
+        .collect();
     if !pixels.is_empty() {
-        let probs = cnn_training::predict_pixels(&model, &pixels, &device)?;
+        let probs = cnn_training::predict_pixels(&model, &pixels, (rows, cols), &device)?;
         for ((i, _), p) in ready.iter().zip(probs) {
             let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -131,6 +141,30 @@ fn run(cli: Cli) -> Result<bool> {
         }
     }
     Ok(all_ok)
+}
+
+/// Names of the classes: those the run recorded (from the data's `classes.txt`, say), else
+/// the dataset's own, else the label numbers.
+fn class_names(ckpt: &RawCheckpoint, classes: usize) -> Vec<String> {
+    let cfg: Option<TrainConfig> = ckpt
+        .metadata
+        .get("config")
+        .and_then(|c| serde_json::from_str(c).ok());
+    if let Some(cfg) = cfg
+        && cfg.class_names.len() == classes
+    {
+        return cfg.class_names;
+    }
+    let kind = match ckpt.metadata.get("dataset").map(String::as_str) {
+        Some("fashion") => DatasetKind::Fashion,
+        _ => DatasetKind::Mnist,
+    };
+    let known = kind.class_names();
+    if known.len() == classes {
+        known.iter().map(|s| s.to_string()).collect()
+    } else {
+        (0..classes).map(|c| c.to_string()).collect()
+    }
 }
 
 fn main() -> ExitCode {

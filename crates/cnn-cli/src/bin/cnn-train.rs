@@ -1,15 +1,20 @@
-//! `cnn-train`: trains `small_cnn` or `medium_cnn` on MNIST-format data, or evaluates a saved model.
+//! `cnn-train`: trains a network (a preset or a spec file) on MNIST-format data, or
+//! evaluates a saved one.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use candle_core::Device;
 use clap::Parser;
-use cnn_models::{Arch, OpsPath};
+use cnn_cli::explain;
+use cnn_data::{DataSource, Dataset};
+use cnn_models::{NetSpec, OpsPath};
+use cnn_training::checkpoint::RawCheckpoint;
 use cnn_training::{Event, FINAL_STATE_FILE, RunOutcome, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -19,9 +24,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Debug, Parser)]
 #[command(version, allow_negative_numbers = true)]
 struct Cli {
-    /// Architecture: small_cnn or medium_cnn.
-    #[arg(long, default_value = "small_cnn")]
-    model: String,
+    /// Network: small_cnn, medium_cnn, or a spec file (TOML, see assets/models/)
+    /// [default: small_cnn; with --final-state or --resume: the one in the checkpoint].
+    #[arg(long, value_name = "NAME|FILE")]
+    model: Option<String>,
     /// Passes over the training set [default: 15].
     #[arg(long)]
     epochs: Option<usize>,
@@ -51,10 +57,12 @@ struct Cli {
     /// Train on the first N training images only (quick runs).
     #[arg(long, value_name = "N")]
     train_limit: Option<usize>,
-    /// Dataset: mnist (shipped in assets/) or fashion (/usr/share/datasets/fashion-mnist).
-    #[arg(long, default_value = "mnist")]
-    dataset: String,
-    /// Folder holding the four MNIST-format files, raw or .gz.
+    /// Dataset: mnist (shipped in assets/) or fashion (/usr/share/datasets/fashion-mnist)
+    /// [default: mnist; with --final-state or --resume: the run's].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Folder holding the four MNIST-format files, raw or .gz (any image size and class
+    /// count; an optional classes.txt names the classes).
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Output folder [default: runs/<model>, or runs/fashion/<model>].
@@ -73,8 +81,8 @@ struct Cli {
     /// reference (candle-nn layers everywhere).
     #[arg(long, value_enum, default_value_t = Ops::Fast)]
     ops: Ops,
-    /// Continue the run in <out> from its checkpoint.safetensors (its recorded recipe is used;
-    /// recipe flags are ignored).
+    /// Continue the run in <out> from its checkpoint.safetensors (its recorded recipe, model
+    /// and data are used; recipe flags are ignored).
     #[arg(long, conflicts_with = "final_state")]
     resume: bool,
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
@@ -88,10 +96,17 @@ enum Ops {
     Reference,
 }
 
-fn config(cli: &Cli, arch: Arch, dataset: &str) -> TrainConfig {
-    let d = TrainConfig::default_for(arch);
+/// The preset trained, and looked for in `runs/`, when `--model` is not given.
+const DEFAULT_MODEL: &str = "small_cnn";
+
+fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
+    let d = TrainConfig::default();
+    // Recorded absolute, so --final-state and the report find the data from anywhere.
+    let data_dir = cli
+        .data_dir
+        .as_ref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     TrainConfig {
-        arch,
         epochs: cli.epochs.unwrap_or(d.epochs),
         batch_size: cli.batch_size.unwrap_or(d.batch_size),
         lr: cli.lr.unwrap_or(d.lr),
@@ -100,7 +115,9 @@ fn config(cli: &Cli, arch: Arch, dataset: &str) -> TrainConfig {
         seed: cli.seed.unwrap_or(d.seed),
         warmup_epochs: cli.warmup_epochs.unwrap_or(d.warmup_epochs),
         shift: cli.shift.unwrap_or(d.shift),
-        dataset: dataset.to_string(),
+        dataset: source.kind.name().to_string(),
+        data_dir,
+        class_names: Vec::new(),
         ops: match cli.ops {
             Ops::Fast => OpsPath::Fast,
             Ops::Reference => OpsPath::Reference,
@@ -118,32 +135,81 @@ fn accuracy_line(correct: usize, total: usize) -> String {
 /// Exit code of a run stopped by Ctrl-C, as shells report a SIGINT death (128 + 2).
 const INTERRUPTED: u8 = 130;
 
-#[allow(clippy::print_stdout)]
-fn run(cli: Cli) -> Result<ExitCode> {
-    let arch: Arch = cli.model.parse().context("--model")?;
-    let device = cnn_cli::select_device(cli.ngpus, cli.device.as_deref())?;
-    let source = cnn_cli::select_data(&cli.dataset, cli.data_dir.clone())?;
-    let out = cli.out.clone().unwrap_or_else(|| match source.kind {
-        cnn_data::DatasetKind::Mnist => PathBuf::from("runs").join(arch.name()),
-        cnn_data::DatasetKind::Fashion => PathBuf::from("runs/fashion").join(arch.name()),
-    });
+/// `--out`, or `runs/<name>` (`runs/fashion/<name>` for Fashion-MNIST).
+fn out_dir(cli: &Cli, name: &str, dataset: &str) -> PathBuf {
+    cli.out.clone().unwrap_or_else(|| match dataset {
+        "fashion" | "fashion-mnist" => PathBuf::from("runs/fashion").join(name),
+        _ => PathBuf::from("runs").join(name),
+    })
+}
 
-    if cli.final_state {
-        let path = cli
-            .checkpoint
-            .clone()
-            .unwrap_or_else(|| out.join(FINAL_STATE_FILE));
-        let (model, _) = cnn_training::load_model(&path, Some(arch), &device)?;
-        let data = cnn_cli::load_data(&source)?;
-        let eval = cnn_training::evaluate(&model, &data.test, &device)?;
-        println!("loaded {} from {}", arch, path.display());
-        println!("test loss: {:.4}", eval.loss);
-        println!("{}", accuracy_line(eval.correct, eval.total));
-        return Ok(ExitCode::SUCCESS);
+/// The spec `--model` names, if given.
+fn given_spec(cli: &Cli) -> Result<Option<NetSpec>> {
+    cli.model.as_deref().map(cnn_cli::model_spec).transpose()
+}
+
+/// The data to use with a saved run: the flags when given, else what the run recorded.
+fn data_for(cli: &Cli, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSource> {
+    if cli.dataset.is_some() || cli.data_dir.is_some() {
+        return cnn_cli::select_data(cli.dataset.as_deref().unwrap_or("mnist"), cli.data_dir.clone());
     }
+    let cfg = recorded_config(ckpt, path)?;
+    cnn_cli::recorded_data(&cfg)
+}
 
-    let cfg = config(&cli, arch, source.kind.name());
-    cfg.validate()?;
+fn recorded_config(ckpt: &RawCheckpoint, path: &Path) -> Result<TrainConfig> {
+    let text = ckpt
+        .metadata
+        .get("config")
+        .with_context(|| format!("{} records no recipe; pass --dataset or --data-dir", path.display()))?;
+    serde_json::from_str(text).with_context(|| format!("{}: malformed recipe", path.display()))
+}
+
+/// The data, with the model's input shape and classes checked against it.
+fn check_fits(model: &cnn_models::Cnn, data: &Dataset, source: &DataSource) -> Result<()> {
+    let (input, classes) = (model.input_shape(), model.classes());
+    if data.test.image_shape() != input || data.classes() != classes {
+        anyhow::bail!(
+            "model {} takes {input:?} images with {classes} classes, but {} holds {:?} images with {} classes (pass the --data-dir it was trained on)",
+            model.spec().name,
+            source.dir.display(),
+            data.test.image_shape(),
+            data.classes()
+        );
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
+    let spec = given_spec(cli)?;
+    let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
+    let out = out_dir(cli, name, cli.dataset.as_deref().unwrap_or("mnist"));
+    let path = cli
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| out.join(FINAL_STATE_FILE));
+    let expected = spec.as_ref().map(|s| s.name.as_str());
+    let (model, ckpt) =
+        cnn_training::load_model(&path, expected, device).map_err(explain)?;
+    let source = data_for(cli, &ckpt, &path)?;
+    let data = cnn_cli::load_data(&source)?;
+    check_fits(&model, &data, &source)?;
+    let eval = cnn_training::evaluate(&model, &data.test, device)?;
+    println!("loaded {} from {}", ckpt.name, path.display());
+    println!("test loss: {:.4}", eval.loss);
+    println!("{}", accuracy_line(eval.correct, eval.total));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh run: the network of `--model`, the data of `--dataset`/`--data-dir`.
+fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
+    let spec = cnn_cli::model_spec(cli.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
+    let dataset = cli.dataset.as_deref().unwrap_or("mnist");
+    let source = cnn_cli::select_data(dataset, cli.data_dir.clone())?;
+    let out = out_dir(cli, &spec.name, dataset);
+    let mut cfg = config(cli, &source);
+    cfg.validate().map_err(explain)?;
     if cli.train_limit == Some(0) {
         anyhow::bail!("invalid --train-limit 0: must be at least 1");
     }
@@ -151,35 +217,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(n) = cli.train_limit {
         data.train = data.train.head(n);
     }
-    let mut trainer = if cli.resume {
-        let ckpt = out.join(cnn_training::CHECKPOINT_FILE);
-        let t = Trainer::resume(&ckpt, &device, data.train.len())?;
-        if t.config().arch != arch {
-            anyhow::bail!(
-                "{} holds a {} run, not {arch} (pass --model {})",
-                ckpt.display(),
-                t.config().arch,
-                t.config().arch
-            );
-        }
-        if t.config().dataset != source.kind.name() {
-            anyhow::bail!(
-                "{} holds a run on {}, not {} (pass --dataset {})",
-                ckpt.display(),
-                t.config().dataset,
-                source.kind.name(),
-                t.config().dataset
-            );
-        }
-        println!(
-            "resuming {} after epoch {} of {}",
-            ckpt.display(),
-            t.epochs_done(),
-            t.config().epochs
+    cfg.class_names = data.class_names.clone();
+    let trainer = Trainer::new(cfg, &spec, device, &data.train).map_err(explain)?;
+    Ok((trainer, data, out))
+}
+
+/// A resumed run: model, recipe and data from `<out>/checkpoint.safetensors`.
+#[allow(clippy::print_stdout)]
+fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
+    let spec = given_spec(cli)?;
+    let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
+    let out = out_dir(cli, name, cli.dataset.as_deref().unwrap_or("mnist"));
+    let path = out.join(cnn_training::CHECKPOINT_FILE);
+    let ckpt = cnn_training::checkpoint::read(&path, device).map_err(explain)?;
+    if let Some(spec) = &spec
+        && spec.name != ckpt.name
+    {
+        anyhow::bail!(
+            "{} holds a {} run, not {} (pass --model {}, or leave --model out)",
+            path.display(),
+            ckpt.name,
+            spec.name,
+            ckpt.name
         );
-        t
+    }
+    let recorded = recorded_config(&ckpt, &path)?;
+    let source = data_for(cli, &ckpt, &path)?;
+    if recorded.dataset != source.kind.name() {
+        anyhow::bail!(
+            "{} holds a run on {}, not {} (pass --dataset {})",
+            path.display(),
+            recorded.dataset,
+            source.kind.name(),
+            recorded.dataset
+        );
+    }
+    let mut data = cnn_cli::load_data(&source)?;
+    if let Some(n) = cli.train_limit {
+        data.train = data.train.head(n);
+    }
+    let t = Trainer::from_checkpoint(&ckpt, &path, device, data.train.len()).map_err(explain)?;
+    println!(
+        "resuming {} after epoch {} of {}",
+        path.display(),
+        t.epochs_done(),
+        t.config().epochs
+    );
+    Ok((t, data, out))
+}
+
+#[allow(clippy::print_stdout)]
+fn run(cli: Cli) -> Result<ExitCode> {
+    let device = cnn_cli::select_device(cli.ngpus, cli.device.as_deref())?;
+    if cli.final_state {
+        return final_state(&cli, &device);
+    }
+    let (mut trainer, data, out) = if cli.resume {
+        resumed(&cli, &device)?
     } else {
-        Trainer::new(cfg, &device, data.train.len())?
+        fresh(&cli, &device)?
     };
     // Fail before training, not after the first epoch, when the output cannot be written.
     if out.exists() && !out.is_dir() {
@@ -187,13 +283,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     std::fs::create_dir_all(&out)
         .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
-    let cfg = trainer.config().clone();
+    print_header(&trainer, &data, &device, &out);
+    train(&mut trainer, &data, &out)
+}
+
+#[allow(clippy::print_stdout)]
+fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) {
+    let cfg = trainer.config();
+    let spec = trainer.model().spec();
     println!(
-        "training {} ({} parameters) on {} {} images, testing on {}; device {:?}; output {}",
-        arch,
-        arch.num_params(),
+        "training {} ({} parameters) on {} {} images of {}x{} in {} classes, testing on {}; device {:?}; output {}",
+        spec.name,
+        trainer.model().layers().iter().map(|l| l.params).sum::<usize>(),
         data.train.len(),
         data.kind.name(),
+        data.train.rows(),
+        data.train.cols(),
+        data.classes(),
         data.test.len(),
         device,
         out.display()
@@ -209,7 +315,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         cfg.warmup_epochs,
         cfg.shift
     );
+}
 
+#[allow(clippy::print_stdout)]
+fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> {
+    let cfg = trainer.config().clone();
     let interactive = std::io::stdout().is_terminal();
     let mut bar: Option<ProgressBar> = None;
     let style = ProgressStyle::with_template(
@@ -257,11 +367,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
-    let outcome = cnn_training::run(&mut trainer, &data, &out, &stop, &mut on_event);
+    let outcome = cnn_training::run(trainer, data, Some(out), &stop, &mut on_event);
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    if outcome? == RunOutcome::Interrupted {
+    if outcome.map_err(explain)? == RunOutcome::Interrupted {
         println!(
             "interrupted after epoch {}; its files are in {}; continue with:\n  {}",
             trainer.epochs_done(),

@@ -8,7 +8,11 @@ use super::{Sgd, candle_update};
 
 /// Two real test digits, scaled to [0, 1], as a 28x28 weight and a 28x28 input.
 fn digits() -> (Tensor, Tensor) {
-    let data = cnn_data::load(&cnn_data::DataSource::shipped_mnist()).unwrap();
+    let data = cnn_data::load(&cnn_data::DataSource::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
     let t = |i: usize| {
         let v: Vec<f32> = data
             .test

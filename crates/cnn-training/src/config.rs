@@ -1,0 +1,114 @@
+//! The training recipe and its validation.
+
+use std::path::PathBuf;
+
+use cnn_models::OpsPath;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+fn default_dataset() -> String {
+    "mnist".into()
+}
+
+/// The training recipe, and what the run was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per SGD step.
+    pub batch_size: usize,
+    /// Peak learning rate (reached after warm-up, then cosine-annealed to zero).
+    pub lr: f64,
+    /// Momentum μ in `v = μv + (1-μ)g`; 0 is plain SGD.
+    pub momentum: f64,
+    /// L2 regularisation λ as in the original project and Nielsen's book: the loss gains
+    /// `λ/(2n)·Σw²` over weights (not biases), `n` the number of training images; that is a
+    /// weight decay of `λ/n` (λ = 6 on MNIST is 1e-4).
+    pub l2: f64,
+    /// Seed of initialisation, shuffling, augmentation and dropout.
+    pub seed: u64,
+    /// Epochs of linear learning-rate warm-up (may be fractional).
+    pub warmup_epochs: f64,
+    /// Random translation of each training image by up to this many pixels (0 disables).
+    pub shift: usize,
+    /// Dataset name (`mnist`, `fashion`, or another), recorded with the run.
+    #[serde(default = "default_dataset")]
+    pub dataset: String,
+    /// Folder the data came from, when not a built-in dataset, recorded with the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Name of each class, by label, recorded so predictions and figures can name them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+    /// Layer implementation (not saved: it does not change the function computed).
+    #[serde(skip)]
+    pub ops: OpsPath,
+}
+
+impl Default for TrainConfig {
+    /// The project's default recipe.
+    fn default() -> Self {
+        Self {
+            epochs: 15,
+            batch_size: 64,
+            lr: 0.5,
+            momentum: 0.9,
+            l2: 6.0,
+            seed: 0,
+            warmup_epochs: 1.0,
+            shift: 0,
+            dataset: default_dataset(),
+            data_dir: None,
+            class_names: Vec::new(),
+            ops: OpsPath::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> Result<()> {
+            Err(Error::InvalidConfig {
+                field,
+                value: value.to_string(),
+                reason,
+            })
+        }
+        if !(1..=100_000).contains(&self.epochs) {
+            return bad("epochs", self.epochs, "must be between 1 and 100000");
+        }
+        if !(1..=60_000).contains(&self.batch_size) {
+            return bad("batch_size", self.batch_size, "must be between 1 and 60000");
+        }
+        // Shown as the user would type them: 1e300, not three hundred digits.
+        let num = |v: f64| {
+            if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+                format!("{v:e}")
+            } else {
+                v.to_string()
+            }
+        };
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
+            return bad("lr", num(self.lr), "must be a number in (0, 100]");
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return bad("momentum", num(self.momentum), "must be in [0, 1)");
+        }
+        if !(self.l2.is_finite() && (0.0..=1e6).contains(&self.l2)) {
+            return bad("l2", num(self.l2), "must be a number in [0, 1e6]");
+        }
+        if !(self.warmup_epochs.is_finite() && (0.0..=1e5).contains(&self.warmup_epochs)) {
+            return bad(
+                "warmup_epochs",
+                num(self.warmup_epochs),
+                "must be a number in [0, 1e5]",
+            );
+        }
+        if self.shift > 8 {
+            return bad("shift", self.shift, "must be between 0 and 8 pixels");
+        }
+        Ok(())
+    }
+}

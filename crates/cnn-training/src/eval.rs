@@ -1,0 +1,96 @@
+//! Evaluation and prediction with any model: loss, accuracy and class probabilities.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::ModuleT;
+use cnn_data::Split;
+
+use crate::batch::{batch_tensor, label_tensor};
+use crate::{Error, Result};
+
+/// Loss and accuracy on a split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Correctly classified items.
+    pub correct: usize,
+    /// Items.
+    pub total: usize,
+}
+
+impl Evaluation {
+    /// `correct / total`.
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.total.max(1) as f64
+    }
+}
+
+/// Images per evaluation batch.
+pub const EVAL_BATCH: usize = 1000;
+
+fn logits<M: ModuleT + ?Sized>(model: &M, x: &Tensor, classes: usize) -> Result<Tensor> {
+    let logits = model.forward_t(x, false)?.detach();
+    let outputs = logits.dims().get(1).copied().unwrap_or(0);
+    if outputs < classes {
+        return Err(Error::TooFewOutputs { outputs, classes });
+    }
+    Ok(logits)
+}
+
+/// Evaluates `model` on all of `split` (no dropout), in batches of [`EVAL_BATCH`].
+pub fn evaluate<M: ModuleT + ?Sized>(
+    model: &M,
+    split: &Split,
+    device: &Device,
+) -> Result<Evaluation> {
+    let mut loss_sum = 0.0f64;
+    let mut correct = 0usize;
+    let idx: Vec<usize> = (0..split.len()).collect();
+    for chunk in idx.chunks(EVAL_BATCH) {
+        let x = batch_tensor(split, chunk, device)?;
+        let y = label_tensor(split, chunk, device)?;
+        let logits = logits(model, &x, split.classes())?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()?;
+        loss_sum += f64::from(loss) * chunk.len() as f64;
+        let pred = logits.argmax(1)?;
+        correct += pred
+            .eq(&y)?
+            .to_dtype(DType::U32)?
+            .sum_all()?
+            .to_scalar::<u32>()? as usize;
+    }
+    Ok(Evaluation {
+        loss: loss_sum / split.len().max(1) as f64,
+        correct,
+        total: split.len(),
+    })
+}
+
+/// Class probabilities (softmax of the logits), one row per item of `indices`.
+pub fn predict_proba<M: ModuleT + ?Sized>(
+    model: &M,
+    split: &Split,
+    indices: &[usize],
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let x = batch_tensor(split, indices, device)?;
+    let probs = candle_nn::ops::softmax_last_dim(&logits(model, &x, split.classes())?)?;
+    Ok(probs.to_vec2::<f32>()?)
+}
+
+/// Class probabilities for `rows x cols` images given as raw `u8` pixels (0 background,
+/// 255 ink).
+pub fn predict_pixels<M: ModuleT + ?Sized>(
+    model: &M,
+    images: &[Vec<u8>],
+    (rows, cols): (usize, usize),
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pixels: Vec<u8> = images.iter().flat_map(|i| i.iter().copied()).collect();
+    let split = Split::new(pixels, vec![0; images.len()], rows, cols, 1)?;
+    let idx: Vec<usize> = (0..images.len()).collect();
+    predict_proba(model, &split, &idx, device)
+}

@@ -1,0 +1,53 @@
+//! Driving a trainer through its epochs, saving the run's files after each.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use cnn_data::Dataset;
+
+use crate::checkpoint;
+use crate::{CHECKPOINT_FILE, Event, FINAL_STATE_FILE, HISTORY_FILE, Model, Result, Trainer};
+
+/// How a [`run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// All epochs done.
+    Finished,
+    /// `stop` was set; artifacts of the last completed epoch are on disk (when saving).
+    Interrupted,
+}
+
+/// Trains until `trainer`'s configured number of epochs, saving artifacts to `out` (when
+/// given) after each epoch; with `None` nothing is written.
+///
+/// On divergence the artifacts of the last good epoch stay on disk and the error says so.
+pub fn run<M: Model>(
+    trainer: &mut Trainer<M>,
+    data: &Dataset,
+    out: Option<&Path>,
+    stop: &AtomicBool,
+    on_event: &mut dyn FnMut(&Event),
+) -> Result<RunOutcome> {
+    if let Some(out) = out {
+        // A run killed while writing leaves a temporary file beside the intact previous one.
+        checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);
+    }
+    while trainer.epochs_done() < trainer.config().epochs {
+        // Saving is part of the epoch for the caller: hold its end event until it is done.
+        let mut end = None;
+        let result = trainer.train_epoch(data, stop, &mut |e: &Event| match e {
+            Event::EpochEnd(_) => end = Some(e.clone()),
+            other => on_event(other),
+        })?;
+        if result.is_none() {
+            return Ok(RunOutcome::Interrupted);
+        }
+        if let Some(out) = out {
+            trainer.save(out)?;
+        }
+        if let Some(e) = end {
+            on_event(&e);
+        }
+    }
+    Ok(RunOutcome::Finished)
+}

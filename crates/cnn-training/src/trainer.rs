@@ -1,0 +1,339 @@
+//! The trainer: variables, seeded initialisation, optimizer, schedule, one epoch at a time.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use cnn_data::{Dataset, Split};
+use cnn_models::{Cnn, ModelConfig, NetSpec};
+
+use crate::batch::{batch_tensor, label_tensor, shifted_batch};
+use crate::eval::evaluate;
+use crate::{EpochMetrics, Error, Model, Result, Rng, Sgd, TrainConfig, lr_at};
+
+/// Progress inside an epoch, reported after every batch.
+#[derive(Debug, Clone)]
+pub struct BatchProgress {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Batches done in this epoch.
+    pub batch: usize,
+    /// Batches in the epoch.
+    pub batches: usize,
+    /// Loss of this batch.
+    pub loss: f32,
+    /// Training images per second so far in this epoch.
+    pub images_per_sec: f64,
+}
+
+/// What training reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An epoch starts (1-based), with its number of batches.
+    EpochStart {
+        /// The epoch.
+        epoch: usize,
+        /// Batches in it.
+        batches: usize,
+    },
+    /// A batch finished.
+    Batch(BatchProgress),
+    /// An epoch finished (and, in [`crate::run`], its artifacts are written).
+    EpochEnd(EpochMetrics),
+}
+
+/// A training run in progress: model, variables, optimizer, generator and history.
+///
+/// `M` is the network: a [`Cnn`] built from a [`NetSpec`] ([`Trainer::new`]), or any
+/// [`Model`] of your own ([`Trainer::with_model`]). Nothing is written to disk unless
+/// [`Trainer::save`] (or [`crate::run`] with an output folder) is called.
+pub struct Trainer<M: Model = Cnn> {
+    pub(crate) cfg: TrainConfig,
+    pub(crate) device: Device,
+    pub(crate) varmap: VarMap,
+    pub(crate) model: M,
+    /// The network's spec (input and classes filled in), for models built from one.
+    pub(crate) spec: Option<NetSpec>,
+    pub(crate) opt: Sgd,
+    pub(crate) rng: Rng,
+    pub(crate) n_train: usize,
+    pub(crate) step: usize,
+    pub(crate) history: Vec<EpochMetrics>,
+}
+
+/// Gives every variable its initial value: uniform in `±1/sqrt(fan_in)` (PyTorch's default
+/// for conv and linear layers), drawn in name order by our seeded generator, because
+/// candle's CPU generator cannot be seeded. Returns the variables in that order.
+fn init_vars(
+    varmap: &VarMap,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Vec<(String, candle_core::Var)>> {
+    let mut vars: Vec<(String, candle_core::Var)> = {
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Encode("variable map lock poisoned".into()))?;
+        data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, var) in &vars {
+        let dims = var.dims().to_vec();
+        // fan_in is the same for a layer's weight and bias: take it from the weight.
+        let weight_dims = match name.strip_suffix("bias") {
+            Some(prefix) => vars
+                .iter()
+                .find(|(n, _)| *n == format!("{prefix}weight"))
+                .map(|(_, v)| v.dims().to_vec())
+                .unwrap_or_else(|| dims.clone()),
+            None => dims.clone(),
+        };
+        let fan_in: usize = weight_dims.iter().skip(1).product::<usize>().max(1);
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let n: usize = dims.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| rng.uniform(-bound, bound)).collect();
+        var.set(&Tensor::from_vec(values, dims, device)?)?;
+    }
+    Ok(vars)
+}
+
+impl Trainer<Cnn> {
+    /// A fresh run of the network `spec` on `train` (its image shape and classes fill in or
+    /// are checked against the spec's), initialised from `cfg.seed`.
+    pub fn new(cfg: TrainConfig, spec: &NetSpec, device: &Device, train: &Split) -> Result<Self> {
+        let spec = spec.resolve(train.image_shape(), train.classes())?;
+        let mcfg = ModelConfig {
+            spec: spec.clone(),
+            dropout_seed: cfg.seed ^ 0xD50_D50,
+            ops: cfg.ops,
+        };
+        let mut t = Self::with_model(cfg, device, train.len(), |vb| Ok(Cnn::new(&mcfg, vb)?))?;
+        t.spec = Some(spec);
+        Ok(t)
+    }
+
+    /// The network's spec, with input shape and classes filled in.
+    pub fn spec(&self) -> Option<&NetSpec> {
+        self.spec.as_ref()
+    }
+}
+
+impl<M: Model> Trainer<M> {
+    /// A fresh run for `n_train` training images of a model of your own: `build` creates it
+    /// from a [`VarBuilder`] whose variables the trainer then initialises and trains.
+    pub fn with_model(
+        cfg: TrainConfig,
+        device: &Device,
+        n_train: usize,
+        build: impl FnOnce(VarBuilder<'_>) -> Result<M>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        if n_train == 0 {
+            return Err(Error::EmptySplit("training"));
+        }
+        let varmap = VarMap::new();
+        let model = build(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
+        let mut rng = Rng::new(cfg.seed);
+        let vars = init_vars(&varmap, &mut rng, device)?;
+        let opt = Sgd::new(vars, cfg.momentum, cfg.l2 / n_train as f64)?;
+        Ok(Self {
+            cfg,
+            device: device.clone(),
+            varmap,
+            model,
+            spec: None,
+            opt,
+            rng,
+            n_train,
+            step: 0,
+            history: Vec::new(),
+        })
+    }
+
+    /// The recipe.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The optimizer (variables and momentum buffers).
+    pub fn optimizer(&self) -> &Sgd {
+        &self.opt
+    }
+
+    /// The variables, by name.
+    pub fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+
+    /// Metrics of the epochs done so far.
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Training images per epoch.
+    pub fn n_train(&self) -> usize {
+        self.n_train
+    }
+
+    /// Batches per epoch (the last one may be smaller).
+    pub fn batches_per_epoch(&self) -> usize {
+        self.n_train.div_ceil(self.cfg.batch_size)
+    }
+
+    fn total_steps(&self) -> usize {
+        self.batches_per_epoch() * self.cfg.epochs
+    }
+
+    fn warmup_steps(&self) -> usize {
+        (self.cfg.warmup_epochs * self.batches_per_epoch() as f64).round() as usize
+    }
+
+    /// Learning rate of the next step.
+    pub fn current_lr(&self) -> f64 {
+        lr_at(
+            self.step,
+            self.total_steps(),
+            self.warmup_steps(),
+            self.cfg.lr,
+        )
+    }
+
+    /// One SGD step on the given batch; returns the batch loss (before the step).
+    pub fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
+        let lr = self.current_lr();
+        let logits = self.model.forward_t(x, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+        let value = loss.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            let suggest = (self.cfg.lr / 4.0 * 1e4).round() / 1e4;
+            return Err(Error::Diverged {
+                epoch: self.history.len() + 1,
+                batch: self.step % self.batches_per_epoch() + 1,
+                loss: value,
+                lr,
+                suggest,
+            });
+        }
+        self.opt.backward_step(&loss, lr)?;
+        self.step += 1;
+        Ok(value)
+    }
+
+    /// Builds the next training batch from `indices`, with random shifts if configured.
+    fn train_batch(&mut self, split: &Split, indices: &[usize]) -> Result<Tensor> {
+        if self.cfg.shift == 0 {
+            return batch_tensor(split, indices, &self.device);
+        }
+        shifted_batch(split, indices, self.cfg.shift, &mut self.rng, &self.device)
+    }
+
+    /// Checks that `data` fits the run: the training size it was set up for and, for a model
+    /// built from a spec, its input shape and classes.
+    fn check_data(&self, data: &Dataset) -> Result<()> {
+        if data.train.len() != self.n_train {
+            return Err(Error::TrainSize {
+                expected: self.n_train,
+                found: data.train.len(),
+            });
+        }
+        if data.test.is_empty() {
+            return Err(Error::EmptySplit("test"));
+        }
+        if let Some(spec) = &self.spec {
+            let (input, classes) = spec.shape()?;
+            for (name, split) in [("training", &data.train), ("test", &data.test)] {
+                if split.image_shape() != input || split.classes() != classes {
+                    return Err(Error::DataMismatch {
+                        split: name,
+                        model: spec.name.clone(),
+                        model_input: input,
+                        model_classes: classes,
+                        data_input: split.image_shape(),
+                        data_classes: split.classes(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Trains one epoch on `data.train`, then evaluates on `data.test`, reporting
+    /// `EpochStart`, every `Batch` and `EpochEnd` through `on_event`.
+    ///
+    /// `stop` is polled between batches; when set, the epoch ends early and `Ok(None)` is
+    /// returned with the model left at the last completed step.
+    pub fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        stop: &AtomicBool,
+        on_event: &mut dyn FnMut(&Event),
+    ) -> Result<Option<EpochMetrics>> {
+        self.check_data(data)?;
+        let train = &data.train;
+        let epoch = self.history.len() + 1;
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        self.rng.shuffle(&mut order);
+        let batches = self.batches_per_epoch();
+        on_event(&Event::EpochStart { epoch, batches });
+        let start = Instant::now();
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        let mut lr = self.current_lr();
+        for (b, idx) in order.chunks(self.cfg.batch_size).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let x = self.train_batch(train, idx)?;
+            let y = label_tensor(train, idx, &self.device)?;
+            lr = self.current_lr();
+            let loss = self.step(&x, &y)?;
+            loss_sum += f64::from(loss) * idx.len() as f64;
+            seen += idx.len();
+            on_event(&Event::Batch(BatchProgress {
+                epoch,
+                batch: b + 1,
+                batches,
+                loss,
+                images_per_sec: seen as f64 / start.elapsed().as_secs_f64().max(1e-9),
+            }));
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let eval_start = Instant::now();
+        let test = evaluate(&self.model, &data.test, &self.device)?;
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            test_loss: test.loss,
+            test_accuracy: test.accuracy(),
+            test_correct: test.correct,
+            test_total: test.total,
+            learning_rate: lr,
+            train_seconds,
+            eval_seconds: eval_start.elapsed().as_secs_f64(),
+        };
+        self.history.push(metrics.clone());
+        on_event(&Event::EpochEnd(metrics.clone()));
+        Ok(Some(metrics))
+    }
+}
+
+impl<M: Model> std::fmt::Debug for Trainer<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("cfg", &self.cfg)
+            .field("spec", &self.spec)
+            .field("step", &self.step)
+            .field("epochs_done", &self.history.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -102,10 +102,10 @@ fn bench_ours(data: &Dataset, arch: Arch, ops: OpsPath, o: &Options) -> Result<F
     let dev = Device::Cpu;
     let cfg = TrainConfig {
         ops,
-        ..TrainConfig::default_for(arch)
+        ..TrainConfig::default()
     };
     let bs = cfg.batch_size;
-    let mut trainer = Trainer::new(cfg, &dev, data.train.len())?;
+    let mut trainer = Trainer::new(cfg, &arch.spec(), &dev, &data.train)?;
     let batch = |b: usize| -> Vec<usize> {
         (b * bs..(b + 1) * bs)
             .map(|i| i % data.train.len())
@@ -170,7 +170,7 @@ fn bench_torch(py: &str, arch: Arch, o: &Options) -> Result<Figures> {
             &o.batches.to_string(),
             &threads,
         ])
-        .arg(cnn_data::shipped_mnist_dir())
+        .arg(crate::repo_root().join("assets/mnist"))
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !out.status.success() {
@@ -204,7 +204,10 @@ pub fn main(args: &[String]) -> Result<()> {
         "method: median of {} runs of {} training steps (after 5 warm-up steps), and of {} passes over the 10k test set (batches of 1000)",
         o.runs, o.batches, o.runs
     );
-    let data = cnn_data::load(&DataSource::shipped_mnist())?;
+    let data = cnn_data::load(&DataSource::new(
+        crate::repo_root().join("assets/mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))?;
     let py = torch_python(&o);
     if py.is_none() {
         println!(

@@ -21,6 +21,8 @@ commands:
            every figure into assets/figures/ (with results.md)
            options: --retrain  --quick (1 epoch on 2,000 images, into target/)  --dataset mnist|fashion
                     --out DIR
+                    --run DIR [--data-dir DIR]: the figures of one run folder (any spec, any
+                    data), from what it recorded, into DIR/figures (or --out)
   bench    training and inference throughput of both models, fast and reference paths,
            beside PyTorch when a Python with torch is found
            options: --models small_cnn,medium_cnn  --runs N (5)  --batches N (60)

@@ -38,7 +38,10 @@ pub fn model_spec(arg: &str) -> Result<NetSpec> {
         bail!("--model {arg}: is not a file");
     }
     if meta.len() > MAX_SPEC_BYTES {
-        bail!("--model {arg}: {} bytes is too large for a spec file", meta.len());
+        bail!(
+            "--model {arg}: {} bytes is too large for a spec file",
+            meta.len()
+        );
     }
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--model {arg}: cannot read the spec file"))?;

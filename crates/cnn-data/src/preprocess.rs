@@ -194,8 +194,7 @@ pub fn resized(p: &Preprocessed, rows: usize, cols: usize) -> Vec<u8> {
     }
     match GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone()) {
         Some(img) => {
-            image::imageops::resize(&img, cols as u32, rows as u32, FilterType::Triangle)
-                .into_raw()
+            image::imageops::resize(&img, cols as u32, rows as u32, FilterType::Triangle).into_raw()
         }
         None => p.pixels.clone(),
     }

@@ -27,6 +27,9 @@ pub use colors::{diverging, sequential};
 pub use figures::{architecture, confusion_matrix, learning_curves};
 pub use images::{digit_grid, feature_maps, kernel_grid};
 
+/// The drawing area [`save_png`] hands to its closure.
+pub type PngArea<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
 /// Errors from drawing or writing a figure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -151,17 +151,22 @@ fn given_spec(cli: &Cli) -> Result<Option<NetSpec>> {
 /// The data to use with a saved run: the flags when given, else what the run recorded.
 fn data_for(cli: &Cli, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSource> {
     if cli.dataset.is_some() || cli.data_dir.is_some() {
-        return cnn_cli::select_data(cli.dataset.as_deref().unwrap_or("mnist"), cli.data_dir.clone());
+        return cnn_cli::select_data(
+            cli.dataset.as_deref().unwrap_or("mnist"),
+            cli.data_dir.clone(),
+        );
     }
     let cfg = recorded_config(ckpt, path)?;
     cnn_cli::recorded_data(&cfg)
 }
 
 fn recorded_config(ckpt: &RawCheckpoint, path: &Path) -> Result<TrainConfig> {
-    let text = ckpt
-        .metadata
-        .get("config")
-        .with_context(|| format!("{} records no recipe; pass --dataset or --data-dir", path.display()))?;
+    let text = ckpt.metadata.get("config").with_context(|| {
+        format!(
+            "{} records no recipe; pass --dataset or --data-dir",
+            path.display()
+        )
+    })?;
     serde_json::from_str(text).with_context(|| format!("{}: malformed recipe", path.display()))
 }
 
@@ -190,8 +195,7 @@ fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| out.join(FINAL_STATE_FILE));
     let expected = spec.as_ref().map(|s| s.name.as_str());
-    let (model, ckpt) =
-        cnn_training::load_model(&path, expected, device).map_err(explain)?;
+    let (model, ckpt) = cnn_training::load_model(&path, expected, device).map_err(explain)?;
     let source = data_for(cli, &ckpt, &path)?;
     let data = cnn_cli::load_data(&source)?;
     check_fits(&model, &data, &source)?;
@@ -294,7 +298,12 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
     println!(
         "training {} ({} parameters) on {} {} images of {}x{} in {} classes, testing on {}; device {:?}; output {}",
         spec.name,
-        trainer.model().layers().iter().map(|l| l.params).sum::<usize>(),
+        trainer
+            .model()
+            .layers()
+            .iter()
+            .map(|l| l.params)
+            .sum::<usize>(),
         data.train.len(),
         data.kind.name(),
         data.train.rows(),

@@ -1,0 +1,342 @@
+//! `cargo xtask report`: trains what is missing, evaluates, and regenerates every figure,
+//! for the two presets or for any one run folder.
+
+mod figures;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use candle_core::Device;
+use cnn_data::{DataSource, Dataset, DatasetKind};
+use cnn_models::{Arch, Cnn};
+use cnn_training::{Event, FINAL_STATE_FILE, HISTORY_FILE, TrainConfig, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+struct Options {
+    retrain: bool,
+    quick: bool,
+    dataset: DatasetKind,
+    out: Option<PathBuf>,
+    /// One run folder to draw, instead of the presets.
+    run: Option<PathBuf>,
+    /// Data for `run`, instead of what the run recorded.
+    data_dir: Option<PathBuf>,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        retrain: false,
+        quick: false,
+        dataset: DatasetKind::Mnist,
+        out: None,
+        run: None,
+        data_dir: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut path = |flag: &str| -> Result<PathBuf> {
+            Ok(PathBuf::from(
+                it.next()
+                    .with_context(|| format!("{flag} needs a folder"))?,
+            ))
+        };
+        match a.as_str() {
+            "--retrain" => o.retrain = true,
+            "--quick" => o.quick = true,
+            "--dataset" => {
+                o.dataset = match it.next().map(String::as_str) {
+                    Some("mnist") => DatasetKind::Mnist,
+                    Some("fashion") => DatasetKind::Fashion,
+                    other => bail!("--dataset expects mnist or fashion, got {other:?}"),
+                }
+            }
+            "--out" => o.out = Some(path("--out")?),
+            "--run" => o.run = Some(path("--run")?),
+            "--data-dir" => o.data_dir = Some(path("--data-dir")?),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(o)
+}
+
+/// Images the quick mode trains on (one epoch), so CI exercises every figure in seconds.
+const QUICK_TRAIN: usize = 2000;
+
+fn bar(len: u64, prefix: String) -> ProgressBar {
+    let b = ProgressBar::new(len).with_prefix(prefix);
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    b.set_style(style);
+    b.enable_steady_tick(Duration::from_millis(200));
+    b
+}
+
+#[allow(clippy::print_stdout)]
+fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> {
+    let cfg = TrainConfig {
+        dataset: data.kind.name().to_string(),
+        class_names: data.class_names.clone(),
+        epochs: if quick {
+            1
+        } else {
+            TrainConfig::default().epochs
+        },
+        ..TrainConfig::default()
+    };
+    let epochs = cfg.epochs;
+    let mut trainer = Trainer::new(cfg, &arch.spec(), &Device::Cpu, &data.train)?;
+    let total = (trainer.batches_per_epoch() * epochs) as u64;
+    let pb = bar(total, format!("training {arch}"));
+    let mut on_event = |e: &Event| match e {
+        Event::Batch(p) => {
+            pb.inc(1);
+            if p.batch % 20 == 0 {
+                pb.set_message(format!("epoch {} loss {:.4}", p.epoch, p.loss));
+            }
+        }
+        Event::EpochEnd(m) => {
+            let line = format!(
+                "{arch} epoch {:>2}/{epochs}  test accuracy {:.2}%  {:.1} s",
+                m.epoch,
+                100.0 * m.test_accuracy,
+                m.train_seconds
+            );
+            // A hidden bar (stdout not a terminal) swallows println: print plainly then.
+            if pb.is_hidden() {
+                println!("{line}")
+            } else {
+                pb.println(line)
+            }
+        }
+        _ => {}
+    };
+    let stop = AtomicBool::new(false);
+    cnn_training::run(&mut trainer, data, Some(run_dir), &stop, &mut on_event)?;
+    pb.finish_and_clear();
+    Ok(())
+}
+
+/// Everything the figures need from one evaluated model.
+pub struct Evaluated {
+    pub history: Vec<cnn_training::EpochMetrics>,
+    pub probs: Vec<Vec<f32>>,
+    pub preds: Vec<u8>,
+}
+
+impl Evaluated {
+    fn correct(&self, data: &Dataset) -> usize {
+        self.preds
+            .iter()
+            .enumerate()
+            .filter(|&(i, &p)| p == data.test.label(i))
+            .count()
+    }
+}
+
+fn evaluate(model: &Cnn, data: &Dataset, run_dir: &Path) -> Result<Evaluated> {
+    let hist_path = run_dir.join(HISTORY_FILE);
+    let text = std::fs::read_to_string(&hist_path)
+        .with_context(|| format!("reading {}", hist_path.display()))?;
+    let history = cnn_training::parse_history_csv(&text, data.test.len())
+        .with_context(|| format!("{} is malformed", hist_path.display()))?;
+    let mut probs = Vec::with_capacity(data.test.len());
+    let idx: Vec<usize> = (0..data.test.len()).collect();
+    for chunk in idx.chunks(cnn_training::EVAL_BATCH) {
+        probs.extend(cnn_training::predict_proba(
+            model,
+            &data.test,
+            chunk,
+            &Device::Cpu,
+        )?);
+    }
+    let preds = probs
+        .iter()
+        .map(|p| {
+            p.iter()
+                .enumerate()
+                .fold(0, |b, (i, &v)| if v > p[b] { i } else { b }) as u8
+        })
+        .collect();
+    Ok(Evaluated {
+        history,
+        probs,
+        preds,
+    })
+}
+
+/// One row of the results table.
+fn table_row(
+    name: &str,
+    model: &Cnn,
+    data: &Dataset,
+    ev: &Evaluated,
+    command: &str,
+) -> Result<String> {
+    let last = ev.history.last().context("empty history")?;
+    let mut secs: Vec<f64> = ev.history.iter().map(|m| m.train_seconds).collect();
+    secs.sort_by(f64::total_cmp);
+    let correct = ev.correct(data);
+    let params: usize = model.layers().iter().map(|l| l.params).sum();
+    Ok(format!(
+        "| `{name}` | {params} | {} | {:.2}% ({correct}/{}) | {:.1} | `{command}` |",
+        last.epoch,
+        100.0 * correct as f64 / data.test.len() as f64,
+        data.test.len(),
+        secs[secs.len() / 2],
+    ))
+}
+
+/// Draws one run's figures into `fig_dir`; returns its table row and captions.
+#[allow(clippy::print_stdout)]
+fn report_run(
+    name: &str,
+    run_dir: &Path,
+    data: &Dataset,
+    fig_dir: &Path,
+    command: &str,
+) -> Result<(String, Vec<String>)> {
+    let state = run_dir.join(FINAL_STATE_FILE);
+    let (model, _) = cnn_training::load_model(&state, None, &Device::Cpu)?;
+    let ev = evaluate(&model, data, run_dir)?;
+    let run = figures::Run {
+        name,
+        model: &model,
+        data,
+        ev: &ev,
+        dir: fig_dir,
+    };
+    let figs = run.all()?;
+    println!(
+        "{name}: test accuracy {:.2}%, {} figures",
+        100.0 * ev.correct(data) as f64 / data.test.len() as f64,
+        figs.len()
+    );
+    let row = table_row(name, &model, data, &ev, command)?;
+    let captions = figs
+        .into_iter()
+        .map(|f| format!("- `{}`: {}", f.file, f.caption))
+        .collect();
+    Ok((row, captions))
+}
+
+const TABLE_HEAD: [&str; 2] = [
+    "| model | parameters | epochs | test accuracy | seconds per epoch (median) | command |",
+    "|---|---:|---:|---:|---:|---|",
+];
+
+#[allow(clippy::print_stdout)]
+fn write_results(
+    fig_dir: &Path,
+    title: &str,
+    generated_by: &str,
+    rows: &[String],
+    captions: &[String],
+) -> Result<()> {
+    let mut md = format!("# Results ({title})\n\nGenerated by `{generated_by}`.\n\n");
+    md.push_str(&TABLE_HEAD.join("\n"));
+    md.push('\n');
+    md.push_str(&rows.join("\n"));
+    md.push_str("\n\n## Figures\n\n");
+    md.push_str(&captions.join("\n"));
+    md.push('\n');
+    let md_path = fig_dir.join("results.md");
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    println!(
+        "wrote {} figures and {} into {}",
+        captions.len(),
+        md_path.display(),
+        fig_dir.display()
+    );
+    Ok(())
+}
+
+/// `cargo xtask report --run DIR`: the figures of one run folder, from what it recorded.
+fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
+    let state = run_dir.join(FINAL_STATE_FILE);
+    let ckpt = cnn_training::checkpoint::read(&state, &Device::Cpu)?;
+    let cfg: TrainConfig = ckpt
+        .metadata
+        .get("config")
+        .and_then(|c| serde_json::from_str(c).ok())
+        .with_context(|| format!("{} records no recipe", state.display()))?;
+    let source = match (&o.data_dir, &cfg.data_dir) {
+        (Some(dir), _) | (None, Some(dir)) => DataSource::new(dir, kind_of(&cfg.dataset)),
+        (None, None) => default_source(kind_of(&cfg.dataset)),
+    };
+    let data =
+        cnn_data::load(&source).with_context(|| format!("loading {}", source.dir.display()))?;
+    let fig_dir = o.out.clone().unwrap_or_else(|| run_dir.join("figures"));
+    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    let command = format!("cnn-train --final-state --out {}", run_dir.display());
+    let (row, captions) = report_run(&ckpt.name, run_dir, &data, &fig_dir, &command)?;
+    let by = format!("cargo xtask report --run {}", run_dir.display());
+    write_results(&fig_dir, &ckpt.name, &by, &[row], &captions)
+}
+
+fn kind_of(dataset: &str) -> DatasetKind {
+    match dataset {
+        "fashion" => DatasetKind::Fashion,
+        _ => DatasetKind::Mnist,
+    }
+}
+
+fn default_source(kind: DatasetKind) -> DataSource {
+    match kind {
+        DatasetKind::Mnist => DataSource::new(crate::repo_root().join("assets/mnist"), kind),
+        DatasetKind::Fashion => DataSource::fashion_system(),
+    }
+}
+
+#[allow(clippy::print_stdout)]
+pub fn main(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if let Some(run_dir) = &o.run {
+        return one_run(&o, run_dir);
+    }
+    let root = crate::repo_root();
+    let mut data = cnn_data::load(&default_source(o.dataset))?;
+    let scratch = root.join("target/xtask-report-quick");
+    let (fig_dir, runs_dir) = match (o.quick, o.dataset) {
+        (true, _) => (scratch.join("figures"), scratch.join("runs")),
+        (false, DatasetKind::Mnist) => (root.join("assets/figures"), root.join("runs")),
+        (false, DatasetKind::Fashion) => (
+            root.join("assets/figures/fashion"),
+            root.join("runs/fashion"),
+        ),
+    };
+    let fig_dir = o.out.clone().unwrap_or(fig_dir);
+    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    if o.quick {
+        data.train = data.train.head(QUICK_TRAIN);
+    }
+    let fashion = o.dataset == DatasetKind::Fashion;
+    let dataset_flag = if fashion { " --dataset fashion" } else { "" };
+    let (mut rows, mut captions) = (Vec::new(), Vec::new());
+    for arch in Arch::ALL {
+        let run_dir = runs_dir.join(arch.name());
+        let state = run_dir.join(FINAL_STATE_FILE);
+        if o.retrain || o.quick || !state.is_file() {
+            train(arch, &data, &run_dir, o.quick)?;
+        } else {
+            println!(
+                "{arch}: using {} (pass --retrain to train again)",
+                state.display()
+            );
+        }
+        let command = format!("cnn-train --model {arch}{dataset_flag}");
+        let (row, caps) = report_run(arch.name(), &run_dir, &data, &fig_dir, &command)?;
+        rows.push(row);
+        captions.extend(caps);
+    }
+    let title = if fashion { "Fashion-MNIST" } else { "MNIST" };
+    let quick = if o.quick {
+        " --quick` (1 epoch on 2,000 images: a smoke test, not a result"
+    } else {
+        ""
+    };
+    let by = format!("cargo xtask report{dataset_flag}{quick}");
+    write_results(&fig_dir, title, &by, &rows, &captions)
+}

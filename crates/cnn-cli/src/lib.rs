@@ -74,13 +74,21 @@ pub fn explain(e: cnn_training::Error) -> anyhow::Error {
             "{} holds a {found} model, not {expected} (pass --model {found}, or leave --model out)",
             path.display()
         ),
-        E::Model(cnn_models::Error::InputMismatch { name, spec, data }) => anyhow::anyhow!(
-            "--model {name} takes input {spec:?} but the data's images are {data:?} (change `input` in the spec, or pass another --data-dir)"
-        ),
-        E::Model(cnn_models::Error::ClassesMismatch { name, spec, data }) => anyhow::anyhow!(
-            "--model {name} has classes = {spec} but the data's labels make {data} classes (change `classes` in the spec, or pass another --data-dir)"
-        ),
         other => other.into(),
+    }
+}
+
+/// A spec that does not fit the data, blamed on `--model <arg>`, with advice.
+pub fn spec_error(arg: &str, e: cnn_models::Error) -> anyhow::Error {
+    use cnn_models::Error as E;
+    match e {
+        E::InputMismatch { spec, data, .. } => anyhow::anyhow!(
+            "--model {arg}: takes input {spec:?} but the data's images are {data:?} (change `input` in the spec, or pass another --data-dir)"
+        ),
+        E::ClassesMismatch { spec, data, .. } => anyhow::anyhow!(
+            "--model {arg}: has classes = {spec} but the data's labels make {data} classes (change `classes` in the spec, or pass another --data-dir)"
+        ),
+        other => anyhow::Error::new(other).context(format!("--model {arg}")),
     }
 }
 

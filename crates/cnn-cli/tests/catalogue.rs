@@ -194,15 +194,30 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         "train-images-idx3-ubyte",
     );
     add(
-        "data-wrong-dimensions",
-        "images of 32x32 pixels",
+        "data-zero-dimensions",
+        "images of 0x28 pixels",
         data_dir(
             root,
             "dims",
-            &[(
-                "train-images-idx3-ubyte",
-                idx_images(1, 32, 32, &vec![0; 32 * 32]),
-            )],
+            &[("train-images-idx3-ubyte", idx_images(1, 0, 28, &[]))],
+        ),
+        "train-images-idx3-ubyte",
+    );
+    add(
+        "data-size-mismatch",
+        "32x32 training images with 28x28 test images",
+        data_dir(
+            root,
+            "sizes",
+            &[
+                (
+                    "train-images-idx3-ubyte",
+                    idx_images(1, 32, 32, &vec![0; 32 * 32]),
+                ),
+                ("train-labels-idx1-ubyte", idx_labels(1, &labels[..1])),
+                ("t10k-images-idx3-ubyte", images(3)),
+                ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+            ],
         ),
         "train-images-idx3-ubyte",
     );
@@ -222,8 +237,8 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         "train-labels-idx1-ubyte",
     );
     add(
-        "data-wrong-count",
-        "well-formed files of 3 images (MNIST format needs 60,000 and 10,000)",
+        "data-any-count",
+        "well-formed files of 3 training and 3 test digits (any count is accepted)",
         data_dir(
             root,
             "count",
@@ -234,17 +249,20 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
                 ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
             ],
         ),
-        "train-images-idx3-ubyte",
+        "",
     );
     add(
-        "data-label-out-of-range",
-        "a label of 12",
+        "data-label-outside-classes",
+        "a label of 12 where `classes.txt` names 10 classes",
         data_dir(
             root,
             "label",
             &[
                 ("train-images-idx3-ubyte", images(3)),
                 ("train-labels-idx1-ubyte", idx_labels(3, &[1, 12, 3])),
+                ("t10k-images-idx3-ubyte", images(3)),
+                ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+                ("classes.txt", b"0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n".to_vec()),
             ],
         ),
         "train-labels-idx1-ubyte",
@@ -273,14 +291,12 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         ),
         "train-images-idx3-ubyte.gz",
     );
+    let mut bomb = images(3);
+    bomb.resize(65 * 1024 * 1024, 0);
     add(
         "data-gzip-bomb",
-        "a `.gz` file that inflates past 64 MiB",
-        data_dir(
-            root,
-            "bomb",
-            &[("train-images-idx3-ubyte.gz", gz(&vec![0; 65 * 1024 * 1024]))],
-        ),
+        "a `.gz` file that inflates to 65 MiB past a 3-image header (reading stops at the header's length)",
+        data_dir(root, "bomb", &[("train-images-idx3-ubyte.gz", gz(&bomb))]),
         "train-images-idx3-ubyte.gz",
     );
     std::fs::create_dir_all(root.join("folder/train-images-idx3-ubyte")).unwrap();
@@ -435,13 +451,36 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
     );
     let f = edited(root, &fin, "unknown.safetensors", |p| {
         p.1.insert("model".into(), "huge_cnn".into());
+        p.1.remove("spec");
         true
     });
     add(
         "ckpt-unknown-model",
-        "metadata naming an unknown model",
+        "metadata naming an unknown model, with no spec",
         eval(&f),
         "unknown.safetensors",
+    );
+    let f = edited(root, &fin, "badspec.safetensors", |p| {
+        let spec = p.1["spec"].replace("\"conv\":10", "\"conv\":10,\"kernel\":4");
+        p.1.insert("spec".into(), spec);
+        true
+    });
+    add(
+        "ckpt-impossible-spec",
+        "a spec with an even kernel",
+        eval(&f),
+        "badspec.safetensors",
+    );
+    let f = edited(root, &fin, "otherspec.safetensors", |p| {
+        let spec = p.1["spec"].replace("\"conv\":20", "\"conv\":24");
+        p.1.insert("spec".into(), spec);
+        true
+    });
+    add(
+        "ckpt-spec-weights-mismatch",
+        "a spec whose second conv has 24 channels, over weights for 20",
+        eval(&f),
+        "otherspec.safetensors",
     );
     let f = edited(root, &fin, "newer.safetensors", |p| {
         p.1.insert("format_version".into(), "99".into());
@@ -514,6 +553,109 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         "`--resume` of an MNIST run on Fashion-MNIST",
         args,
         "--dataset mnist",
+    );
+    v
+}
+
+/// Spec files for `--model`, and specs that do not fit the data.
+fn spec_cases(root: &Path) -> Vec<Case> {
+    use Bin::Train;
+    let dir = root.join("specs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut v = Vec::new();
+    let mut add = |id: &str, input: &str, file: &str, text: Option<&str>, names: &str| {
+        if let Some(text) = text {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        let model = format!("DIR/specs/{file}");
+        let args = [
+            "--model",
+            &model,
+            "--epochs",
+            "1",
+            "--train-limit",
+            "500",
+            "--out",
+            "DIR/out",
+        ];
+        v.push(case(id, input, Train, &args, names));
+    };
+    add(
+        "spec-missing-file",
+        "a spec file that does not exist",
+        "none.toml",
+        None,
+        "none.toml",
+    );
+    add(
+        "spec-not-toml",
+        "a spec file that is not TOML",
+        "garbage.toml",
+        Some("layers: [conv 8]\n"),
+        "garbage.toml",
+    );
+    add(
+        "spec-unknown-key",
+        "a misspelt key (`kernal`)",
+        "typo.toml",
+        Some("[[layer]]\nconv = 8\nkernal = 5\n"),
+        "kernal",
+    );
+    add(
+        "spec-even-kernel",
+        "`kernel = 4`",
+        "even.toml",
+        Some("[[layer]]\nconv = 8\nkernel = 4\n"),
+        "layer 1",
+    );
+    add(
+        "spec-zero-width",
+        "`linear = 0`",
+        "zero.toml",
+        Some("[[layer]]\nlinear = 0\n"),
+        "layer 1",
+    );
+    add(
+        "spec-bad-dropout",
+        "`dropout = 1.5`",
+        "drop.toml",
+        Some("[[layer]]\nconv = 4\n[[layer]]\ndropout = 1.5\n"),
+        "layer 2",
+    );
+    add(
+        "spec-two-kinds",
+        "a layer with both `conv` and `maxpool`",
+        "two.toml",
+        Some("[[layer]]\nconv = 4\nmaxpool = 2\n"),
+        "layer 1",
+    );
+    add(
+        "spec-conv-after-linear",
+        "a conv layer after a linear layer",
+        "order.toml",
+        Some("[[layer]]\nlinear = 32\n[[layer]]\nconv = 4\n"),
+        "layer 2",
+    );
+    add(
+        "spec-too-many-pools",
+        "five 2x2 pools on 28x28 digits (the fifth would pool a 1x1 map)",
+        "pools.toml",
+        Some(&"[[layer]]\nmaxpool = 2\n".repeat(5)),
+        "layer 5",
+    );
+    add(
+        "spec-input-mismatch",
+        "`input = [1, 14, 14]` on 28x28 digits",
+        "input.toml",
+        Some("input = [1, 14, 14]\n[[layer]]\nconv = 4\n"),
+        "input",
+    );
+    add(
+        "spec-classes-mismatch",
+        "`classes = 5` on digits labelled 0-9 (labels outside `classes`)",
+        "classes.toml",
+        Some("classes = 5\n[[layer]]\nconv = 4\n"),
+        "classes",
     );
     v
 }
@@ -821,7 +963,11 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
     let root = tmp.path();
     let cache = root.join("cache");
     let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist");
-    let data = cnn_data::load(&cnn_data::DataSource::shipped_mnist()).unwrap();
+    let data = cnn_data::load(&cnn_data::DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
     let digits = &data.test.images()[..784 * 4];
     let labels = &data.test.labels()[..4];
 
@@ -849,6 +995,10 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
         Section {
             title: "Data files",
             cases: data_cases(root, digits, labels),
+        },
+        Section {
+            title: "Network specs (`--model FILE`)",
+            cases: spec_cases(root),
         },
         Section {
             title: "Checkpoints",

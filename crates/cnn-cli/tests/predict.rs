@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cnn_data::{DataSource, IMAGE_SIDE};
+use cnn_data::{DataSource, MNIST_SIDE as IMAGE_SIDE};
 use common::png_header;
 use image::GrayImage;
 
@@ -65,7 +65,11 @@ fn digits_drawn_outside_mnist_are_classified_and_bad_pictures_fail_alone() {
     let run = tmp.path().join("run");
     let trained = train_quick(&run, "mnist");
     assert!(trained.status.success(), "{}", text(&trained).1);
-    let data = cnn_data::load(&DataSource::shipped_mnist()).unwrap();
+    let data = cnn_data::load(&DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
     let mut files = Vec::new();
     for i in 0..12 {
         let f = tmp.path().join(format!("digit{i}.png"));

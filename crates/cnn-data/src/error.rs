@@ -63,6 +63,26 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A header implies a file larger than accepted (checked before reading the items).
+    #[error("{path}: its header implies {implied} bytes, more than the {limit} accepted")]
+    HeaderTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header implies.
+        implied: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// A file holds more bytes than its header implies (reading stopped there).
+    #[error(
+        "{path} holds more than the {expected} bytes its header implies (padded, or a gzip bomb); refusing it"
+    )]
+    Padded {
+        /// The file.
+        path: PathBuf,
+        /// Bytes the header implies.
+        expected: u64,
+    },
     /// The IDX magic number is not the one for this kind of file.
     #[error("{path} has magic number {found:#010x}, expected {expected:#010x} ({what})")]
     BadMagic {

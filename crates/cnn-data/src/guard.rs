@@ -222,12 +222,20 @@ fn read_idx(mut reader: impl Read, path: &Path, gz: bool, kind: IdxKind) -> Resu
     };
     let expected = h.file_len(kind);
     if expected > MAX_DECOMPRESSED_BYTES {
-        return Err(Error::TooLarge {
+        return Err(Error::HeaderTooLarge {
             path: path.to_path_buf(),
+            implied: expected,
             limit: MAX_DECOMPRESSED_BYTES,
         });
     }
-    let rest = read_bounded(reader, path, gz, expected - head.len() as u64)?;
+    let want = expected - head.len() as u64;
+    let rest = read_bounded(reader, path, gz, want)?;
+    if rest.len() as u64 > want {
+        return Err(Error::Padded {
+            path: path.to_path_buf(),
+            expected,
+        });
+    }
     head.extend_from_slice(&rest);
     Ok(head)
 }

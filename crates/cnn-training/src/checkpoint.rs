@@ -228,7 +228,10 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
         .data()
         .lock()
         .map_err(|_| Error::Encode("variable map lock poisoned".into()))?;
-    for (name, var) in vars.iter() {
+    // In name order, so the error for a wrong checkpoint is the same every time.
+    let mut sorted: Vec<_> = vars.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, var) in sorted {
         let t = ckpt.tensors.get(name).ok_or_else(|| Error::BadCheckpoint {
             path: path.to_path_buf(),
             reason: format!("tensor {name} is missing"),

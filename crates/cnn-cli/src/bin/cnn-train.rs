@@ -222,6 +222,10 @@ fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
         data.train = data.train.head(n);
     }
     cfg.class_names = data.class_names.clone();
+    let arg = cli.model.as_deref().unwrap_or(DEFAULT_MODEL);
+    let spec = spec
+        .resolve(data.train.image_shape(), data.classes())
+        .map_err(|e| cnn_cli::spec_error(arg, e))?;
     let trainer = Trainer::new(cfg, &spec, device, &data.train).map_err(explain)?;
     Ok((trainer, data, out))
 }

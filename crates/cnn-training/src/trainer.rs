@@ -112,11 +112,6 @@ impl Trainer<Cnn> {
         t.spec = Some(spec);
         Ok(t)
     }
-
-    /// The network's spec, with input shape and classes filled in.
-    pub fn spec(&self) -> Option<&NetSpec> {
-        self.spec.as_ref()
-    }
 }
 
 impl<M: Model> Trainer<M> {
@@ -149,6 +144,12 @@ impl<M: Model> Trainer<M> {
             step: 0,
             history: Vec::new(),
         })
+    }
+
+    /// The network's spec, with input shape and classes filled in (`None` for a model
+    /// defined in code).
+    pub fn spec(&self) -> Option<&NetSpec> {
+        self.spec.as_ref()
     }
 
     /// The recipe.

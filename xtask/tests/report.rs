@@ -57,3 +57,75 @@ fn quick_report_draws_every_figure() {
         "{md}"
     );
 }
+
+#[test]
+fn a_run_of_any_spec_gets_its_figures_from_the_run_folder_alone() {
+    use std::sync::atomic::AtomicBool;
+
+    use candle_core::Device;
+    use cnn_data::{DataSource, DatasetKind};
+    use cnn_training::{TrainConfig, Trainer};
+
+    let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/mnist");
+    let mut data = cnn_data::load(&DataSource::new(&mnist, DatasetKind::Mnist)).unwrap();
+    data.train = data.train.head(2000);
+    let spec = cnn_models::NetSpec::builder("wide5")
+        .conv_k(16, 5)
+        .maxpool()
+        .conv(32)
+        .maxpool()
+        .linear(64)
+        .build()
+        .unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        data_dir: Some(mnist.clone()),
+        class_names: data.class_names.clone(),
+        ..TrainConfig::default()
+    };
+    let run = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(cfg, &spec, &Device::Cpu, &data.train).unwrap();
+    cnn_training::run(
+        &mut t,
+        &data,
+        Some(run.path()),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["report", "--run"])
+        .arg(run.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let figs = run.path().join("figures");
+    for (name, size) in [
+        ("architecture", None),
+        ("kernels", Some((1000, 890))),
+        ("feature_maps_0", Some((900, 1200))),
+        ("predictions", Some((1100, 620))),
+        ("confusion", Some((820, 760))),
+    ] {
+        let path = figs.join(format!("wide5_{name}.png"));
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_rgb8();
+        if let Some((w, h)) = size {
+            assert_eq!(img.dimensions(), (w, h), "{}", path.display());
+        }
+        assert!(
+            pixel_variance(&img) > 100.0,
+            "{} looks blank",
+            path.display()
+        );
+    }
+    let md = std::fs::read_to_string(figs.join("results.md")).unwrap();
+    assert!(md.contains("| `wide5` |"), "{md}");
+    assert!(md.contains("the 16 first-layer 5x5 kernels"), "{md}");
+}

@@ -46,9 +46,9 @@ fn shapes_are_inferred_for_other_kernels_inputs_and_classes() {
     let spec = NetSpec::from_toml(&preset_file("deep5"), "x").unwrap();
     let layers = spec.layers().unwrap();
     let shapes: Vec<Vec<usize>> = layers.iter().map(|l| l.output_shape.clone()).collect();
-    assert_eq!(shapes[1], vec![16, 28, 28]);
-    assert_eq!(shapes[6], vec![48, 3, 3], "7x7 pooled floors to 3x3");
-    assert_eq!(layers[1].params, 16 * 25 + 16);
+    assert_eq!(shapes[1], vec![12, 28, 28]);
+    assert_eq!(shapes[6], vec![32, 3, 3], "7x7 pooled floors to 3x3");
+    assert_eq!(layers[1].params, 12 * 25 + 12);
     assert_eq!(layers[1].kind, "Conv2d 5x5, pad 2, ReLU");
     assert_eq!(layers.last().unwrap().output_shape, vec![10]);
 

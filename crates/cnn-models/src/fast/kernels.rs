@@ -287,22 +287,25 @@ fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
         if pad.len() < s.c_in * ph * pw {
             pad.resize(s.c_in * ph * pw, 0.0);
         }
+        // One fill of the whole padded image: cheaper than clearing each row's borders
+        // (a call per row), and the buffer is shared by layers of other shapes.
+        pad[..s.c_in * ph * pw].fill(0.0);
         for ci in 0..s.c_in {
             let plane = &mut pad[ci * ph * pw..][..ph * pw];
-            plane[..p * pw].fill(0.0);
-            plane[(p + h) * pw..].fill(0.0);
             for y in 0..h {
-                let row = &mut plane[(y + p) * pw..][..pw];
-                row[..p].fill(0.0);
-                row[p + w..].fill(0.0);
-                row[p..p + w].copy_from_slice(&x[ci * hw + y * w..][..w]);
+                plane[(y + p) * pw + p..][..w].copy_from_slice(&x[ci * hw + y * w..][..w]);
             }
         }
-        for (r, out) in col.chunks_exact_mut(hw).enumerate() {
-            let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
-            let plane = &pad[ci * ph * pw..][..ph * pw];
-            for (y, dst) in out.chunks_exact_mut(w).enumerate() {
-                dst.copy_from_slice(&plane[(y + kh) * pw + kw..][..w]);
+        // Rows in (ci, kh, kw) order, walked as nested loops (no index arithmetic per row).
+        let mut rows = col.chunks_exact_mut(hw);
+        for plane in pad[..s.c_in * ph * pw].chunks_exact(ph * pw) {
+            for kh in 0..k {
+                for kw in 0..k {
+                    let Some(out) = rows.next() else { return };
+                    for (y, dst) in out.chunks_exact_mut(w).enumerate() {
+                        dst.copy_from_slice(&plane[(y + kh) * pw + kw..][..w]);
+                    }
+                }
             }
         }
     });

@@ -27,7 +27,7 @@ impl Split {
         cols: usize,
         classes: usize,
     ) -> Result<Self> {
-        let per = rows.checked_mul(cols).unwrap_or(usize::MAX);
+        let per = rows.saturating_mul(cols);
         if per == 0 || labels.len().checked_mul(per) != Some(images.len()) {
             return Err(Error::SplitLength {
                 pixels: images.len(),

@@ -69,13 +69,18 @@ impl Run<'_> {
         let mut out = Vec::new();
         self.architecture(&mut out)?;
         self.curves(&mut out)?;
-        if let Some(side) = self.square_side() {
+        let side = self.square_side();
+        if let Some(side) = side {
             self.predictions(&mut out, side)?;
-            self.mistakes(&mut out, side)?;
-            self.feature_maps(&mut out, side)?;
         }
         self.kernels(&mut out)?;
+        if let Some(side) = side {
+            self.feature_maps(&mut out, side)?;
+        }
         self.confusion(&mut out)?;
+        if let Some(side) = side {
+            self.mistakes(&mut out, side)?;
+        }
         Ok(out)
     }
 

@@ -6,6 +6,31 @@ mod report;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// The device for `--device`: `cpu`, `cuda` or `cuda:N` (a GPU needs the `cuda` feature).
+pub fn device(arg: Option<&str>) -> anyhow::Result<candle_core::Device> {
+    let ordinal = match arg {
+        Some("cpu") => return Ok(candle_core::Device::Cpu),
+        Some("cuda" | "gpu") => 0,
+        Some(d) => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(i)) => i,
+            _ => anyhow::bail!("--device {d}: expected cpu, cuda or cuda:N"),
+        },
+        None => anyhow::bail!("--device needs a value"),
+    };
+    cuda(ordinal)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(i: usize) -> anyhow::Result<candle_core::Device> {
+    use anyhow::Context;
+    candle_core::Device::new_cuda(i).with_context(|| format!("cannot open CUDA device {i}"))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_: usize) -> anyhow::Result<candle_core::Device> {
+    anyhow::bail!("this xtask has no CUDA support: run it with `--features cuda`")
+}
+
 /// The repository root, from this crate's manifest folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,6 +48,8 @@ commands:
                     --out DIR
                     --run DIR [--data-dir DIR]: the figures of one run folder (any spec, any
                     data), from what it recorded, into DIR/figures (or --out)
+                    --device cpu|cuda|cuda:N: where training and evaluation run (a GPU needs
+                    `cargo run --release -p xtask --features cuda -- report --device cuda`)
   bench    training and inference throughput of both models, fast and reference paths,
            beside PyTorch when a Python with torch is found
            options: --models small_cnn,medium_cnn  --runs N (5)  --batches N (60)

@@ -95,6 +95,17 @@ fn quick_training_then_final_state_evaluates_the_same_model() {
         "evaluation of the saved state must match training's"
     );
 
+    // --ops is honoured when evaluating (it was once ignored there): same model, same
+    // predictions up to rounding.
+    let reference = cnn_train(&["--final-state", "--ops", "reference", "--out", out_dir]);
+    assert!(reference.status.success(), "{}", text(&reference.stderr));
+    assert!(
+        text(&reference.stdout).contains("(ops reference)"),
+        "{}",
+        text(&reference.stdout)
+    );
+    assert!((accuracy_of(&last_line(&reference)) - trained).abs() < 0.05);
+
     // A checkpoint of the other model is refused, naming the file and the right flag.
     let wrong = cnn_train(&["--model", "medium_cnn", "--final-state", "--out", out_dir]);
     assert_clean_error(&wrong, "final_state.safetensors");

@@ -134,9 +134,19 @@ fn a_custom_run_resumes_from_its_folder_alone() {
     t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
         .unwrap();
     t.save(&run).unwrap();
-    let out = train(&["--resume", "--out", run.to_str().unwrap()]);
+    let out = train(&[
+        "--resume",
+        "--ops",
+        "reference",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
     common::assert_success(&out, "--resume");
     let stdout = text(&out);
+    assert!(
+        stdout.contains("; ops reference"),
+        "--ops is honoured on resume: {stdout}"
+    );
     assert!(stdout.contains("after epoch 1 of 2"), "{stdout}");
     assert!(stdout.contains("epoch   2/2"), "{stdout}");
 }

@@ -183,3 +183,92 @@ fn fashion_mnist_trains_on_a_subset_and_names_its_classes() {
         text(&out).0
     );
 }
+
+#[test]
+fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let trained = train_quick(&run, "mnist");
+    assert!(trained.status.success(), "{}", text(&trained).1);
+    let data = cnn_data::load(&DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
+    let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
+    page(data.test.image(0), 0).save(&a).unwrap();
+    page(data.test.image(1), 0).save(&b).unwrap();
+    // The preprocessed copy of a.png cannot be written: a folder has its name.
+    let seen = tmp.path().join("seen");
+    std::fs::create_dir_all(seen.join("a.png")).unwrap();
+    let out = bin("predict")
+        .args(["--run"])
+        .arg(&run)
+        .arg("--save-preprocessed")
+        .arg(&seen)
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("{}: 2 (", b.display())),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("seen/a.png"),
+        "{stderr}"
+    );
+
+    // A run on a dataset this build does not know, with no class names recorded.
+    let state = run.join("final_state.safetensors");
+    let bytes = std::fs::read(&state).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let json = &header.metadata().as_ref().unwrap()["cnn_mnist"];
+    let mut meta: std::collections::BTreeMap<String, String> = serde_json::from_str(json).unwrap();
+    meta.insert("dataset".into(), "letters".into());
+    let mut cfg: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    cfg.as_object_mut().unwrap().remove("class_names");
+    meta.insert("config".into(), cfg.to_string());
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<_> = st.tensors();
+    let edited = safetensors::serialize(
+        tensors,
+        Some(
+            [(
+                "cnn_mnist".to_string(),
+                serde_json::to_string(&meta).unwrap(),
+            )]
+            .into(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(&state, edited).unwrap();
+    let out = bin("predict")
+        .arg("--run")
+        .arg(&run)
+        .arg(&b)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: ") && stderr.contains("dataset `letters`"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(": 2 ("), "{stdout}");
+
+    let out = bin("predict")
+        .args(["--device", "tpu", "--run"])
+        .arg(&run)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.starts_with("error: --device tpu"),
+        "{}",
+        text(&out).1
+    );
+}

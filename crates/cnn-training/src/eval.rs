@@ -89,6 +89,18 @@ pub fn predict_pixels<M: ModuleT + ?Sized>(
     if images.is_empty() {
         return Ok(Vec::new());
     }
+    if let Some((index, image)) = images
+        .iter()
+        .enumerate()
+        .find(|(_, i)| i.len() != rows * cols)
+    {
+        return Err(Error::ImageSize {
+            index,
+            len: image.len(),
+            rows,
+            cols,
+        });
+    }
     let pixels: Vec<u8> = images.iter().flat_map(|i| i.iter().copied()).collect();
     let split = Split::new(pixels, vec![0; images.len()], rows, cols, 1)?;
     let idx: Vec<usize> = (0..images.len()).collect();

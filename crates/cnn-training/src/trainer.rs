@@ -114,6 +114,15 @@ impl Trainer<Cnn> {
     }
 }
 
+impl Trainer<Cnn> {
+    /// Switches the layer implementation (not recorded in checkpoints: both compute the same
+    /// function), for a run built from a checkpoint.
+    pub fn set_ops(&mut self, ops: cnn_models::OpsPath) {
+        self.cfg.ops = ops;
+        self.model.set_ops(ops);
+    }
+}
+
 impl<M: Model> Trainer<M> {
     /// A fresh run for `n_train` training images of a model of your own: `build` creates it
     /// from a [`VarBuilder`] whose variables the trainer then initialises and trains.

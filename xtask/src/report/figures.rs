@@ -17,6 +17,8 @@ pub struct Figure {
 
 /// What every figure of one run draws from.
 pub struct Run<'a> {
+    /// Where the model's weights live.
+    pub device: &'a candle_core::Device,
     /// Network name, the prefix of every file.
     pub name: &'a str,
     pub model: &'a Cnn,
@@ -206,7 +208,7 @@ impl Run<'_> {
         let a = self.name;
         let test = &self.data.test;
         for (k, &i) in feature_inputs(self.data).iter().enumerate() {
-            let x = cnn_training::batch_tensor(test, &[i], &candle_core::Device::Cpu)?;
+            let x = cnn_training::batch_tensor(test, &[i], self.device)?;
             let maps: Vec<Vec<f32>> = match self.model.first_layer_maps(&x) {
                 Ok(m) => m.squeeze(0)?.flatten_from(1)?.to_vec2::<f32>()?,
                 Err(cnn_models::Error::NoFirstConv { .. }) => return Ok(()),

@@ -23,6 +23,8 @@ struct Options {
     run: Option<PathBuf>,
     /// Data for `run`, instead of what the run recorded.
     data_dir: Option<PathBuf>,
+    /// Where training and evaluation run.
+    device: Device,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -33,6 +35,7 @@ fn parse(args: &[String]) -> Result<Options> {
         out: None,
         run: None,
         data_dir: None,
+        device: Device::Cpu,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--out" => o.out = Some(path("--out")?),
             "--run" => o.run = Some(path("--run")?),
             "--data-dir" => o.data_dir = Some(path("--data-dir")?),
+            "--device" => o.device = crate::device(it.next().map(String::as_str))?,
             other => bail!("unknown option {other}"),
         }
     }
@@ -75,7 +79,8 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 }
 
 #[allow(clippy::print_stdout)]
-fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> {
+fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
+    let quick = o.quick;
     let cfg = TrainConfig {
         dataset: data.kind.name().to_string(),
         class_names: data.class_names.clone(),
@@ -87,7 +92,7 @@ fn train(arch: Arch, data: &Dataset, run_dir: &Path, quick: bool) -> Result<()> 
         ..TrainConfig::default()
     };
     let epochs = cfg.epochs;
-    let mut trainer = Trainer::new(cfg, &arch.spec(), &Device::Cpu, &data.train)?;
+    let mut trainer = Trainer::new(cfg, &arch.spec(), &o.device, &data.train)?;
     let total = (trainer.batches_per_epoch() * epochs) as u64;
     let pb = bar(total, format!("training {arch}"));
     let mut on_event = |e: &Event| match e {
@@ -136,7 +141,7 @@ impl Evaluated {
     }
 }
 
-fn evaluate(model: &Cnn, data: &Dataset, run_dir: &Path) -> Result<Evaluated> {
+fn evaluate(model: &Cnn, data: &Dataset, run_dir: &Path, device: &Device) -> Result<Evaluated> {
     let hist_path = run_dir.join(HISTORY_FILE);
     let text = std::fs::read_to_string(&hist_path)
         .with_context(|| format!("reading {}", hist_path.display()))?;
@@ -146,10 +151,7 @@ fn evaluate(model: &Cnn, data: &Dataset, run_dir: &Path) -> Result<Evaluated> {
     let idx: Vec<usize> = (0..data.test.len()).collect();
     for chunk in idx.chunks(cnn_training::EVAL_BATCH) {
         probs.extend(cnn_training::predict_proba(
-            model,
-            &data.test,
-            chunk,
-            &Device::Cpu,
+            model, &data.test, chunk, device,
         )?);
     }
     let preds = probs
@@ -192,6 +194,7 @@ fn table_row(
 /// Draws one run's figures into `fig_dir`; returns its table row and captions.
 #[allow(clippy::print_stdout)]
 fn report_run(
+    device: &Device,
     name: &str,
     run_dir: &Path,
     data: &Dataset,
@@ -199,9 +202,10 @@ fn report_run(
     command: &str,
 ) -> Result<(String, Vec<String>)> {
     let state = run_dir.join(FINAL_STATE_FILE);
-    let (model, _) = cnn_training::load_model(&state, None, &Device::Cpu)?;
-    let ev = evaluate(&model, data, run_dir)?;
+    let (model, _) = cnn_training::load_model(&state, None, device)?;
+    let ev = evaluate(&model, data, run_dir, device)?;
     let run = figures::Run {
+        device,
         name,
         model: &model,
         data,
@@ -256,7 +260,7 @@ fn write_results(
 /// `cargo xtask report --run DIR`: the figures of one run folder, from what it recorded.
 fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     let state = run_dir.join(FINAL_STATE_FILE);
-    let ckpt = cnn_training::checkpoint::read(&state, &Device::Cpu)?;
+    let ckpt = cnn_training::checkpoint::read(&state, &o.device)?;
     let cfg: TrainConfig = ckpt
         .metadata
         .get("config")
@@ -271,7 +275,7 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     let fig_dir = o.out.clone().unwrap_or_else(|| run_dir.join("figures"));
     std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
     let command = format!("cnn-train --final-state --out {}", run_dir.display());
-    let (row, captions) = report_run(&ckpt.name, run_dir, &data, &fig_dir, &command)?;
+    let (row, captions) = report_run(&o.device, &ckpt.name, run_dir, &data, &fig_dir, &command)?;
     let by = format!("`cargo xtask report --run {}`", run_dir.display());
     write_results(&fig_dir, &ckpt.name, &by, &[row], &captions)
 }
@@ -319,7 +323,7 @@ pub fn main(args: &[String]) -> Result<()> {
         let run_dir = runs_dir.join(arch.name());
         let state = run_dir.join(FINAL_STATE_FILE);
         if o.retrain || o.quick || !state.is_file() {
-            train(arch, &data, &run_dir, o.quick)?;
+            train(arch, &data, &run_dir, &o)?;
         } else {
             println!(
                 "{arch}: using {} (pass --retrain to train again)",
@@ -327,7 +331,7 @@ pub fn main(args: &[String]) -> Result<()> {
             );
         }
         let command = format!("cnn-train --model {arch}{dataset_flag}");
-        let (row, caps) = report_run(arch.name(), &run_dir, &data, &fig_dir, &command)?;
+        let (row, caps) = report_run(&o.device, arch.name(), &run_dir, &data, &fig_dir, &command)?;
         rows.push(row);
         captions.extend(caps);
     }

@@ -1,12 +1,14 @@
 //! `cnn-predict`: classifies your own pictures (PNG, JPEG) with a trained run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use candle_core::Device;
 use clap::Parser;
 use cnn_data::DatasetKind;
-use cnn_data::preprocess::{Preprocessed, load_image, save_preprocessed};
+use cnn_data::preprocess::{load_image, save_preprocessed};
+use cnn_models::Cnn;
 use cnn_training::checkpoint::RawCheckpoint;
 use cnn_training::{FINAL_STATE_FILE, TrainConfig};
 
@@ -26,6 +28,9 @@ struct Cli {
     /// Run folder holding final_state.safetensors [default: runs/<model>].
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
+    /// Device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Print JSON (one array) instead of lines.
     #[arg(long)]
     json: bool,
@@ -37,13 +42,15 @@ struct Cli {
     images: Vec<PathBuf>,
 }
 
+/// What became of one picture: its top 3 classes with probabilities, or why it failed.
 struct Outcome {
     path: PathBuf,
     result: Result<Vec<(usize, f32)>, String>,
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
-fn run(cli: Cli) -> Result<bool> {
+/// The trained network of the run, and the names of its classes.
+#[allow(clippy::print_stderr)]
+fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
     let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
     let run_dir = cli
@@ -51,119 +58,152 @@ fn run(cli: Cli) -> Result<bool> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(name));
     let state = run_dir.join(FINAL_STATE_FILE);
-    let device = candle_core::Device::Cpu;
     let expected = spec.as_ref().map(|s| s.name.as_str());
     let (model, ckpt) =
-        cnn_training::load_model(&state, expected, &device).map_err(cnn_cli::explain)?;
-    let [channels, rows, cols] = model.input_shape();
+        cnn_training::load_model(&state, expected, device).map_err(cnn_cli::explain)?;
+    let channels = model.input_shape()[0];
     if channels != 1 {
         anyhow::bail!(
             "{}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only",
             state.display()
         );
     }
-    let names = class_names(&ckpt, model.classes());
+    let (names, note) = class_names(&ckpt, model.classes());
+    if let Some(note) = note {
+        eprintln!("note: {}: {note}", state.display());
+    }
+    Ok((model, names))
+}
+
+/// The 28x28 input of one picture, written to `--save-preprocessed` when asked.
+fn prepare(cli: &Cli, i: usize, path: &Path) -> Result<cnn_data::preprocess::Preprocessed> {
+    let p = load_image(path)?;
+    if let Some(dir) = &cli.save_preprocessed {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("image{i}"));
+        save_preprocessed(&p, &dir.join(format!("{stem}.png")))?;
+    }
+    Ok(p)
+}
+
+/// Classifies every picture; a picture that cannot be read or saved fails alone.
+fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
+    let [_, rows, cols] = model.input_shape();
+    let mut outcomes = Vec::new();
+    let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, path) in cli.images.iter().enumerate() {
+        let result = match prepare(cli, i, path) {
+            Ok(p) => {
+                ready.push((i, cnn_data::preprocess::resized(&p, rows, cols)));
+                Ok(Vec::new())
+            }
+            Err(e) => Err(format!("{e:#}")),
+        };
+        outcomes.push(Outcome {
+            path: path.clone(),
+            result,
+        });
+    }
+    let pixels: Vec<Vec<u8>> = ready.iter().map(|(_, p)| p.clone()).collect();
+    let probs = cnn_training::predict_pixels(model, &pixels, (rows, cols), device)?;
+    for ((i, _), p) in ready.iter().zip(probs) {
+        let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(3);
+        outcomes[*i].result = Ok(ranked);
+    }
+    Ok(outcomes)
+}
+
+#[allow(clippy::print_stdout)]
+fn print_json(outcomes: &[Outcome], names: &[String]) -> Result<()> {
+    let items: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| match &o.result {
+            Ok(top) => serde_json::json!({
+                "path": o.path.display().to_string(),
+                "prediction": names[top[0].0],
+                "class": top[0].0,
+                "probability": top[0].1,
+                "top3": top.iter().map(|&(c, p)| serde_json::json!({"class": c, "name": names[c], "probability": p})).collect::<Vec<_>>(),
+            }),
+            Err(e) => serde_json::json!({"path": o.path.display().to_string(), "error": e}),
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&items)?);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn print_lines(outcomes: &[Outcome], names: &[String]) {
+    for o in outcomes {
+        match &o.result {
+            Ok(top) => {
+                let rest: Vec<String> = top
+                    .iter()
+                    .map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p))
+                    .collect();
+                println!(
+                    "{}: {} ({:.1}%)  top 3: {}",
+                    o.path.display(),
+                    names[top[0].0],
+                    100.0 * top[0].1,
+                    rest.join(", ")
+                );
+            }
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<bool> {
+    let device = cnn_cli::select_device(None, Some(&cli.device))?;
+    let (model, names) = load(&cli, &device)?;
     if let Some(dir) = &cli.save_preprocessed {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
     }
-    let mut outcomes = Vec::new();
-    let mut ready: Vec<(usize, Preprocessed)> = Vec::new();
-    for (i, path) in cli.images.iter().enumerate() {
-        match load_image(path) {
-            Ok(p) => {
-                if let Some(dir) = &cli.save_preprocessed {
-                    let stem = path
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| format!("image{i}"));
-                    save_preprocessed(&p, &dir.join(format!("{stem}.png")))?;
-                }
-                ready.push((i, p));
-                outcomes.push(Outcome {
-                    path: path.clone(),
-                    result: Ok(Vec::new()),
-                });
-            }
-            Err(e) => outcomes.push(Outcome {
-                path: path.clone(),
-                result: Err(e.to_string()),
-            }),
-        }
-    }
-    let pixels: Vec<Vec<u8>> = ready
-        .iter()
-        .map(|(_, p)| cnn_data::preprocess::resized(p, rows, cols))
-        .collect();
-    if !pixels.is_empty() {
-        let probs = cnn_training::predict_pixels(&model, &pixels, (rows, cols), &device)?;
-        for ((i, _), p) in ready.iter().zip(probs) {
-            let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-            ranked.truncate(3);
-            outcomes[*i].result = Ok(ranked);
-        }
-    }
-    let all_ok = outcomes.iter().all(|o| o.result.is_ok());
+    let outcomes = classify(&cli, &model, &device)?;
     if cli.json {
-        let items: Vec<serde_json::Value> = outcomes
-            .iter()
-            .map(|o| match &o.result {
-                Ok(top) => serde_json::json!({
-                    "path": o.path.display().to_string(),
-                    "prediction": names[top[0].0],
-                    "class": top[0].0,
-                    "probability": top[0].1,
-                    "top3": top.iter().map(|&(c, p)| serde_json::json!({"class": c, "name": names[c], "probability": p})).collect::<Vec<_>>(),
-                }),
-                Err(e) => serde_json::json!({"path": o.path.display().to_string(), "error": e}),
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        print_json(&outcomes, &names)?;
     } else {
-        for o in &outcomes {
-            match &o.result {
-                Ok(top) => {
-                    let rest: Vec<String> = top
-                        .iter()
-                        .map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p))
-                        .collect();
-                    println!(
-                        "{}: {} ({:.1}%)  top 3: {}",
-                        o.path.display(),
-                        names[top[0].0],
-                        100.0 * top[0].1,
-                        rest.join(", ")
-                    );
-                }
-                Err(e) => eprintln!("error: {e}"),
-            }
-        }
+        print_lines(&outcomes, &names);
     }
-    Ok(all_ok)
+    Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }
 
 /// Names of the classes: those the run recorded (from the data's `classes.txt`, say), else
-/// the dataset's own, else the label numbers.
-fn class_names(ckpt: &RawCheckpoint, classes: usize) -> Vec<String> {
+/// the dataset's own, else the label numbers, with a note saying so when the run's dataset
+/// is not one this build knows.
+fn class_names(ckpt: &RawCheckpoint, classes: usize) -> (Vec<String>, Option<String>) {
     let cfg: Option<TrainConfig> = ckpt
         .metadata
         .get("config")
         .and_then(|c| serde_json::from_str(c).ok());
-    if let Some(cfg) = cfg
+    if let Some(cfg) = &cfg
         && cfg.class_names.len() == classes
     {
-        return cfg.class_names;
+        return (cfg.class_names.clone(), None);
     }
-    let kind = match ckpt.metadata.get("dataset").map(String::as_str) {
+    let numbers = || (0..classes).map(|c| c.to_string()).collect();
+    let dataset = ckpt.metadata.get("dataset").map(String::as_str);
+    let kind = match dataset {
         Some("fashion") => DatasetKind::Fashion,
-        _ => DatasetKind::Mnist,
+        Some("mnist") | None => DatasetKind::Mnist,
+        Some(other) => {
+            let note = format!(
+                "the run names dataset `{other}` and records no class names; classes are shown by number"
+            );
+            return (numbers(), Some(note));
+        }
     };
     let known = kind.class_names();
     if known.len() == classes {
-        known.iter().map(|s| s.to_string()).collect()
+        (known.iter().map(|s| s.to_string()).collect(), None)
     } else {
-        (0..classes).map(|c| c.to_string()).collect()
+        (numbers(), None)
     }
 }
 

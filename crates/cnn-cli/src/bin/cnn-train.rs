@@ -118,10 +118,21 @@ fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
         dataset: source.kind.name().to_string(),
         data_dir,
         class_names: Vec::new(),
-        ops: match cli.ops {
-            Ops::Fast => OpsPath::Fast,
-            Ops::Reference => OpsPath::Reference,
-        },
+        ops: ops_path(cli.ops),
+    }
+}
+
+fn ops_name(ops: OpsPath) -> &'static str {
+    match ops {
+        OpsPath::Fast => "fast",
+        OpsPath::Reference => "reference",
+    }
+}
+
+fn ops_path(ops: Ops) -> OpsPath {
+    match ops {
+        Ops::Fast => OpsPath::Fast,
+        Ops::Reference => OpsPath::Reference,
     }
 }
 
@@ -195,12 +206,18 @@ fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| out.join(FINAL_STATE_FILE));
     let expected = spec.as_ref().map(|s| s.name.as_str());
-    let (model, ckpt) = cnn_training::load_model(&path, expected, device).map_err(explain)?;
+    let (mut model, ckpt) = cnn_training::load_model(&path, expected, device).map_err(explain)?;
+    model.set_ops(ops_path(cli.ops));
     let source = data_for(cli, &ckpt, &path)?;
     let data = cnn_cli::load_data(&source)?;
     check_fits(&model, &data, &source)?;
     let eval = cnn_training::evaluate(&model, &data.test, device)?;
-    println!("loaded {} from {}", ckpt.name, path.display());
+    println!(
+        "loaded {} from {} (ops {})",
+        ckpt.name,
+        path.display(),
+        ops_name(model.ops())
+    );
     println!("test loss: {:.4}", eval.loss);
     println!("{}", accuracy_line(eval.correct, eval.total));
     Ok(ExitCode::SUCCESS)
@@ -264,7 +281,9 @@ fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     if let Some(n) = cli.train_limit {
         data.train = data.train.head(n);
     }
-    let t = Trainer::from_checkpoint(&ckpt, &path, device, data.train.len()).map_err(explain)?;
+    let mut t =
+        Trainer::from_checkpoint(&ckpt, &path, device, data.train.len()).map_err(explain)?;
+    t.set_ops(ops_path(cli.ops));
     println!(
         "resuming {} after epoch {} of {}",
         path.display(),
@@ -318,7 +337,7 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
         out.display()
     );
     println!(
-        "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}",
+        "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}; ops {}",
         cfg.epochs,
         cfg.batch_size,
         cfg.lr,
@@ -326,7 +345,8 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
         cfg.l2,
         cfg.seed,
         cfg.warmup_epochs,
-        cfg.shift
+        cfg.shift,
+        ops_name(trainer.model().ops())
     );
 }
 

@@ -74,6 +74,13 @@ pub fn explain(e: cnn_training::Error) -> anyhow::Error {
             "{} holds a {found} model, not {expected} (pass --model {found}, or leave --model out)",
             path.display()
         ),
+        E::NewerVersion { .. } | E::TrainSizeChanged { .. } => {
+            let advice = match &e {
+                E::NewerVersion { .. } => "; upgrade cnn-train",
+                _ => " (use the same --train-limit and data)",
+            };
+            anyhow::anyhow!("{e}{advice}")
+        }
         other => other.into(),
     }
 }

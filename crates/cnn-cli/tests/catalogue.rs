@@ -138,6 +138,13 @@ fn resume_dir(root: &Path, name: &str, bytes: &[u8]) -> String {
     format!("DIR/{name}")
 }
 
+/// Changes the typed run state stored in a checkpoint's metadata.
+fn edit_state(p: &mut Parts, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut state: serde_json::Value = serde_json::from_str(&p.1["state"]).unwrap();
+    edit(&mut state);
+    p.1.insert("state".into(), state.to_string());
+}
+
 fn tensor_mut<'a>(p: &'a mut Parts, name: &str) -> &'a mut (String, Dtype, Vec<usize>, Vec<u8>) {
     p.0.iter_mut().find(|t| t.0 == name).unwrap()
 }
@@ -522,7 +529,7 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         "checkpoint.safetensors",
     );
     let mut p = parts(&full);
-    p.1.insert("history".into(), "epoch,loss\n1,banana\n".into());
+    edit_state(&mut p, |st| st["history"] = "epoch,loss\n1,banana\n".into());
     let d = resume_dir(root, "resume-history", &serialize(&p, true));
     add(
         "resume-bad-history",

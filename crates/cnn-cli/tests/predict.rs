@@ -227,8 +227,8 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let json = &header.metadata().as_ref().unwrap()["cnn_mnist"];
     let mut meta: std::collections::BTreeMap<String, String> = serde_json::from_str(json).unwrap();
-    meta.insert("dataset".into(), "letters".into());
     let mut cfg: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
+    cfg["dataset"] = "letters".into();
     cfg.as_object_mut().unwrap().remove("class_names");
     meta.insert("config".into(), cfg.to_string());
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();

@@ -32,28 +32,31 @@ pub enum Error {
         path: PathBuf,
     },
     /// Reading a file failed.
-    #[error("cannot read {path}: {error}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error (shown in the message, so not chained as a source).
-        error: std::io::Error,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// Writing a file failed.
-    #[error("cannot write {path}: {error}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// The underlying error (shown in the message, so not chained as a source).
-        error: std::io::Error,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// A `.gz` file is not valid gzip, or is cut short.
-    #[error("{path} is not a valid gzip file: {reason}")]
+    #[error("{path} is not a valid gzip file")]
     BadGzip {
         /// The file.
         path: PathBuf,
         /// What the decoder said.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A decompressed file is larger than accepted.
     #[error("{path} decompresses to more than {limit} bytes; refusing it")]

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -170,9 +170,9 @@ pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, S
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|error| Error::Io {
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
-        error,
+        source,
     })?;
     let map = text
         .lines()
@@ -193,12 +193,12 @@ fn read_bounded(reader: impl Read, path: &Path, gz: bool, limit: u64) -> Result<
         if gz {
             Error::BadGzip {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
+                source: e,
             }
         } else {
             Error::Io {
                 path: path.to_path_buf(),
-                error: e,
+                source: e,
             }
         }
     })?;
@@ -268,9 +268,9 @@ fn open_file(path: &Path) -> Result<File> {
             path: path.to_path_buf(),
         });
     }
-    File::open(path).map_err(|error| Error::Io {
+    File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        error,
+        source,
     })
 }
 
@@ -345,24 +345,14 @@ pub(crate) fn readable_copy(c: &Checked, name: &str, cache: &Path) -> Result<Pat
     Ok(target)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so concurrent loaders
-/// never see half a file.
+/// Writes `bytes` to `path` atomically, creating its folder; errors name the file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |error| Error::Write { path: p, error }
+    let write = |p: &Path| {
+        let path = p.to_path_buf();
+        move |source| Error::Write { path, source }
     };
-    let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let tmp = parent.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("idx"),
-        std::process::id()
-    ));
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(())
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(write(parent))?;
+    }
+    crate::atomic::write_atomic(path, bytes).map_err(write(path))
 }

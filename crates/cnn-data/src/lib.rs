@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod atomic;
 mod error;
 mod guard;
 mod mnist_reader;
@@ -323,9 +324,9 @@ fn read_class_names(path: &Path) -> Result<Option<Vec<String>>> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|error| Error::Io {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        error,
+        source,
     })?;
     if !meta.is_file() {
         return Err(Error::NotAFile {
@@ -335,9 +336,9 @@ fn read_class_names(path: &Path) -> Result<Option<Vec<String>>> {
     if meta.len() > 64 * 1024 {
         return Err(bad("is larger than 64 KiB; expected one class name a line"));
     }
-    let text = std::fs::read_to_string(path).map_err(|error| Error::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        error,
+        source,
     })?;
     let names: Vec<String> = text
         .trim_end()

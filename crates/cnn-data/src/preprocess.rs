@@ -23,9 +23,9 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|error| Error::Io {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
-        error,
+        source,
     })?;
     if meta.is_dir() {
         return Err(Error::NotAFile {
@@ -37,14 +37,14 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     }
     let open = || -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
         ImageReader::open(path)
-            .map_err(|error| Error::Io {
+            .map_err(|source| Error::Io {
                 path: path.to_path_buf(),
-                error,
+                source,
             })?
             .with_guessed_format()
-            .map_err(|error| Error::Io {
+            .map_err(|source| Error::Io {
                 path: path.to_path_buf(),
-                error,
+                source,
             })
     };
     let reader = open()?;

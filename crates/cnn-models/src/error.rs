@@ -5,7 +5,7 @@
 pub enum Error {
     /// A tensor operation failed (shape mismatch, device error, ...).
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// The input is not `N x C x H x W` with the spec's `C x H x W`.
     #[error("expected input of shape [N, {}, {}, {}], got {got:?}", expected[0], expected[1], expected[2])]
     BadInput {
@@ -161,6 +161,24 @@ pub enum Error {
         /// Spec name.
         name: String,
     },
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(one_line(e))
+    }
+}
+
+/// candle's error without the backtrace it attaches when `RUST_BACKTRACE` is set and with
+/// its context on the same line, so that it prints as one line like every other error.
+pub fn one_line(e: candle_core::Error) -> candle_core::Error {
+    use candle_core::Error as E;
+    match e {
+        E::WithBacktrace { inner, .. } => one_line(*inner),
+        E::Context { inner, context } => E::Msg(format!("{context}: {}", one_line(*inner))),
+        E::WrappedContext { wrapped, context } => E::Msg(format!("{context}: {wrapped}")),
+        other => other,
+    }
 }
 
 /// Result type of this crate.

@@ -33,5 +33,5 @@ mod spec;
 pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
 pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
 pub use dropout::Dropout;
-pub use error::{Error, Result};
+pub use error::{Error, Result, one_line};
 pub use spec::{LayerInfo, LayerSpec, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder};

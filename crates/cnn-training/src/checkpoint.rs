@@ -1,7 +1,6 @@
 //! Checkpoint files: safetensors with our metadata, written atomically, read defensively.
 
-use std::collections::HashMap;
-use std::io::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -10,28 +9,42 @@ use cnn_models::{Arch, Cnn, ModelConfig, NetSpec};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::{Error, Result};
+use crate::state::RunState;
+use crate::{Error, Result, TrainConfig};
+
+pub use cnn_data::atomic::remove_stale_temps;
 
 /// Value of the `format` metadata key in every file we write.
 pub const FORMAT: &str = "cnn-mnist";
-/// Checkpoint format version this build writes; newer versions are refused. Version 2 added
-/// the network spec; version 1 files name a preset, which is rebuilt for MNIST's shape.
-pub const FORMAT_VERSION: u32 = 2;
+/// Checkpoint format version this build writes; newer versions are refused. Version 3 keeps
+/// the run state as one typed value; version 2 added the network spec; version 1 files
+/// name a preset, which is rebuilt for MNIST's shape.
+pub const FORMAT_VERSION: u32 = 3;
 /// Checkpoints above this size are refused before reading them (ours are under 2 MB).
 pub const MAX_CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+/// The single safetensors metadata key under which our metadata is stored, as one JSON object
+/// with sorted keys. (safetensors writes its metadata map in `HashMap` order, which changes
+/// from process to process; one key keeps the file bytes reproducible.)
+pub const METADATA_KEY: &str = "cnn_mnist";
+/// Name recorded for a model defined in code (it has no spec).
+pub const CUSTOM_MODEL: &str = "custom";
 
-/// A checkpoint read from disk: its tensors and metadata.
+/// A checkpoint read from disk: its tensors, metadata and what they describe.
 #[derive(Debug)]
 pub struct RawCheckpoint {
     /// Tensors by name, on the requested device.
     pub tensors: HashMap<String, Tensor>,
-    /// The metadata (`format`, `format_version`, `model`, `spec`, `config`, ...).
+    /// The metadata (`format`, `format_version`, `model`, `state`, ...).
     pub metadata: HashMap<String, String>,
     /// The network's name (a spec's name, or `custom` for a model defined in code).
     pub name: String,
     /// The network's spec (input shape and classes filled in), unless the model was
     /// defined in code.
     pub spec: Option<NetSpec>,
+    /// The recipe the run was trained with, when recorded.
+    pub config: Option<TrainConfig>,
+    /// The full run state (every file since format 3; full checkpoints before).
+    pub state: Option<RunState>,
 }
 
 fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
@@ -39,19 +52,47 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
     Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
 }
 
-/// The single safetensors metadata key under which our metadata is stored, as one JSON object
-/// with sorted keys. (safetensors writes its metadata map in `HashMap` order, which changes
-/// from process to process; one key keeps the file bytes reproducible.)
-pub const METADATA_KEY: &str = "cnn_mnist";
+/// Serialises `tensors` with the run `state` (and `format`, `format_version`, `model`,
+/// `epoch`, `dataset` and `test_accuracy` for readers that want a glance) to safetensors.
+///
+/// A `full` file (to resume from) records the whole state; otherwise only the recipe and
+/// the spec, so that weights files hold no timings and repeat byte for byte.
+pub fn encode(tensors: &[(String, Tensor)], state: &RunState, full: bool) -> Result<Vec<u8>> {
+    let name = state
+        .spec
+        .as_ref()
+        .map_or(CUSTOM_MODEL, |s| s.name.as_str());
+    let mut meta: BTreeMap<String, String> = BTreeMap::new();
+    meta.insert("format".into(), FORMAT.into());
+    meta.insert("format_version".into(), FORMAT_VERSION.to_string());
+    meta.insert("model".into(), name.into());
+    meta.insert("epoch".into(), state.history.len().to_string());
+    meta.insert("dataset".into(), state.config.dataset.clone());
+    if let Some(last) = state.history.last() {
+        meta.insert("test_accuracy".into(), format!("{:.6}", last.test_accuracy));
+    }
+    if full {
+        meta.insert("state".into(), to_json(state)?);
+    } else {
+        meta.insert("config".into(), to_json(&state.config)?);
+        if let Some(spec) = &state.spec {
+            meta.insert("spec".into(), to_json(spec)?);
+        }
+    }
+    encode_raw(tensors, meta)
+}
 
-/// Serialises `tensors` with `metadata` (plus `format` and `format_version`) to safetensors.
-pub fn encode(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-    let mut sorted: std::collections::BTreeMap<String, String> = metadata.into_iter().collect();
-    sorted.insert("format".into(), FORMAT.into());
-    sorted.insert("format_version".into(), FORMAT_VERSION.to_string());
-    let json = serde_json::to_string(&sorted).map_err(|e| Error::Encode(e.to_string()))?;
-    let metadata: HashMap<String, String> =
-        [(METADATA_KEY.to_string(), json)].into_iter().collect();
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(Error::EncodeState)
+}
+
+/// Serialises `tensors` with `metadata` exactly as given, under [`METADATA_KEY`].
+pub fn encode_raw(
+    tensors: &[(String, Tensor)],
+    metadata: BTreeMap<String, String>,
+) -> Result<Vec<u8>> {
+    let json = serde_json::to_string(&metadata).map_err(Error::EncodeState)?;
+    let metadata: HashMap<String, String> = [(METADATA_KEY.to_string(), json)].into();
     let buffers = tensors
         .iter()
         .map(|(name, t)| Ok((name.clone(), t.dims().to_vec(), tensor_bytes(t)?)))
@@ -61,189 +102,194 @@ pub fn encode(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -
         .map(|(name, shape, bytes)| {
             TensorView::new(Dtype::F32, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
-                .map_err(|e| Error::Encode(e.to_string()))
+                .map_err(Error::Encode)
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| Error::Encode(e.to_string()))
+    safetensors::serialize(views, Some(metadata)).map_err(Error::Encode)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename,
-/// then fsync of the folder. A crash at any point leaves either the old file or the new one.
+/// Writes `bytes` to `path` atomically (see [`cnn_data::atomic::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |error| Error::Write {
+    cnn_data::atomic::write_atomic(path, bytes).map_err(|source| Error::Write {
         path: path.to_path_buf(),
-        error,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        // The rename is durable only once the folder itself is synced.
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
-}
-
-/// Removes the temporary files that [`write_atomic`] leaves when a process is killed
-/// mid-write (`.<name>.tmp-<pid>` for each of `names` in `dir`); returns how many went.
-///
-/// Best effort: a temporary file that cannot be removed is harmless, so failures are skipped.
-pub fn remove_stale_temps(dir: &Path, names: &[&str]) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            continue;
-        };
-        let stale = names.iter().any(|name| {
-            file_name
-                .strip_prefix(&format!(".{name}.tmp-"))
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-        });
-        if stale && std::fs::remove_file(entry.path()).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
+        source,
+    })
 }
 
 /// Reads and checks a checkpoint file: exists, is small enough, then [`decode`].
 pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
-    let bad = |reason: String| Error::BadCheckpoint {
+    let read_err = |source| Error::ReadCheckpoint {
         path: path.to_path_buf(),
-        reason,
+        source,
     };
-    let meta = std::fs::metadata(path).map_err(|error| Error::ReadCheckpoint {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.is_dir() {
-        return Err(bad("it is a folder, not a file".into()));
+        return Err(Error::CheckpointIsFolder {
+            path: path.to_path_buf(),
+        });
     }
     if meta.len() > MAX_CHECKPOINT_BYTES {
-        return Err(bad(format!(
-            "{} bytes is too large for a checkpoint",
-            meta.len()
-        )));
+        return Err(Error::CheckpointTooLarge {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        });
     }
-    let bytes = std::fs::read(path).map_err(|error| Error::ReadCheckpoint {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    let bytes = std::fs::read(path).map_err(read_err)?;
     decode(&bytes, path, device)
 }
 
-/// Checks checkpoint `bytes`: safetensors of f32 tensors carrying our metadata with a known
-/// version and a known model. `path` is only used in errors. Never panics on any input.
-pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoint> {
-    let bad = |reason: String| Error::BadCheckpoint {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+/// Our metadata map, from the single key or (files from before it) the top level.
+fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|source| Error::NotSafetensors {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let raw = header.metadata().clone().unwrap_or_default();
-    // Files from before METADATA_KEY kept the same keys at the top level.
-    let metadata: HashMap<String, String> = match raw.get(METADATA_KEY) {
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| bad(format!("malformed {METADATA_KEY} metadata ({e})")))?,
-        None => raw,
-    };
+    match raw.get(METADATA_KEY) {
+        Some(json) => serde_json::from_str(json).map_err(|source| Error::MalformedMetadata {
+            path: path.to_path_buf(),
+            key: METADATA_KEY,
+            source,
+        }),
+        None => Ok(raw),
+    }
+}
+
+/// The format version, checked: ours, and not newer than this build.
+fn version_of(metadata: &HashMap<String, String>, path: &Path) -> Result<u32> {
     if metadata.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(
-            "no cnn-mnist metadata (was it written by cnn-train?)".into()
-        ));
+        return Err(Error::NotOurs {
+            path: path.to_path_buf(),
+        });
     }
     let version: u32 = metadata
         .get("format_version")
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| bad("missing or malformed format_version".into()))?;
+        .ok_or_else(|| Error::MissingMetadata {
+            path: path.to_path_buf(),
+            key: "format_version",
+            full: false,
+        })?;
     if version > FORMAT_VERSION {
-        return Err(bad(format!(
-            "format version {version} is newer than this build understands ({FORMAT_VERSION}); upgrade cnn-train"
-        )));
+        return Err(Error::NewerVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
-    let name = metadata
-        .get("model")
-        .ok_or_else(|| bad("metadata names no model".into()))?
-        .clone();
-    let spec = match metadata.get("spec") {
-        Some(json) => {
-            let spec: NetSpec =
-                serde_json::from_str(json).map_err(|e| bad(format!("malformed spec ({e})")))?;
-            spec.check()
-                .and_then(|()| spec.shape())
-                .map_err(|e| bad(format!("spec: {e}")))?;
-            Some(spec)
+    Ok(version)
+}
+
+/// The network a file describes: its spec checked, or a preset named before specs existed.
+fn checked_spec(name: &str, spec: Option<NetSpec>, path: &Path) -> Result<Option<NetSpec>> {
+    let bad = |source| Error::BadNetwork {
+        path: path.to_path_buf(),
+        source,
+    };
+    match spec {
+        Some(spec) => {
+            spec.check().and_then(|()| spec.shape()).map_err(bad)?;
+            Ok(Some(spec))
         }
         // A model defined in code has no spec; it is rebuilt by its own code.
-        None if name == crate::resume::CUSTOM_MODEL => None,
+        None if name == CUSTOM_MODEL => Ok(None),
         // Before specs (version 1), checkpoints named one of the presets, trained on MNIST.
-        None => {
-            let arch: Arch = name
-                .parse()
-                .map_err(|e: cnn_models::Error| bad(e.to_string()))?;
-            Some(arch.mnist_spec())
-        }
-    };
+        None => Ok(Some(name.parse::<Arch>().map_err(bad)?.mnist_spec())),
+    }
+}
+
+/// Parses the JSON metadata entry `key`, if present.
+fn parse_key<T: serde::de::DeserializeOwned>(
+    metadata: &HashMap<String, String>,
+    key: &'static str,
+    path: &Path,
+) -> Result<Option<T>> {
+    metadata
+        .get(key)
+        .map(|json| {
+            serde_json::from_str(json).map_err(|source| Error::MalformedMetadata {
+                path: path.to_path_buf(),
+                key,
+                source,
+            })
+        })
+        .transpose()
+}
+
+/// The network, recipe and run state: the typed `state` (format 3) or the text keys
+/// before it.
+type Described = (Option<NetSpec>, Option<TrainConfig>, Option<RunState>);
+
+fn state_of(metadata: &HashMap<String, String>, name: &str, path: &Path) -> Result<Described> {
+    if let Some(state) = parse_key::<RunState>(metadata, "state", path)? {
+        let spec = checked_spec(name, state.spec.clone(), path)?;
+        return Ok((spec, Some(state.config.clone()), Some(state)));
+    }
+    let spec = checked_spec(name, parse_key(metadata, "spec", path)?, path)?;
+    let config = parse_key(metadata, "config", path)?;
+    let state = RunState::from_legacy(metadata, spec.clone(), path)?;
+    Ok((spec, config, state))
+}
+
+/// Checks checkpoint `bytes`: safetensors of f32 tensors carrying our metadata with a known
+/// version and a buildable network. `path` is only used in errors. Never panics on any input.
+pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoint> {
+    let st = SafeTensors::deserialize(bytes).map_err(|source| Error::NotSafetensors {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let metadata = metadata_of(bytes, path)?;
+    version_of(&metadata, path)?;
+    let name = metadata
+        .get("model")
+        .ok_or_else(|| Error::MissingMetadata {
+            path: path.to_path_buf(),
+            key: "model",
+            full: false,
+        })?
+        .clone();
+    let (spec, config, state) = state_of(&metadata, &name, path)?;
     let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
+    for (tname, view) in st.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(bad(format!(
-                "tensor {name} is {:?}, expected F32",
-                view.dtype()
-            )));
+            return Err(Error::NotF32 {
+                path: path.to_path_buf(),
+                name: tname,
+                dtype: format!("{:?}", view.dtype()),
+            });
         }
         let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
-        tensors.insert(name, t);
+        tensors.insert(tname, t);
     }
     Ok(RawCheckpoint {
         tensors,
         metadata,
         name,
         spec,
+        config,
+        state,
     })
 }
 
 /// Copies the model weights from `ckpt` into the variables of `varmap`, checking that every
 /// variable is present with its exact shape.
 pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Result<()> {
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Encode("variable map lock poisoned".into()))?;
+    let vars = varmap.data().lock().map_err(|_| Error::LockPoisoned)?;
     // In name order, so the error for a wrong checkpoint is the same every time.
     let mut sorted: Vec<_> = vars.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(b.0));
     for (name, var) in sorted {
-        let t = ckpt.tensors.get(name).ok_or_else(|| Error::BadCheckpoint {
+        let t = ckpt.tensors.get(name).ok_or_else(|| Error::MissingTensor {
             path: path.to_path_buf(),
-            reason: format!("tensor {name} is missing"),
+            name: name.clone(),
         })?;
         if t.dims() != var.dims() {
-            return Err(Error::BadCheckpoint {
+            return Err(Error::TensorShape {
                 path: path.to_path_buf(),
-                reason: format!(
-                    "tensor {name} has shape {:?}, the model expects {:?}",
-                    t.dims(),
-                    var.dims()
-                ),
+                name: name.clone(),
+                found: t.dims().to_vec(),
+                expected: var.dims().to_vec(),
             });
         }
         var.set(t)?;
@@ -281,7 +327,9 @@ pub fn model_from(
             expected: expected.to_string(),
         });
     }
-    let spec = crate::resume::spec_of(&ckpt, path)?;
+    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
+        path: path.to_path_buf(),
+    })?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
     let model = Cnn::new(&ModelConfig::new(spec), vb)?;

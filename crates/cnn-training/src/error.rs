@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    Candle(candle_core::Error),
     /// Building a split (for prediction) failed.
     #[error(transparent)]
     Data(#[from] cnn_data::Error),
@@ -42,28 +42,152 @@ pub enum Error {
         suggest: f64,
     },
     /// Writing an artifact failed.
-    #[error("cannot write {path}: {error}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,
-        /// The underlying error (shown in the message, so not chained as a source).
-        error: std::io::Error,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// A checkpoint could not be read.
-    #[error("cannot read checkpoint {path}: {error}")]
+    #[error("cannot read checkpoint {path}")]
     ReadCheckpoint {
         /// The file.
         path: PathBuf,
-        /// The underlying error (shown in the message, so not chained as a source).
-        error: std::io::Error,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
-    /// A checkpoint is malformed.
-    #[error("{path} is not a usable checkpoint: {reason}")]
-    BadCheckpoint {
+    /// A checkpoint path names a folder.
+    #[error("{path} is not a usable checkpoint: it is a folder, not a file")]
+    CheckpointIsFolder {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A checkpoint file is larger than any of ours.
+    #[error("{path} is not a usable checkpoint: {len} bytes is too large for a checkpoint")]
+    CheckpointTooLarge {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+        /// Its size in bytes.
+        len: u64,
+    },
+    /// A file is not safetensors.
+    #[error("{path} is not a usable checkpoint: not a safetensors file")]
+    NotSafetensors {
+        /// The file.
+        path: PathBuf,
+        /// What the safetensors reader said.
+        #[source]
+        source: safetensors::SafeTensorError,
+    },
+    /// A safetensors file without our metadata.
+    #[error(
+        "{path} is not a usable checkpoint: no cnn-mnist metadata (was it written by cnn-train?)"
+    )]
+    NotOurs {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A metadata entry is not the JSON it should be.
+    #[error("{path} is not a usable checkpoint: malformed {key}")]
+    MalformedMetadata {
+        /// The file.
+        path: PathBuf,
+        /// The metadata entry.
+        key: &'static str,
+        /// What the JSON reader said.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A metadata entry that must be there is missing or not a number.
+    #[error("{path} is not a usable checkpoint: metadata has no valid {key}{}", if *full { " (not a full checkpoint?)" } else { "" })]
+    MissingMetadata {
+        /// The file.
+        path: PathBuf,
+        /// The metadata entry.
+        key: &'static str,
+        /// Whether only full checkpoints (for resuming) carry it.
+        full: bool,
+    },
+    /// A checkpoint from a newer build.
+    #[error(
+        "{path} is not a usable checkpoint: format version {found} is newer than this build understands ({supported})"
+    )]
+    NewerVersion {
+        /// The file.
+        path: PathBuf,
+        /// Version in the file.
+        found: u32,
+        /// Newest version this build reads.
+        supported: u32,
+    },
+    /// A checkpoint whose network cannot be built: an unknown name without a spec, or an
+    /// impossible spec.
+    #[error("{path} is not a usable checkpoint: its network cannot be built")]
+    BadNetwork {
+        /// The file.
+        path: PathBuf,
+        /// Why the network cannot be built.
+        #[source]
+        source: cnn_models::Error,
+    },
+    /// A tensor of another type than `f32`.
+    #[error("{path} is not a usable checkpoint: tensor {name} is {dtype}, expected F32")]
+    NotF32 {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Its type.
+        dtype: String,
+    },
+    /// A tensor the network needs is missing.
+    #[error("{path} is not a usable checkpoint: tensor {name} is missing")]
+    MissingTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+    },
+    /// A tensor has another shape than the network needs.
+    #[error(
+        "{path} is not a usable checkpoint: tensor {name} has shape {found:?}, the model expects {expected:?}"
+    )]
+    TensorShape {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Its shape.
+        found: Vec<usize>,
+        /// The shape needed.
+        expected: Vec<usize>,
+    },
+    /// The run was trained on another number of images.
+    #[error(
+        "{path} is not a usable checkpoint: the run was trained on {saved} images, not {given}"
+    )]
+    TrainSizeChanged {
+        /// The file.
+        path: PathBuf,
+        /// Images the run was trained on.
+        saved: usize,
+        /// Images given now.
+        given: usize,
+    },
+    /// The step count does not match the epochs recorded.
+    #[error("{path} is not a usable checkpoint: step count does not match the epochs done")]
+    StepMismatch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A history recorded as text (format 1 and 2) that cannot be read.
+    #[error("{path} is not a usable checkpoint: malformed history")]
+    MalformedHistory {
+        /// The file.
+        path: PathBuf,
     },
     /// A checkpoint holds another network than the one asked for.
     #[error("{path} holds a {found} model, not {expected}")]
@@ -81,9 +205,39 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// A momentum buffer is missing from a full checkpoint.
+    #[error(
+        "{path} is not a usable checkpoint: momentum buffer of {name} is missing (not a full checkpoint?)"
+    )]
+    MissingVelocity {
+        /// The file.
+        path: PathBuf,
+        /// The variable.
+        name: String,
+    },
+    /// A momentum buffer does not have its variable's shape.
+    #[error(
+        "{path} is not a usable checkpoint: momentum buffer of {name} has shape {found:?}, the model expects {expected:?}"
+    )]
+    VelocityShape {
+        /// The file.
+        path: PathBuf,
+        /// The variable.
+        name: String,
+        /// Its shape.
+        found: Vec<usize>,
+        /// The shape needed.
+        expected: Vec<usize>,
+    },
+    /// The variable map's lock was poisoned by a panic elsewhere.
+    #[error("the variable map's lock was poisoned by a panic in another thread")]
+    LockPoisoned,
+    /// Serialising the run state failed.
+    #[error("cannot encode the run state")]
+    EncodeState(#[source] serde_json::Error),
     /// Serialising a checkpoint failed.
-    #[error("cannot encode checkpoint: {0}")]
-    Encode(String),
+    #[error("cannot encode checkpoint")]
+    Encode(#[source] safetensors::SafeTensorError),
     /// The training or test split is empty.
     #[error("the {0} split is empty")]
     EmptySplit(&'static str),
@@ -133,6 +287,12 @@ pub enum Error {
         /// Classes of the data.
         classes: usize,
     },
+}
+
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Candle(cnn_models::one_line(e))
+    }
 }
 
 /// Result type of this crate.

@@ -5,7 +5,7 @@ pub const HISTORY_HEADER: &str =
     "epoch,train_loss,test_loss,test_accuracy,learning_rate,train_seconds";
 
 /// What one epoch produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch.
     pub epoch: usize,

@@ -21,6 +21,7 @@ mod resume;
 pub mod rng;
 mod run;
 mod schedule;
+mod state;
 mod trainer;
 
 pub use batch::{batch_tensor, label_tensor};
@@ -35,4 +36,5 @@ pub use resume::{CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE};
 pub use rng::Rng;
 pub use run::{RunOutcome, run};
 pub use schedule::lr_at;
+pub use state::RunState;
 pub use trainer::{BatchProgress, Event, Trainer};

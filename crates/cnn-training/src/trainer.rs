@@ -6,7 +6,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use cnn_data::{Dataset, Split};
-use cnn_models::{Cnn, ModelConfig, NetSpec};
+use cnn_models::{Cnn, NetSpec};
 
 use crate::batch::{batch_tensor, label_tensor, shifted_batch};
 use crate::eval::evaluate;
@@ -71,10 +71,7 @@ fn init_vars(
     device: &Device,
 ) -> Result<Vec<(String, candle_core::Var)>> {
     let mut vars: Vec<(String, candle_core::Var)> = {
-        let data = varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Encode("variable map lock poisoned".into()))?;
+        let data = varmap.data().lock().map_err(|_| Error::LockPoisoned)?;
         data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     };
     vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -103,11 +100,8 @@ impl Trainer<Cnn> {
     /// are checked against the spec's), initialised from `cfg.seed`.
     pub fn new(cfg: TrainConfig, spec: &NetSpec, device: &Device, train: &Split) -> Result<Self> {
         let spec = spec.resolve(train.image_shape(), train.classes())?;
-        let mcfg = ModelConfig {
-            spec: spec.clone(),
-            dropout_seed: cfg.seed ^ 0xD50_D50,
-            ops: cfg.ops,
-        };
+        let mut mcfg = Self::model_config(cfg.seed, spec.clone());
+        mcfg.ops = cfg.ops;
         let mut t = Self::with_model(cfg, device, train.len(), |vb| Ok(Cnn::new(&mcfg, vb)?))?;
         t.spec = Some(spec);
         Ok(t)

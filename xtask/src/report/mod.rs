@@ -262,9 +262,8 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     let state = run_dir.join(FINAL_STATE_FILE);
     let ckpt = cnn_training::checkpoint::read(&state, &o.device)?;
     let cfg: TrainConfig = ckpt
-        .metadata
-        .get("config")
-        .and_then(|c| serde_json::from_str(c).ok())
+        .config
+        .clone()
         .with_context(|| format!("{} records no recipe", state.display()))?;
     let source = match (&o.data_dir, &cfg.data_dir) {
         (Some(dir), _) | (None, Some(dir)) => DataSource::new(dir, kind_of(&cfg.dataset)),

@@ -9,8 +9,8 @@ use clap::Parser;
 use cnn_data::DatasetKind;
 use cnn_data::preprocess::{load_image, save_preprocessed};
 use cnn_models::Cnn;
+use cnn_training::FINAL_STATE_FILE;
 use cnn_training::checkpoint::RawCheckpoint;
-use cnn_training::{FINAL_STATE_FILE, TrainConfig};
 
 /// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
 ///
@@ -178,17 +178,16 @@ fn run(cli: Cli) -> Result<bool> {
 /// the dataset's own, else the label numbers, with a note saying so when the run's dataset
 /// is not one this build knows.
 fn class_names(ckpt: &RawCheckpoint, classes: usize) -> (Vec<String>, Option<String>) {
-    let cfg: Option<TrainConfig> = ckpt
-        .metadata
-        .get("config")
-        .and_then(|c| serde_json::from_str(c).ok());
-    if let Some(cfg) = &cfg
+    if let Some(cfg) = &ckpt.config
         && cfg.class_names.len() == classes
     {
         return (cfg.class_names.clone(), None);
     }
     let numbers = || (0..classes).map(|c| c.to_string()).collect();
-    let dataset = ckpt.metadata.get("dataset").map(String::as_str);
+    let dataset = match &ckpt.config {
+        Some(cfg) => Some(cfg.dataset.as_str()),
+        None => ckpt.metadata.get("dataset").map(String::as_str),
+    };
     let kind = match dataset {
         Some("fashion") => DatasetKind::Fashion,
         Some("mnist") | None => DatasetKind::Mnist,

@@ -172,13 +172,12 @@ fn data_for(cli: &Cli, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSource> 
 }
 
 fn recorded_config(ckpt: &RawCheckpoint, path: &Path) -> Result<TrainConfig> {
-    let text = ckpt.metadata.get("config").with_context(|| {
+    ckpt.config.clone().with_context(|| {
         format!(
             "{} records no recipe; pass --dataset or --data-dir",
             path.display()
         )
-    })?;
-    serde_json::from_str(text).with_context(|| format!("{}: malformed recipe", path.display()))
+    })
 }
 
 /// The data, with the model's input shape and classes checked against it.

@@ -9,6 +9,27 @@ use cnn_data::{DataSource, Dataset};
 use cnn_models::{Arch, OpsPath};
 use cnn_training::{TrainConfig, Trainer, batch_tensor, evaluate, label_tensor};
 
+/// Options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Presets to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "small_cnn,medium_cnn")]
+    models: Vec<String>,
+    /// Timed runs of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Training steps per timed run.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    batches: u32,
+    /// Skip candle-nn's reference path (slow).
+    #[arg(long)]
+    no_reference: bool,
+    /// A Python with torch, for the PyTorch columns [default: $CNN_TORCH_PYTHON, else python3].
+    #[arg(long, value_name = "PATH")]
+    torch_python: Option<String>,
+}
+
+/// The bench's settings, checked once.
 struct Options {
     models: Vec<Arch>,
     runs: usize,
@@ -17,39 +38,23 @@ struct Options {
     torch_python: Option<String>,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        models: Arch::ALL.to_vec(),
-        runs: 5,
-        batches: 60,
-        reference: true,
-        torch_python: std::env::var("CNN_TORCH_PYTHON").ok(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .cloned()
-                .with_context(|| format!("{flag} needs a value"))
-        };
-        match a.as_str() {
-            "--models" => {
-                o.models = value("--models")?
-                    .split(',')
-                    .map(|m| m.parse::<Arch>().map_err(anyhow::Error::from))
-                    .collect::<Result<_>>()?
-            }
-            "--runs" => o.runs = value("--runs")?.parse().context("--runs")?,
-            "--batches" => o.batches = value("--batches")?.parse().context("--batches")?,
-            "--no-reference" => o.reference = false,
-            "--torch-python" => o.torch_python = Some(value("--torch-python")?),
-            other => bail!("unknown option {other}"),
-        }
+impl BenchArgs {
+    fn settings(self) -> Result<Options> {
+        Ok(Options {
+            models: self
+                .models
+                .iter()
+                .map(|m| m.parse::<Arch>().map_err(anyhow::Error::from))
+                .collect::<Result<_>>()
+                .context("--models")?,
+            runs: self.runs as usize,
+            batches: self.batches as usize,
+            reference: !self.no_reference,
+            torch_python: self
+                .torch_python
+                .or_else(|| std::env::var("CNN_TORCH_PYTHON").ok()),
+        })
     }
-    if o.runs == 0 || o.batches == 0 {
-        bail!("--runs and --batches must be at least 1");
-    }
-    Ok(o)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -195,8 +200,8 @@ fn bench_torch(py: &str, arch: Arch, o: &Options) -> Result<Figures> {
 }
 
 #[allow(clippy::print_stdout)]
-pub fn main(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
+pub fn main(args: BenchArgs) -> Result<()> {
+    let o = args.settings()?;
     let (cpu, cores, simd) = machine();
     let threads = candle_core::utils::get_num_threads();
     println!("machine: {cpu}, {cores} logical cores, SIMD {simd}; {threads} threads; batch 64");

@@ -39,37 +39,41 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-const USAGE: &str = "usage: cargo xtask <command> [options]
+/// Project automation for cnn-mnist, run from anywhere in the repository.
+#[derive(Debug, clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+struct Xtask {
+    #[command(subcommand)]
+    command: Command,
+}
 
-commands:
-  report   train the models whose checkpoints are missing, evaluate them, and regenerate
-           every figure into assets/figures/ (with results.md)
-           options: --retrain  --quick (1 epoch on 2,000 images, into target/)  --dataset mnist|fashion
-                    --out DIR
-                    --run DIR [--data-dir DIR]: the figures of one run folder (any spec, any
-                    data), from what it recorded, into DIR/figures (or --out)
-                    --device cpu|cuda|cuda:N: where training and evaluation run (a GPU needs
-                    `cargo run --release -p xtask --features cuda -- report --device cuda`)
-  bench    training and inference throughput of both models, fast and reference paths,
-           beside PyTorch when a Python with torch is found
-           options: --models small_cnn,medium_cnn  --runs N (5)  --batches N (60)
-                    --no-reference  --torch-python PATH (or $CNN_TORCH_PYTHON)";
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Train the presets whose checkpoints are missing, evaluate them, and regenerate every
+    /// figure into assets/figures/ (with results.md); or draw one run folder with --run.
+    Report(report::ReportArgs),
+    /// Training and inference throughput of the presets, fast and reference paths, beside
+    /// PyTorch when a Python with torch is found.
+    Bench(bench::BenchArgs),
+}
 
 #[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    // args_os: `std::env::args` panics on a non-UTF-8 argument.
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let result = match args.first().map(String::as_str) {
-        Some("bench") => bench::main(&args[1..]),
-        Some("report") => report::main(&args[1..]),
-        Some("-h" | "--help") | None => {
-            eprintln!("{USAGE}");
-            return ExitCode::SUCCESS;
+    use clap::Parser;
+    let cli = match Xtask::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        Some(other) => Err(anyhow::anyhow!("unknown command `{other}`\n{USAGE}")),
+    };
+    let result = match cli.command {
+        Command::Report(args) => report::main(args),
+        Command::Bench(args) => bench::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

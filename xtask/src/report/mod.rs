@@ -7,62 +7,75 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_models::{Arch, Cnn};
 use cnn_training::{Event, FINAL_STATE_FILE, HISTORY_FILE, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Dataset of the preset runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetArg {
+    /// The shipped MNIST.
+    Mnist,
+    /// Fashion-MNIST from /usr/share/datasets/fashion-mnist.
+    Fashion,
+}
+
+/// Options of `cargo xtask report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Train the presets again even when their checkpoints exist.
+    #[arg(long)]
+    retrain: bool,
+    /// One epoch on 2,000 images, into target/ (a smoke test of every figure).
+    #[arg(long)]
+    quick: bool,
+    /// Dataset of the preset runs.
+    #[arg(long, value_enum, default_value = "mnist")]
+    dataset: DatasetArg,
+    /// Folder for the figures [default: assets/figures, or the run's figures/ folder].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Draw one run folder (any spec, any data) from what it recorded, instead of the presets.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// Data for --run, instead of the folder the run recorded.
+    #[arg(long, value_name = "DIR", requires = "run")]
+    data_dir: Option<PathBuf>,
+    /// Where training and evaluation run: cpu, cuda or cuda:N (a GPU needs the cuda
+    /// feature: `cargo run --release -p xtask --features cuda -- report --device cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// The report's settings, checked once.
 struct Options {
     retrain: bool,
     quick: bool,
     dataset: DatasetKind,
     out: Option<PathBuf>,
-    /// One run folder to draw, instead of the presets.
     run: Option<PathBuf>,
-    /// Data for `run`, instead of what the run recorded.
     data_dir: Option<PathBuf>,
-    /// Where training and evaluation run.
     device: Device,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        retrain: false,
-        quick: false,
-        dataset: DatasetKind::Mnist,
-        out: None,
-        run: None,
-        data_dir: None,
-        device: Device::Cpu,
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut path = |flag: &str| -> Result<PathBuf> {
-            Ok(PathBuf::from(
-                it.next()
-                    .with_context(|| format!("{flag} needs a folder"))?,
-            ))
-        };
-        match a.as_str() {
-            "--retrain" => o.retrain = true,
-            "--quick" => o.quick = true,
-            "--dataset" => {
-                o.dataset = match it.next().map(String::as_str) {
-                    Some("mnist") => DatasetKind::Mnist,
-                    Some("fashion") => DatasetKind::Fashion,
-                    other => bail!("--dataset expects mnist or fashion, got {other:?}"),
-                }
-            }
-            "--out" => o.out = Some(path("--out")?),
-            "--run" => o.run = Some(path("--run")?),
-            "--data-dir" => o.data_dir = Some(path("--data-dir")?),
-            "--device" => o.device = crate::device(it.next().map(String::as_str))?,
-            other => bail!("unknown option {other}"),
-        }
+impl ReportArgs {
+    fn settings(self) -> Result<Options> {
+        Ok(Options {
+            retrain: self.retrain,
+            quick: self.quick,
+            dataset: match self.dataset {
+                DatasetArg::Mnist => DatasetKind::Mnist,
+                DatasetArg::Fashion => DatasetKind::Fashion,
+            },
+            out: self.out,
+            run: self.run,
+            data_dir: self.data_dir,
+            device: crate::device(Some(&self.device))?,
+        })
     }
-    Ok(o)
 }
 
 /// Images the quick mode trains on (one epoch), so CI exercises every figure in seconds.
@@ -294,8 +307,8 @@ fn default_source(kind: DatasetKind) -> DataSource {
 }
 
 #[allow(clippy::print_stdout)]
-pub fn main(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
+pub fn main(args: ReportArgs) -> Result<()> {
+    let o = args.settings()?;
     if let Some(run_dir) = &o.run {
         return one_run(&o, run_dir);
     }

@@ -60,7 +60,7 @@ struct Cli {
     /// Dataset: mnist (shipped in assets/) or fashion (/usr/share/datasets/fashion-mnist)
     /// [default: mnist; with --final-state or --resume: the run's].
     #[arg(long)]
-    dataset: Option<String>,
+    dataset: Option<DatasetArg>,
     /// Folder holding the four MNIST-format files, raw or .gz (any image size and class
     /// count; an optional classes.txt names the classes).
     #[arg(long, value_name = "DIR")]
@@ -88,6 +88,25 @@ struct Cli {
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DatasetArg {
+    /// The shipped MNIST digits.
+    Mnist,
+    /// Fashion-MNIST (Debian's dataset-fashion-mnist).
+    #[value(alias = "fashion-mnist")]
+    Fashion,
+}
+
+impl Cli {
+    /// The dataset name of `--dataset`, MNIST when not given.
+    fn dataset(&self) -> &'static str {
+        match self.dataset {
+            Some(DatasetArg::Fashion) => "fashion",
+            Some(DatasetArg::Mnist) | None => "mnist",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -162,10 +181,7 @@ fn given_spec(cli: &Cli) -> Result<Option<NetSpec>> {
 /// The data to use with a saved run: the flags when given, else what the run recorded.
 fn data_for(cli: &Cli, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSource> {
     if cli.dataset.is_some() || cli.data_dir.is_some() {
-        return cnn_cli::select_data(
-            cli.dataset.as_deref().unwrap_or("mnist"),
-            cli.data_dir.clone(),
-        );
+        return cnn_cli::select_data(cli.dataset(), cli.data_dir.clone());
     }
     let cfg = recorded_config(ckpt, path)?;
     cnn_cli::recorded_data(&cfg)
@@ -199,7 +215,7 @@ fn check_fits(model: &cnn_models::Cnn, data: &Dataset, source: &DataSource) -> R
 fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
     let spec = given_spec(cli)?;
     let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
-    let out = out_dir(cli, name, cli.dataset.as_deref().unwrap_or("mnist"));
+    let out = out_dir(cli, name, cli.dataset());
     let path = cli
         .checkpoint
         .clone()
@@ -225,7 +241,7 @@ fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
 /// A fresh run: the network of `--model`, the data of `--dataset`/`--data-dir`.
 fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     let spec = cnn_cli::model_spec(cli.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
-    let dataset = cli.dataset.as_deref().unwrap_or("mnist");
+    let dataset = cli.dataset();
     let source = cnn_cli::select_data(dataset, cli.data_dir.clone())?;
     let out = out_dir(cli, &spec.name, dataset);
     let mut cfg = config(cli, &source);
@@ -251,7 +267,7 @@ fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
 fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     let spec = given_spec(cli)?;
     let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
-    let out = out_dir(cli, name, cli.dataset.as_deref().unwrap_or("mnist"));
+    let out = out_dir(cli, name, cli.dataset());
     let path = out.join(cnn_training::CHECKPOINT_FILE);
     let ckpt = cnn_training::checkpoint::read(&path, device).map_err(explain)?;
     if let Some(spec) = &spec

@@ -240,3 +240,28 @@ fn bad_checkpoints_end_in_one_clear_line() {
         "final_state.safetensors",
     );
 }
+
+#[test]
+fn one_and_two_threads_train_the_same_weights_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |threads: &str| {
+        let out = dir.path().join(format!("t{threads}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+            .args([
+                "--model",
+                "medium_cnn",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "1500",
+                "--out",
+            ])
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        std::fs::read(out.join("final_state.safetensors")).unwrap()
+    };
+    assert!(run("1") == run("2"), "weights depend on the thread count");
+}

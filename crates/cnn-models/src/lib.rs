@@ -29,6 +29,7 @@ mod dropout;
 mod error;
 pub mod fast;
 mod spec;
+mod spec_file;
 
 pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
 pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};

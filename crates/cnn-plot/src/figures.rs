@@ -29,11 +29,22 @@ pub fn learning_curves<DB: DrawingBackend>(
     let (left, right) = body.split_horizontally(body.dim_in_pixel().0 as i32 / 2);
     let last = points.iter().map(|p| p.epoch).max().unwrap_or(1);
     let x_range = 0.5f64..(last as f64 + 0.5);
+    loss_panel(&left, points, x_range.clone())?;
+    accuracy_panel(&right, points, x_range, last)?;
 
+    area.present().map_err(draw_err)
+}
+
+/// Train and test loss per epoch, on a log scale, with a legend.
+fn loss_panel<DB: DrawingBackend>(
+    left: &DrawingArea<DB, Shift>,
+    points: &[EpochPoint],
+    x_range: std::ops::Range<f64>,
+) -> Result<()> {
     let losses = points.iter().flat_map(|p| [p.train_loss, p.test_loss]);
     let lo = losses.clone().fold(f64::INFINITY, f64::min).max(1e-6) * 0.8;
     let hi = losses.fold(0f64, f64::max) * 1.25;
-    let mut chart = ChartBuilder::on(&left)
+    let mut chart = ChartBuilder::on(left)
         .margin(16)
         .caption("loss (log scale)", (FONT, 20))
         .x_label_area_size(44)
@@ -85,6 +96,16 @@ pub fn learning_curves<DB: DrawingBackend>(
         .draw()
         .map_err(draw_err)?;
 
+    Ok(())
+}
+
+/// Test accuracy per epoch, the best epoch circled and labelled beside it.
+fn accuracy_panel<DB: DrawingBackend>(
+    right: &DrawingArea<DB, Shift>,
+    points: &[EpochPoint],
+    x_range: std::ops::Range<f64>,
+    last: usize,
+) -> Result<()> {
     let best = points.iter().copied().fold(points[0], |b, p| {
         if p.test_accuracy > b.test_accuracy {
             p
@@ -96,7 +117,7 @@ pub fn learning_curves<DB: DrawingBackend>(
     let alo = accs.clone().fold(100.0, f64::min);
     let ahi = accs.fold(0.0, f64::max);
     let pad = ((ahi - alo) * 0.15).max(0.05);
-    let mut chart = ChartBuilder::on(&right)
+    let mut chart = ChartBuilder::on(right)
         .margin(16)
         .caption("test accuracy", (FONT, 20))
         .x_label_area_size(44)
@@ -145,7 +166,7 @@ pub fn learning_curves<DB: DrawingBackend>(
     chart
         .draw_series([EmptyElement::at(b) + Text::new(note, (dx, -12), style)])
         .map_err(draw_err)?;
-    area.present().map_err(draw_err)
+    Ok(())
 }
 
 fn layer_color(kind: &str) -> RGBColor {
@@ -163,7 +184,8 @@ fn layer_color(kind: &str) -> RGBColor {
     }
 }
 
-fn thousands(n: usize) -> String {
+/// `12345` as `12,345`.
+pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -283,17 +305,51 @@ pub fn confusion_matrix<DB: DrawingBackend>(
     let bottom = if digits { 60 } else { 90 };
     let bar_w = 110;
     let size = (w - left - bar_w - 20).min(h - bottom - 30);
-    let cell = size / n as i32;
-    let (gx, gy) = (left, 20);
+    let grid = Grid {
+        x: left,
+        y: 20,
+        cell: size / n as i32,
+        n: n as i32,
+    };
     let max = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-    let t = |c: u64| (1.0 + c as f64).ln() / (1.0 + max).ln();
-    let font = if n <= 10 { 15 } else { 11 };
+    draw_cells(&body, &grid, counts, max)?;
+    draw_class_labels(&body, &grid, class_names, digits)?;
+    draw_count_bar(&body, &grid, max)?;
+    area.present().map_err(draw_err)
+}
+
+/// Where the confusion matrix's cells lie: top-left corner, cell side, classes.
+struct Grid {
+    x: i32,
+    y: i32,
+    cell: i32,
+    n: i32,
+}
+
+impl Grid {
+    fn side(&self) -> i32 {
+        self.n * self.cell
+    }
+}
+
+/// Position of `count` on the logarithmic colour scale up to `max`, in `[0, 1]`.
+fn log_scale(count: u64, max: f64) -> f64 {
+    (1.0 + count as f64).ln() / (1.0 + max).ln()
+}
+
+fn draw_cells<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    g: &Grid,
+    counts: &[Vec<u64>],
+    max: f64,
+) -> Result<()> {
+    let font = if g.n <= 10 { 15 } else { 11 };
     for (r, row) in counts.iter().enumerate() {
         for (c, &v) in row.iter().enumerate() {
-            let (x, y) = (gx + c as i32 * cell, gy + r as i32 * cell);
-            let tv = t(v);
+            let (x, y) = (g.x + c as i32 * g.cell, g.y + r as i32 * g.cell);
+            let tv = log_scale(v, max);
             body.draw(&Rectangle::new(
-                [(x, y), (x + cell, y + cell)],
+                [(x, y), (x + g.cell, y + g.cell)],
                 sequential(tv).filled(),
             ))
             .map_err(draw_err)?;
@@ -302,19 +358,28 @@ pub fn confusion_matrix<DB: DrawingBackend>(
                 let style = TextStyle::from((FONT, font).into_font())
                     .color(&color)
                     .pos(Pos::new(HPos::Center, VPos::Center));
-                body.draw_text(&v.to_string(), &style, (x + cell / 2, y + cell / 2))
+                body.draw_text(&v.to_string(), &style, (x + g.cell / 2, y + g.cell / 2))
                     .map_err(draw_err)?;
             }
         }
     }
     body.draw(&Rectangle::new(
-        [(gx, gy), (gx + n as i32 * cell, gy + n as i32 * cell)],
+        [(g.x, g.y), (g.x + g.side(), g.y + g.side())],
         BLACK.stroke_width(1),
     ))
-    .map_err(draw_err)?;
+    .map_err(draw_err)
+}
+
+/// Row labels (true class) and column labels (predicted class), and the two axis titles.
+fn draw_class_labels<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    g: &Grid,
+    class_names: &[&str],
+    digits: bool,
+) -> Result<()> {
     let lab = TextStyle::from((FONT, 15).into_font());
     for (i, name) in class_names.iter().enumerate() {
-        let y = gy + i as i32 * cell + cell / 2;
+        let y = g.y + i as i32 * g.cell + g.cell / 2;
         let row_label = if digits {
             (*name).to_string()
         } else {
@@ -323,10 +388,10 @@ pub fn confusion_matrix<DB: DrawingBackend>(
         body.draw_text(
             &row_label,
             &lab.pos(Pos::new(HPos::Right, VPos::Center)),
-            (gx - 8, y),
+            (g.x - 8, y),
         )
         .map_err(draw_err)?;
-        let x = gx + i as i32 * cell + cell / 2;
+        let x = g.x + i as i32 * g.cell + g.cell / 2;
         let col_label = if digits {
             (*name).to_string()
         } else {
@@ -335,7 +400,7 @@ pub fn confusion_matrix<DB: DrawingBackend>(
         body.draw_text(
             &col_label,
             &lab.pos(Pos::new(HPos::Center, VPos::Top)),
-            (x, gy + n as i32 * cell + 6),
+            (x, g.y + g.side() + 6),
         )
         .map_err(draw_err)?;
     }
@@ -343,17 +408,24 @@ pub fn confusion_matrix<DB: DrawingBackend>(
     body.draw_text(
         "predicted class",
         &axis.pos(Pos::new(HPos::Center, VPos::Top)),
-        (gx + n as i32 * cell / 2, gy + n as i32 * cell + 30),
+        (g.x + g.side() / 2, g.y + g.side() + 30),
     )
     .map_err(draw_err)?;
     body.draw_text(
         "true",
         &axis.pos(Pos::new(HPos::Right, VPos::Bottom)),
-        (gx - 8, gy - 2),
+        (g.x - 8, g.y - 2),
     )
-    .map_err(draw_err)?;
-    // Colour bar: ticks at 0, a middle value and the maximum, placed on the log scale.
-    let (bx, by, bh) = (gx + n as i32 * cell + 30, gy, n as i32 * cell);
+    .map_err(draw_err)
+}
+
+/// Colour bar beside the grid: ticks at 0, a middle value and the maximum, on the log scale.
+fn draw_count_bar<DB: DrawingBackend>(
+    body: &DrawingArea<DB, Shift>,
+    g: &Grid,
+    max: f64,
+) -> Result<()> {
+    let (bx, by, bh) = (g.x + g.side() + 30, g.y, g.side());
     for i in 0..bh {
         let tt = 1.0 - i as f64 / (bh - 1).max(1) as f64;
         body.draw(&Rectangle::new(
@@ -369,7 +441,7 @@ pub fn confusion_matrix<DB: DrawingBackend>(
     .map_err(draw_err)?;
     let mid = ((1.0 + max).sqrt() - 1.0).round() as u64;
     for v in [0u64, mid, max as u64] {
-        let y = by + ((1.0 - t(v)) * (bh - 1) as f64) as i32;
+        let y = by + ((1.0 - log_scale(v, max)) * (bh - 1) as f64) as i32;
         body.draw_text(
             &v.to_string(),
             &TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Center)),
@@ -382,6 +454,5 @@ pub fn confusion_matrix<DB: DrawingBackend>(
         &TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Left, VPos::Top)),
         (bx - 8, by + bh + 8),
     )
-    .map_err(draw_err)?;
-    area.present().map_err(draw_err)
+    .map_err(draw_err)
 }

@@ -65,40 +65,23 @@ fn colorbar<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A grid of images titled `T:<truth> P:<prediction>` (and the confidence, when given), with
-/// wrong predictions in red and framed, so mistakes stand out.
-pub fn digit_grid<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    digits: &[Digit<'_>],
-    cols: usize,
-) -> Result<()> {
-    if digits.is_empty() || cols == 0 {
-        return Err(Error::BadData {
-            what: "digit grid",
-            reason: "no images".into(),
-        });
-    }
-    let body = titled(area, title)?;
-    let rows = digits.len().div_ceil(cols);
-    let cells = body.split_evenly((rows, cols));
-    // "T:7 P:7" on one line; long class names (Fashion-MNIST) get one line each for the
-    // truth and the prediction, so the text stays legible instead of shrinking.
-    let lines_of = |d: &Digit<'_>| {
-        let confidence = d
-            .confidence
-            .map(|c| format!(" {:.0}%", 100.0 * c))
-            .unwrap_or_default();
-        [
-            format!("T:{}", d.truth),
-            format!("P:{}{confidence}", d.predicted),
-        ]
-    };
-    let cell_w = cells
-        .first()
-        .map(|c| c.dim_in_pixel().0 as i32)
-        .unwrap_or(100);
-    // One font size for the whole grid, from its longest label and the cell width.
+/// The two label lines of a digit: `T:<truth>` and `P:<prediction>` (with the confidence).
+fn lines_of(d: &Digit<'_>) -> [String; 2] {
+    let confidence = d
+        .confidence
+        .map(|c| format!(" {:.0}%", 100.0 * c))
+        .unwrap_or_default();
+    [
+        format!("T:{}", d.truth),
+        format!("P:{}{confidence}", d.predicted),
+    ]
+}
+
+/// Whether labels take two lines, and one font size for the whole grid, from its longest
+/// label and the cell width: "T:7 P:7" fits on one line; long class names (Fashion-MNIST)
+/// get a line each for the truth and the prediction, so the text stays legible instead of
+/// shrinking.
+fn label_layout(digits: &[Digit<'_>], cell_w: i32) -> (bool, i32) {
     let fit = |chars: usize, max: i32| (cell_w * 16 / (chars as i32 * 10).max(1)).clamp(10, max);
     let longest_one = digits
         .iter()
@@ -116,6 +99,31 @@ pub fn digit_grid<DB: DrawingBackend>(
     } else {
         fit(longest_one, 17)
     };
+    (two_lines, font_size)
+}
+
+/// A grid of images titled `T:<truth> P:<prediction>` (and the confidence, when given), with
+/// wrong predictions in red and framed, so mistakes stand out.
+pub fn digit_grid<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    digits: &[Digit<'_>],
+    cols: usize,
+) -> Result<()> {
+    if digits.is_empty() || cols == 0 {
+        return Err(Error::BadData {
+            what: "digit grid",
+            reason: "no images".into(),
+        });
+    }
+    let body = titled(area, title)?;
+    let rows = digits.len().div_ceil(cols);
+    let cells = body.split_evenly((rows, cols));
+    let cell_w = cells
+        .first()
+        .map(|c| c.dim_in_pixel().0 as i32)
+        .unwrap_or(100);
+    let (two_lines, font_size) = label_layout(digits, cell_w);
     for (cell, d) in cells.iter().zip(digits) {
         let (w, h) = cell.dim_in_pixel();
         let lines: Vec<String> = if two_lines {

@@ -24,7 +24,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 pub use colors::{diverging, sequential};
-pub use figures::{architecture, confusion_matrix, learning_curves};
+pub use figures::{architecture, confusion_matrix, learning_curves, thousands};
 pub use images::{digit_grid, feature_maps, kernel_grid};
 
 /// The drawing area [`save_png`] hands to its closure.

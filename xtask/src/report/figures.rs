@@ -246,26 +246,13 @@ impl Run<'_> {
         let width = if long { 900 } else { 820 };
         let caption = format!(
             "{a}: confusion matrix on the {} test images ({correct} correct)",
-            thousands(test.len())
+            cnn_plot::thousands(test.len())
         );
         let title = format!("{a}: {} test confusion matrix", self.tag());
         self.save(out, "confusion", (width, 760), caption, |area| {
             cnn_plot::confusion_matrix(area, &title, &counts, &names)
         })
     }
-}
-
-/// `10000` as `10,000`.
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Four test inputs for the feature-map figures: the first test image of four different

@@ -9,6 +9,7 @@
 //! other device or dtype they fall back to candle's own ops, so CUDA keeps working unchanged.
 
 mod kernels;
+mod linear;
 mod ops;
 
 pub use ops::{conv_relu, conv_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2};

@@ -250,7 +250,7 @@ impl CustomOp3 for Linear {
         if bias.len() != fout {
             candle_core::bail!("linear: bias has {} values for {fout} outputs", bias.len());
         }
-        let y = kernels::linear_fwd(
+        let y = super::linear::linear_fwd(
             slice(xs, xl, "linear x")?,
             slice(ws, wl, "linear w")?,
             bias,
@@ -273,7 +273,7 @@ impl CustomOp3 for Linear {
         let (b, fin, fout) = linear_dims(x.shape(), w.shape())?;
         let need_dx = x.track_op();
         let (dx, dw, db) = with_slices([x, w, res, grad], |[xv, wv, yv, gv]| {
-            Ok(kernels::linear_bwd(
+            Ok(super::linear::linear_bwd(
                 xv, wv, yv, gv, b, fin, fout, self.relu, need_dx,
             ))
         })?;

@@ -66,6 +66,22 @@ fn norm_err(a: &Tensor, b: &Tensor) -> f32 {
     d / n
 }
 
+/// Checks that `fast` equals `reference` (relative error below 1e-5) and that both send
+/// the same gradient (below 1e-4) to each of `vars` for a random upstream gradient.
+fn assert_same_op(fast: &Tensor, reference: &Tensor, vars: &[(&str, &Var)], seed: u64, case: &str) {
+    assert!(rel_err(fast, reference) < 1e-5, "forward {case}");
+    let probe = rand(fast.dims(), seed);
+    let grads = |t: &Tensor| (t * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+    let (gf, gr) = (grads(fast), grads(reference));
+    for (name, v) in vars {
+        let e = rel_err(
+            gf.get(v.as_tensor()).unwrap(),
+            gr.get(v.as_tensor()).unwrap(),
+        );
+        assert!(e < 1e-4, "grad {name} of {case}: relative error {e}");
+    }
+}
+
 fn reference_conv(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
     let pad = w.dims()[3] / 2;
     x.conv2d(w, pad, 1, 1, 1)
@@ -129,28 +145,9 @@ fn conv_relu_matches_reference_values_and_gradients_for_every_kernel() {
                     reference_conv(x.as_tensor(), wt.as_tensor(), bias.as_tensor()),
                 )
             };
-            let case = (b, ci, co, h, w, k, pool);
-            assert!(rel_err(&fast, &reference) < 1e-5, "forward {case:?}");
-            let probe = rand(fast.dims(), seed + 3);
-            let gf = (fast * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gr = (reference * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, v) in [("x", &x), ("w", &wt), ("b", &bias)] {
-                let e = rel_err(
-                    gf.get(v.as_tensor()).unwrap(),
-                    gr.get(v.as_tensor()).unwrap(),
-                );
-                assert!(e < 1e-4, "grad {name} of {case:?}: relative error {e}");
-            }
+            let case = format!("{:?}", (b, ci, co, h, w, k, pool));
+            let vars = [("x", &x), ("w", &wt), ("b", &bias)];
+            assert_same_op(&fast, &reference, &vars, seed + 3, &case);
         }
     }
 }
@@ -307,28 +304,9 @@ fn linear_matches_reference_values_and_gradients() {
             if relu {
                 reference = reference.relu().unwrap();
             }
-            let case = (b, fin, fout, relu);
-            assert!(rel_err(&fast, &reference) < 1e-5, "forward {case:?}");
-            let probe = rand(fast.dims(), seed + 3);
-            let gf = (fast * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gr = (reference * &probe)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            for (name, v) in [("x", &x), ("w", &w), ("b", &bias)] {
-                let e = rel_err(
-                    gf.get(v.as_tensor()).unwrap(),
-                    gr.get(v.as_tensor()).unwrap(),
-                );
-                assert!(e < 1e-4, "grad {name} of {case:?}: relative error {e}");
-            }
+            let case = format!("{:?}", (b, fin, fout, relu));
+            let vars = [("x", &x), ("w", &w), ("b", &bias)];
+            assert_same_op(&fast, &reference, &vars, seed + 3, &case);
         }
     }
 }

@@ -489,6 +489,16 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         eval(&f),
         "otherspec.safetensors",
     );
+    let f = edited(root, &fin, "nan.safetensors", |p| {
+        tensor_mut(p, "fc1.weight").3[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+        true
+    });
+    add(
+        "ckpt-nan-weights",
+        "a weight that is NaN (a diverged run's weights)",
+        eval(&f),
+        "fc1.weight",
+    );
     let f = edited(root, &fin, "newer.safetensors", |p| {
         p.1.insert("format_version".into(), "99".into());
         true
@@ -536,6 +546,14 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         "a malformed history",
         resume(&d),
         "checkpoint.safetensors",
+    );
+    add(
+        "run-folder-holds-a-run",
+        "a fresh run into a folder that holds a run (a forgotten `--resume`)",
+        ["--epochs", "1", "--train-limit", "500", "--out", "DIR/run"]
+            .map(String::from)
+            .to_vec(),
+        "--resume",
     );
     let mut args = resume("DIR/run");
     args[2] = "400".into();
@@ -760,6 +778,12 @@ fn flag_cases() -> Vec<Case> {
             "--ops",
         ),
         (
+            "flag-checkpoint-without-final-state",
+            "`--checkpoint` without `--final-state` (it would be ignored)",
+            &["--checkpoint", "DIR/run/final_state.safetensors"][..],
+            "--final-state",
+        ),
+        (
             "flag-resume-and-final-state",
             "`--resume` with `--final-state`",
             &["--resume", "--final-state"][..],
@@ -887,6 +911,11 @@ fn run_case(c: &Case, root: &Path, cache: &Path) -> Seen {
     };
     let root_s = root.to_str().unwrap();
     let args: Vec<String> = c.args.iter().map(|a| a.replace("DIR", root_s)).collect();
+    // Every case starts without a run in its output folders (a fresh run refuses to replace
+    // one).
+    for scratch in ["out", "accepted"] {
+        let _ = std::fs::remove_dir_all(root.join(scratch));
+    }
     let out = Command::new(exe)
         .args(&args)
         .env("CNN_DATA_CACHE", cache)

@@ -265,3 +265,55 @@ fn one_and_two_threads_train_the_same_weights_byte_for_byte() {
     };
     assert!(run("1") == run("2"), "weights depend on the thread count");
 }
+
+#[test]
+fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "2", "--train-limit", "4000", "--out", out_s])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The header is printed once the folder is locked.
+    let mut lines = std::io::BufReader::new(first.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("recipe:") {
+            break;
+        }
+    }
+    // Even told to overwrite, a second process must not write into a folder in use.
+    let second = cnn_train(&[
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--overwrite",
+        "--out",
+        out_s,
+    ]);
+    assert_clean_error(&second, "another run is using this folder");
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    assert!(first.wait().unwrap().success(), "{seen:?} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.starts_with("epoch   2/2")),
+        "{rest:?}"
+    );
+    // The lock ends with the process: the folder is free again, for --resume or --overwrite.
+    let third = cnn_train(&[
+        "--epochs",
+        "1",
+        "--train-limit",
+        "500",
+        "--overwrite",
+        "--out",
+        out_s,
+    ]);
+    assert!(third.status.success(), "{}", text(&third.stderr));
+}

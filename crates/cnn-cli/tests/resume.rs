@@ -272,6 +272,7 @@ fn a_failing_write_keeps_the_previous_checkpoint_and_says_why() {
         .arg(env!("CARGO_BIN_EXE_cnn-train"))
         .args(args)
         .arg("2")
+        .arg("--overwrite")
         .arg("--out")
         .arg(&dir)
         .env("CNN_DATA_CACHE", &cache)

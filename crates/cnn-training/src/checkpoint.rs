@@ -292,7 +292,22 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
                 expected: var.dims().to_vec(),
             });
         }
+        check_finite(t, name, path)?;
         var.set(t)?;
+    }
+    Ok(())
+}
+
+/// Refuses a tensor holding NaN or an infinity: such weights would "evaluate" to a NaN
+/// loss and a 0% prediction instead of an error.
+pub(crate) fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
+    let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            index,
+        });
     }
     Ok(())
 }

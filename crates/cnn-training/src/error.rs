@@ -151,6 +151,18 @@ pub enum Error {
         /// The tensor.
         name: String,
     },
+    /// A tensor holds NaN or an infinity.
+    #[error(
+        "{path} is not a usable checkpoint: tensor {name} holds a non-finite value (at index {index})"
+    )]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// Index of the first non-finite value.
+        index: usize,
+    },
     /// A tensor has another shape than the network needs.
     #[error(
         "{path} is not a usable checkpoint: tensor {name} has shape {found:?}, the model expects {expected:?}"

@@ -143,6 +143,7 @@ impl<M: Model> Trainer<M> {
                     expected: dims,
                 });
             }
+            checkpoint::check_finite(v, &name, path)?;
             self.opt.set_velocity(&name, v)?;
         }
         Ok(())

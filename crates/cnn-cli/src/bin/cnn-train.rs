@@ -88,6 +88,9 @@ struct Cli {
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
+    /// Start a fresh run even if <out> holds one (its files are replaced).
+    #[arg(long, conflicts_with_all = ["resume", "final_state"])]
+    overwrite: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -314,19 +317,86 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if cli.final_state {
         return final_state(&cli, &device);
     }
+    if cli.checkpoint.is_some() {
+        anyhow::bail!(
+            "--checkpoint is read only with --final-state (to evaluate that file); training would ignore it"
+        );
+    }
+    let out = out_of_run(&cli)?;
+    // Held until the process ends: a second run into the folder is refused. A folder that
+    // does not exist yet is created (and locked) only once the data has loaded.
+    let mut lock = if out.is_dir() { Some(lock_out(&out)?) } else { None };
+    if !cli.resume && !cli.overwrite {
+        refuse_existing_run(&out)?;
+    }
     let (mut trainer, data, out) = if cli.resume {
         resumed(&cli, &device)?
     } else {
         fresh(&cli, &device)?
     };
-    // Fail before training, not after the first epoch, when the output cannot be written.
+    if lock.is_none() {
+        std::fs::create_dir_all(&out)
+            .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
+        lock = Some(lock_out(&out)?);
+        if !cli.resume && !cli.overwrite {
+            refuse_existing_run(&out)?;
+        }
+    }
+    print_header(&trainer, &data, &device, &out);
+    let code = train(&mut trainer, &data, &out);
+    drop(lock);
+    code
+}
+
+/// The run folder of a training or resumed run, checked to be a folder (when it exists)
+/// before any data is loaded or any epoch trained.
+fn out_of_run(cli: &Cli) -> Result<PathBuf> {
+    let name = match &cli.model {
+        Some(m) => cnn_cli::model_spec(m)?.name,
+        None => DEFAULT_MODEL.to_string(),
+    };
+    let out = out_dir(cli, &name, cli.dataset());
     if out.exists() && !out.is_dir() {
         anyhow::bail!("--out {}: is a file, not a folder", out.display());
     }
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("--out {}: cannot create the folder", out.display()))?;
-    print_header(&trainer, &data, &device, &out);
-    train(&mut trainer, &data, &out)
+    Ok(out)
+}
+
+/// Name of the lock file a run holds in its folder.
+const LOCK_FILE: &str = "run.lock";
+
+/// An advisory lock on `<out>/run.lock`, released when the process ends (however it ends).
+fn lock_out(out: &Path) -> Result<std::fs::File> {
+    let path = out.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("--out {}: cannot create {LOCK_FILE}", out.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "--out {}: another run is using this folder (it holds {LOCK_FILE}); wait for it to end or pick another --out",
+            out.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("--out {}: cannot lock {LOCK_FILE}", out.display()))
+        }
+    }
+}
+
+/// A fresh run must not silently replace a run already in `out`.
+fn refuse_existing_run(out: &Path) -> Result<()> {
+    for file in [cnn_training::CHECKPOINT_FILE, FINAL_STATE_FILE] {
+        if out.join(file).exists() {
+            anyhow::bail!(
+                "--out {}: already holds a run ({file}); continue it with --resume, or pass --overwrite to replace it",
+                out.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)]

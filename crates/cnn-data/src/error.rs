@@ -193,7 +193,7 @@ pub enum Error {
         actual: String,
     },
     /// The `mnist` crate failed on a file the guard had accepted (it changed in between).
-    #[error("{path} changed while it was being read; load again")]
+    #[error("{path} changed while it was being read (or cannot be read as MNIST); load again")]
     ReaderFailed {
         /// The file.
         path: PathBuf,

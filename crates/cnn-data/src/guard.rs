@@ -333,13 +333,23 @@ pub(crate) fn digest_of(header: &[u8], payload: &[u8]) -> String {
 }
 
 /// An uncompressed copy of `c` on disk for a reader that needs a file: the file itself, or a
-/// content-addressed copy in `cache` (which can never be stale).
-pub(crate) fn readable_copy(c: &Checked, name: &str, cache: &Path) -> Result<PathBuf> {
+/// content-addressed copy in `cache`.
+///
+/// An existing copy is reused when its size is right (`rewrite` forces a fresh one); its
+/// contents are checked after reading, against the digest.
+pub(crate) fn readable_copy(
+    c: &Checked,
+    name: &str,
+    cache: &Path,
+    rewrite: bool,
+) -> Result<PathBuf> {
     if !c.compressed {
         return Ok(c.source.clone());
     }
     let target = cache.join(&c.digest).join(name);
-    if !target.is_file() {
+    let intact =
+        std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == c.bytes.len() as u64);
+    if rewrite || !intact {
         write_atomic(&target, &c.bytes)?;
     }
     Ok(target)

@@ -39,11 +39,26 @@ fn path_str(p: &Path) -> Result<String> {
 
 /// Items read back by the `mnist` crate: `[train images, train labels, test images, test
 /// labels]`, each checked against the guard's digest of its file.
+///
+/// A decompressed copy in the cache that was truncated or altered since it was written is
+/// written again from the verified bytes, and read once more.
 pub(crate) fn read(files: &[Checked; 4], names: &[&str; 4], cache: &Path) -> Result<[Vec<u8>; 4]> {
+    match read_once(files, names, cache, false) {
+        Err(_) if files.iter().any(|f| f.compressed) => read_once(files, names, cache, true),
+        other => other,
+    }
+}
+
+fn read_once(
+    files: &[Checked; 4],
+    names: &[&str; 4],
+    cache: &Path,
+    rewrite: bool,
+) -> Result<[Vec<u8>; 4]> {
     let paths = files
         .iter()
         .zip(names)
-        .map(|(f, name)| guard::readable_copy(f, name, cache))
+        .map(|(f, name)| guard::readable_copy(f, name, cache, rewrite))
         .collect::<Result<Vec<PathBuf>>>()?;
     let strs = paths
         .iter()
@@ -65,7 +80,7 @@ pub(crate) fn read(files: &[Checked; 4], names: &[&str; 4], cache: &Path) -> Res
         [m.trn_img, m.trn_lbl, m.tst_img, m.tst_lbl]
     });
     let out = read.map_err(|_| Error::ReaderFailed {
-        path: files[0].source.clone(),
+        path: paths[0].clone(),
     })?;
     let kinds = [
         IdxKind::Images,
@@ -73,12 +88,10 @@ pub(crate) fn read(files: &[Checked; 4], names: &[&str; 4], cache: &Path) -> Res
         IdxKind::Images,
         IdxKind::Labels,
     ];
-    for ((f, items), kind) in files.iter().zip(&out).zip(kinds) {
+    for (((f, items), kind), path) in files.iter().zip(&out).zip(kinds).zip(&paths) {
         let header = &f.bytes[..kind.header_len()];
         if guard::digest_of(header, items) != f.digest {
-            return Err(Error::ReaderMismatch {
-                path: f.source.clone(),
-            });
+            return Err(Error::ReaderMismatch { path: path.clone() });
         }
     }
     Ok(out)

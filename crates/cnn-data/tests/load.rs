@@ -333,3 +333,34 @@ fn a_gzip_bomb_is_read_no_further_than_its_header_implies() {
         e => panic!("{e}"),
     }
 }
+
+#[test]
+fn a_damaged_cache_copy_is_rebuilt_from_the_verified_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let first = load(&shipped().with_cache_dir(cache.path())).unwrap();
+    let copies: Vec<std::path::PathBuf> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(copies.len(), 4);
+    // One copy altered at the same size (it would train on wrong data), one cut short (the
+    // mnist crate would panic).
+    for path in &copies {
+        let mut bytes = std::fs::read(path).unwrap();
+        if path.ends_with("train-images-idx3-ubyte") {
+            let n = bytes.len();
+            bytes[n / 2..n / 2 + 784].fill(255);
+        } else if path.ends_with("t10k-labels-idx1-ubyte") {
+            bytes.truncate(100);
+        } else {
+            continue;
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+    let again = load(&shipped().with_cache_dir(cache.path())).unwrap();
+    assert_eq!(again.train, first.train);
+    assert_eq!(again.test, first.test);
+    let healed = load(&shipped().with_cache_dir(cache.path())).unwrap();
+    assert_eq!(healed.train, first.train);
+}

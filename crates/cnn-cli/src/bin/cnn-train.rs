@@ -325,7 +325,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let out = out_of_run(&cli)?;
     // Held until the process ends: a second run into the folder is refused. A folder that
     // does not exist yet is created (and locked) only once the data has loaded.
-    let mut lock = if out.is_dir() { Some(lock_out(&out)?) } else { None };
+    let mut lock = if out.is_dir() {
+        Some(lock_out(&out)?)
+    } else {
+        None
+    };
     if !cli.resume && !cli.overwrite {
         refuse_existing_run(&out)?;
     }

@@ -170,10 +170,51 @@ pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
     cnn_data::load(source).with_context(|| format!("loading {} data", source.kind.name()))
 }
 
+/// The reader of standard output has gone (a closed pipe, as in `cnn-train | head -n 3`):
+/// the program ends quietly, as command-line tools do, with the exit code a shell reports
+/// for a SIGPIPE death.
+#[derive(Debug, thiserror::Error)]
+#[error("standard output was closed")]
+pub struct PipeClosed;
+
+/// Exit code for [`PipeClosed`]: 128 + SIGPIPE (13).
+pub const PIPE_CLOSED: u8 = 141;
+
+/// Writes one line to standard output. A closed pipe is [`PipeClosed`]; any other failure
+/// (a full disk behind `>`, `/dev/full`) is an error naming standard output. `println!`
+/// would panic on either.
+pub fn say(args: std::fmt::Arguments<'_>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(PipeClosed.into()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
+}
+
+/// [`say`] with `format!` arguments.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to standard error, ignoring failure: there is nowhere left to report it.
+pub fn warn(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
 /// The `main` of every binary: parses flags (clap prints help or a usage error, exit 2), runs
 /// `run`, and prints a failure as one `error: ...` line (exit 1). `run` returns the exit code
 /// of an outcome it has already reported (a partial failure, an interruption).
-#[allow(clippy::print_stderr)]
 pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> ExitCode {
     let cli = match C::try_parse() {
         Ok(cli) => cli,
@@ -188,8 +229,13 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
     };
     match run(cli) {
         Ok(code) => code,
+        Err(e) if e.downcast_ref::<PipeClosed>().is_some() => ExitCode::from(PIPE_CLOSED),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One line, whatever the paths in it hold.
+            warn(format_args!(
+                "error: {}",
+                format!("{e:#}").replace('\n', " ")
+            ));
             ExitCode::FAILURE
         }
     }

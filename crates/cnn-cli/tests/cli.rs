@@ -317,3 +317,46 @@ fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
     ]);
     assert!(third.status.success(), "{}", text(&third.stderr));
 }
+
+#[test]
+fn a_closed_pipe_ends_training_quietly_and_a_full_stdout_is_one_line() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // `cnn-train ... | head -n 3`: the reader goes after the first epoch's line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "4", "--train-limit", "3000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let first: Vec<String> = std::io::BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(|l| l.unwrap())
+        .collect();
+    assert!(first[2].starts_with("epoch   1/4"), "{first:?}");
+    let end = child.wait_with_output().unwrap();
+    assert_eq!(end.status.code(), Some(141), "{}", text(&end.stderr));
+    assert!(text(&end.stderr).is_empty(), "{}", text(&end.stderr));
+    // The last finished epoch is on disk and continues.
+    let resumed = cnn_train(&[
+        "--resume",
+        "--train-limit",
+        "3000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(last_line(&resumed).starts_with("test accuracy: "));
+
+    let full = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--final-state", "--out", out.to_str().unwrap()])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_clean_error(&full, "cannot write to standard output");
+    assert_eq!(text(&full.stderr).lines().count(), 1);
+}

@@ -49,7 +49,6 @@ struct Outcome {
 }
 
 /// The trained network of the run, and the names of its classes.
-#[allow(clippy::print_stderr)]
 fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
     let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
@@ -70,7 +69,7 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     }
     let (names, note) = class_names(&ckpt, model.classes());
     if let Some(note) = note {
-        eprintln!("note: {}: {note}", state.display());
+        cnn_cli::warn(format_args!("note: {}: {note}", state.display()));
     }
     Ok((model, names))
 }
@@ -117,7 +116,6 @@ fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
     Ok(outcomes)
 }
 
-#[allow(clippy::print_stdout)]
 fn print_json(outcomes: &[Outcome], names: &[String]) -> Result<()> {
     let items: Vec<serde_json::Value> = outcomes
         .iter()
@@ -132,12 +130,10 @@ fn print_json(outcomes: &[Outcome], names: &[String]) -> Result<()> {
             Err(e) => serde_json::json!({"path": o.path.display().to_string(), "error": e}),
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&items)?);
-    Ok(())
+    cnn_cli::say!("{}", serde_json::to_string_pretty(&items)?)
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
-fn print_lines(outcomes: &[Outcome], names: &[String]) {
+fn print_lines(outcomes: &[Outcome], names: &[String]) -> Result<()> {
     for o in outcomes {
         match &o.result {
             Ok(top) => {
@@ -145,17 +141,18 @@ fn print_lines(outcomes: &[Outcome], names: &[String]) {
                     .iter()
                     .map(|&(c, p)| format!("{} {:.1}%", names[c], 100.0 * p))
                     .collect();
-                println!(
+                cnn_cli::say!(
                     "{}: {} ({:.1}%)  top 3: {}",
                     o.path.display(),
                     names[top[0].0],
                     100.0 * top[0].1,
                     rest.join(", ")
-                );
+                )?;
             }
-            Err(e) => eprintln!("error: {e}"),
+            Err(e) => cnn_cli::warn(format_args!("error: {}", e.replace('\n', " "))),
         }
     }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<bool> {
@@ -169,7 +166,7 @@ fn run(cli: Cli) -> Result<bool> {
     if cli.json {
         print_json(&outcomes, &names)?;
     } else {
-        print_lines(&outcomes, &names);
+        print_lines(&outcomes, &names)?;
     }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
 }

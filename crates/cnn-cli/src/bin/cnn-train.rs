@@ -214,7 +214,6 @@ fn check_fits(model: &cnn_models::Cnn, data: &Dataset, source: &DataSource) -> R
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
 fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
     let spec = given_spec(cli)?;
     let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
@@ -230,14 +229,14 @@ fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
     let data = cnn_cli::load_data(&source)?;
     check_fits(&model, &data, &source)?;
     let eval = cnn_training::evaluate(&model, &data.test, device)?;
-    println!(
+    cnn_cli::say!(
         "loaded {} from {} (ops {})",
         ckpt.name,
         path.display(),
         ops_name(model.ops())
-    );
-    println!("test loss: {:.4}", eval.loss);
-    println!("{}", accuracy_line(eval.correct, eval.total));
+    )?;
+    cnn_cli::say!("test loss: {:.4}", eval.loss)?;
+    cnn_cli::say!("{}", accuracy_line(eval.correct, eval.total))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -266,7 +265,6 @@ fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
 }
 
 /// A resumed run: model, recipe and data from `<out>/checkpoint.safetensors`.
-#[allow(clippy::print_stdout)]
 fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     let spec = given_spec(cli)?;
     let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
@@ -302,16 +300,15 @@ fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     let mut t =
         Trainer::from_checkpoint(&ckpt, &path, device, data.train.len()).map_err(explain)?;
     t.set_ops(ops_path(cli.ops));
-    println!(
+    cnn_cli::say!(
         "resuming {} after epoch {} of {}",
         path.display(),
         t.epochs_done(),
         t.config().epochs
-    );
+    )?;
     Ok((t, data, out))
 }
 
-#[allow(clippy::print_stdout)]
 fn run(cli: Cli) -> Result<ExitCode> {
     let device = cnn_cli::select_device(cli.ngpus, cli.device.as_deref())?;
     if cli.final_state {
@@ -346,7 +343,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             refuse_existing_run(&out)?;
         }
     }
-    print_header(&trainer, &data, &device, &out);
+    print_header(&trainer, &data, &device, &out)?;
     let code = train(&mut trainer, &data, &out);
     drop(lock);
     code
@@ -403,11 +400,10 @@ fn refuse_existing_run(out: &Path) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stdout)]
-fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) {
+fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) -> Result<()> {
     let cfg = trainer.config();
     let spec = trainer.model().spec();
-    println!(
+    cnn_cli::say!(
         "training {} ({} parameters) on {} {} images of {}x{} in {} classes, testing on {}; device {:?}; output {}",
         spec.name,
         trainer
@@ -424,8 +420,8 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
         data.test.len(),
         device,
         out.display()
-    );
-    println!(
+    )?;
+    cnn_cli::say!(
         "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}; ops {}",
         cfg.epochs,
         cfg.batch_size,
@@ -436,10 +432,9 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
         cfg.warmup_epochs,
         cfg.shift,
         ops_name(trainer.model().ops())
-    );
+    )
 }
 
-#[allow(clippy::print_stdout)]
 fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> {
     let cfg = trainer.config().clone();
     let interactive = std::io::stdout().is_terminal();
@@ -450,6 +445,9 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     let epochs = cfg.epochs;
+    let stop = Arc::new(AtomicBool::new(false));
+    // A failed epoch line stops training as Ctrl-C does; the failure is reported after.
+    let mut write_failed: Option<anyhow::Error> = None;
     let mut on_event = |ev: &Event| match ev {
         Event::EpochStart { epoch, batches } if interactive => {
             let b = ProgressBar::new(*batches as u64).with_style(style.clone());
@@ -469,7 +467,7 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
-            println!(
+            let line = cnn_cli::say!(
                 "epoch {:>3}/{epochs}  train_loss {:.4}  test_loss {:.4}  test_acc {:.2}%  lr {:.4}  {:.1} s ({:.0} img/s)",
                 m.epoch,
                 m.train_loss,
@@ -479,10 +477,13 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
                 m.train_seconds,
                 data.train.len() as f64 / m.train_seconds.max(1e-9),
             );
+            if let Err(e) = line {
+                write_failed.get_or_insert(e);
+                stop.store(true, Ordering::Relaxed);
+            }
         }
         _ => {}
     };
-    let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
         // Ctrl-C stops between batches; the last finished epoch's files stay on disk.
@@ -493,21 +494,26 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    if outcome.map_err(explain)? == RunOutcome::Interrupted {
-        println!(
+    let outcome = outcome.map_err(explain)?;
+    if let Some(e) = write_failed {
+        // The epochs before the failed line are on disk, as after Ctrl-C.
+        return Err(e);
+    }
+    if outcome == RunOutcome::Interrupted {
+        cnn_cli::say!(
             "interrupted after epoch {}; its files are in {}; continue with:\n  {}",
             trainer.epochs_done(),
             out.display(),
             cnn_cli::resume_command()
-        );
+        )?;
         return Ok(ExitCode::from(INTERRUPTED));
     }
-    println!(
+    cnn_cli::say!(
         "wrote {}/{{history.csv,final_state.safetensors,checkpoint.safetensors}}",
         out.display()
-    );
+    )?;
     if let Some(m) = trainer.history().last() {
-        println!("{}", accuracy_line(m.test_correct, m.test_total));
+        cnn_cli::say!("{}", accuracy_line(m.test_correct, m.test_total))?;
     }
     Ok(ExitCode::SUCCESS)
 }

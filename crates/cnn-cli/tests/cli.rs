@@ -360,3 +360,61 @@ fn a_closed_pipe_ends_training_quietly_and_a_full_stdout_is_one_line() {
     assert_clean_error(&full, "cannot write to standard output");
     assert_eq!(text(&full.stderr).lines().count(), 1);
 }
+
+#[test]
+fn sigterm_stops_like_ctrl_c_and_a_fifo_checkpoint_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "30", "--train-limit", "3000", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !out.join("history.csv").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let end = child.wait_with_output().unwrap();
+    assert_eq!(end.status.code(), Some(130), "{}", text(&end.stderr));
+    assert!(text(&end.stdout).contains("interrupted after epoch "));
+
+    let fifo = dir.path().join("fifo.safetensors");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let read = cnn_train(&["--final-state", "--checkpoint", fifo.to_str().unwrap()]);
+    assert_clean_error(&read, "is not a regular file");
+}
+
+#[test]
+fn an_empty_or_relative_cache_setting_never_writes_into_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cwd, home) = (dir.path().join("cwd"), dir.path().join("home"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "1", "--train-limit", "200", "--out", "run"])
+        .current_dir(&cwd)
+        .env("CNN_DATA_CACHE", "")
+        .env("XDG_CACHE_HOME", "relative/cache")
+        .env("HOME", &home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries: Vec<String> = std::fs::read_dir(&cwd)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["run"]);
+    assert!(home.join(".cache/cnn-mnist").is_dir());
+}

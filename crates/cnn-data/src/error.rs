@@ -66,6 +66,14 @@ pub enum Error {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// `SHA256SUMS.raw` is larger than any checksum file of four lines.
+    #[error("{path} is larger than {limit} bytes; a checksum file holds a few lines")]
+    SumsTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A header implies a file larger than accepted (checked before reading the items).
     #[error("{path}: its header implies {implied} bytes, more than the {limit} accepted")]
     HeaderTooLarge {

@@ -164,16 +164,29 @@ impl Checked {
     }
 }
 
+/// Largest `SHA256SUMS.raw` read (four lines of 90 bytes are needed).
+const MAX_SUMS_BYTES: u64 = 64 * 1024;
+
 /// Reads `SHA256SUMS.raw` in `dir`, if there is one, as file name -> lowercase hex digest.
 pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, String>)>> {
     let path = dir.join("SHA256SUMS.raw");
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let mut text = String::new();
+    open_file(&path)?
+        .take(MAX_SUMS_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+    if text.len() as u64 > MAX_SUMS_BYTES {
+        return Err(Error::SumsTooLarge {
+            path,
+            limit: MAX_SUMS_BYTES,
+        });
+    }
     let map = text
         .lines()
         .filter_map(|line| {
@@ -244,7 +257,7 @@ fn read_idx(mut reader: impl Read, path: &Path, gz: bool, kind: IdxKind) -> Resu
 pub fn decompress_gz(path: &Path) -> Result<Vec<u8>> {
     let file = open_file(path)?;
     read_bounded(
-        flate2::read::GzDecoder::new(file),
+        flate2::read::MultiGzDecoder::new(file),
         path,
         true,
         MAX_DECOMPRESSED_BYTES,
@@ -255,15 +268,21 @@ pub fn decompress_gz(path: &Path) -> Result<Vec<u8>> {
 /// [`decompress_gz`]; `path` is only used in errors.
 pub fn decompress_gz_bytes(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     read_bounded(
-        flate2::read::GzDecoder::new(bytes),
+        flate2::read::MultiGzDecoder::new(bytes),
         path,
         true,
         MAX_DECOMPRESSED_BYTES,
     )
 }
 
+/// Opens a regular file; anything else (a folder, a FIFO that would block forever, a device
+/// with no end) is [`Error::NotAFile`].
 fn open_file(path: &Path) -> Result<File> {
-    if path.is_dir() {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
         return Err(Error::NotAFile {
             path: path.to_path_buf(),
         });
@@ -292,7 +311,7 @@ pub(crate) fn prepare(
         (raw, bytes, false)
     } else if gz.exists() {
         let bytes = read_idx(
-            flate2::read::GzDecoder::new(open_file(&gz)?),
+            flate2::read::MultiGzDecoder::new(open_file(&gz)?),
             &gz,
             true,
             kind,

@@ -143,11 +143,14 @@ impl DataSource {
 
 /// Cache folder for decompressed files: `$CNN_DATA_CACHE`, else `$XDG_CACHE_HOME/cnn-mnist`,
 /// else `$HOME/.cache/cnn-mnist`, else the system temporary folder.
+///
+/// An empty `CNN_DATA_CACHE` and a relative `XDG_CACHE_HOME` are ignored (the XDG spec says
+/// to), so the cache never lands in the current folder.
 pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CNN_DATA_CACHE") {
+    if let Some(dir) = std::env::var_os("CNN_DATA_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {
         return PathBuf::from(dir).join("cnn-mnist");
     }
     if let Some(home) = std::env::var_os("HOME") {

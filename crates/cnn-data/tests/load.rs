@@ -364,3 +364,44 @@ fn a_damaged_cache_copy_is_rebuilt_from_the_verified_file() {
     let healed = load(&shipped().with_cache_dir(cache.path())).unwrap();
     assert_eq!(healed.train, first.train);
 }
+
+#[test]
+fn a_multi_member_gzip_file_reads_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small_folder(d);
+    let bytes = std::fs::read(d.join(FILE_NAMES[0])).unwrap();
+    let single = load_dir(d).unwrap();
+    // What `cat a.gz b.gz` makes: two gzip members, one after the other.
+    let mut gz = Vec::new();
+    for part in [&bytes[..1000], &bytes[1000..]] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(part).unwrap();
+        gz.extend(enc.finish().unwrap());
+    }
+    std::fs::remove_file(d.join(FILE_NAMES[0])).unwrap();
+    std::fs::write(d.join(format!("{}.gz", FILE_NAMES[0])), gz).unwrap();
+    assert_eq!(load_dir(d).unwrap().train, single.train);
+}
+
+#[test]
+fn a_fifo_in_place_of_a_file_is_refused_without_blocking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    small_folder(d);
+    for name in [FILE_NAMES[0], "SHA256SUMS.raw"] {
+        let path = d.join(name);
+        let _ = std::fs::remove_file(&path);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        match load_dir(d) {
+            Err(Error::NotAFile { path: p }) => assert_eq!(p, path),
+            other => panic!("{name}: {other:?}"),
+        }
+        std::fs::remove_file(&path).unwrap();
+        small_folder(d);
+    }
+}

@@ -128,6 +128,12 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
             path: path.to_path_buf(),
         });
     }
+    // A FIFO or device would bypass the size check below, or block forever.
+    if !meta.is_file() {
+        return Err(Error::CheckpointNotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     if meta.len() > MAX_CHECKPOINT_BYTES {
         return Err(Error::CheckpointTooLarge {
             path: path.to_path_buf(),

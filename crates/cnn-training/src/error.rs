@@ -65,6 +65,12 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+    /// A checkpoint path names a FIFO, a device or a socket.
+    #[error("{path} is not a usable checkpoint: it is not a regular file")]
+    CheckpointNotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A checkpoint file is larger than any of ours.
     #[error("{path} is not a usable checkpoint: {len} bytes is too large for a checkpoint")]
     CheckpointTooLarge {

@@ -31,6 +31,11 @@ pub fn run<M: Model>(
     if let Some(out) = out {
         // A run killed while writing leaves a temporary file beside the intact previous one.
         checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);
+        // A run killed between writing its checkpoint and its other files resumes from the
+        // checkpoint: write them again now, so all three agree even if no epoch is left.
+        if trainer.epochs_done() > 0 {
+            trainer.save(out)?;
+        }
     }
     while trainer.epochs_done() < trainer.config().epochs {
         // Saving is part of the epoch for the caller: hold its end event until it is done.

@@ -454,3 +454,36 @@ fn the_checkpoint_state_is_typed_and_keeps_the_whole_history() {
         .expect("the io::Error is the source");
     assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
 }
+
+#[test]
+fn resuming_a_run_killed_between_its_files_makes_them_agree_again() {
+    let data = subset(640, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(Arch::SmallCnn, quick(1), 640);
+    cnn_training::run(
+        &mut t,
+        &data,
+        Some(dir.path()),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let history = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
+    // As if killed after the checkpoint was written, before the history was.
+    std::fs::write(dir.path().join("history.csv"), "epoch,train_loss\n").unwrap();
+    let path = dir.path().join("checkpoint.safetensors");
+    let mut resumed = Trainer::resume(&path, &Device::Cpu, 640).unwrap();
+    let outcome = cnn_training::run(
+        &mut resumed,
+        &data,
+        Some(dir.path()),
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(outcome, RunOutcome::Finished);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("history.csv")).unwrap(),
+        history
+    );
+}

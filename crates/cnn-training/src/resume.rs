@@ -112,6 +112,7 @@ impl<M: Model> Trainer<M> {
         t.rng = Rng::new(state.rng_state);
         t.model.set_dropout_calls(state.dropout_calls);
         t.history = state.history;
+        t.from_checkpoint = true;
         if t.step != t.history.len() * t.batches_per_epoch() {
             return Err(Error::StepMismatch {
                 path: path.to_path_buf(),

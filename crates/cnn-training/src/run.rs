@@ -33,7 +33,7 @@ pub fn run<M: Model>(
         checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);
         // A run killed between writing its checkpoint and its other files resumes from the
         // checkpoint: write them again now, so all three agree even if no epoch is left.
-        if trainer.epochs_done() > 0 {
+        if trainer.from_checkpoint {
             trainer.save(out)?;
         }
     }

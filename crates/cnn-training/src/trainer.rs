@@ -60,6 +60,10 @@ pub struct Trainer<M: Model = Cnn> {
     pub(crate) n_train: usize,
     pub(crate) step: usize,
     pub(crate) history: Vec<EpochMetrics>,
+    /// Built from a checkpoint and not stepped or saved since: [`crate::run`] writes the run's
+    /// files once first, so a run killed between writing its checkpoint and its other files
+    /// ends with all three in agreement.
+    pub(crate) from_checkpoint: bool,
 }
 
 /// Gives every variable its initial value: uniform in `±1/sqrt(fan_in)` (PyTorch's default
@@ -146,6 +150,7 @@ impl<M: Model> Trainer<M> {
             n_train,
             step: 0,
             history: Vec::new(),
+            from_checkpoint: false,
         })
     }
 
@@ -231,6 +236,7 @@ impl<M: Model> Trainer<M> {
         }
         self.opt.backward_step(&loss, lr)?;
         self.step += 1;
+        self.from_checkpoint = false;
         Ok(value)
     }
 

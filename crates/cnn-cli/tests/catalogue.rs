@@ -564,6 +564,14 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         "--train-limit",
     );
     let mut args = resume("DIR/run");
+    args.extend(["--lr".into(), "0.05".into()]);
+    add(
+        "resume-other-lr",
+        "`--resume --lr 0.05`, unlike the run's recorded 0.5 (it would be ignored)",
+        args,
+        "--lr",
+    );
+    let mut args = resume("DIR/run");
     args.extend(["--model".into(), "medium_cnn".into()]);
     add(
         "resume-other-model",

@@ -26,8 +26,7 @@ pub enum Error {
     },
     /// The loss stopped being finite.
     #[error(
-        "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4}); \
-         try a lower --lr (e.g. --lr {suggest}); the last good checkpoint is kept"
+        "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4})"
     )]
     Diverged {
         /// 1-based epoch.
@@ -38,7 +37,7 @@ pub enum Error {
         loss: f32,
         /// Learning rate at that step.
         lr: f64,
-        /// A suggested lower peak learning rate.
+        /// A suggested lower peak learning rate (a quarter of the run's).
         suggest: f64,
     },
     /// Writing an artifact failed.

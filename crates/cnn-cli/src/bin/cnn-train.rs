@@ -264,6 +264,34 @@ fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     Ok((trainer, data, out))
 }
 
+/// A resumed run repeats its recorded recipe: a recipe flag that differs from it (and would
+/// be ignored) is an error; one that repeats it, as the printed resume command does, is fine.
+fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<()> {
+    let r = recorded;
+    let differs = [
+        ("--epochs", cli.epochs.is_some_and(|v| v != r.epochs)),
+        (
+            "--batch-size",
+            cli.batch_size.is_some_and(|v| v != r.batch_size),
+        ),
+        ("--lr", cli.lr.is_some_and(|v| v != r.lr)),
+        ("--momentum", cli.momentum.is_some_and(|v| v != r.momentum)),
+        ("--l2", cli.l2.is_some_and(|v| v != r.l2)),
+        ("--seed", cli.seed.is_some_and(|v| v != r.seed)),
+        (
+            "--warmup-epochs",
+            cli.warmup_epochs.is_some_and(|v| v != r.warmup_epochs),
+        ),
+        ("--shift", cli.shift.is_some_and(|v| v != r.shift)),
+    ];
+    if let Some((flag, _)) = differs.iter().find(|(_, d)| *d) {
+        anyhow::bail!(
+            "{flag} differs from the run's recorded recipe, which --resume continues unchanged (start a new run with --overwrite to change it)"
+        );
+    }
+    Ok(())
+}
+
 /// A resumed run: model, recipe and data from `<out>/checkpoint.safetensors`.
 fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
     let spec = given_spec(cli)?;
@@ -283,6 +311,7 @@ fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
         );
     }
     let recorded = recorded_config(&ckpt, &path)?;
+    refuse_recipe_flags(cli, &recorded)?;
     let source = data_for(cli, &ckpt, &path)?;
     if recorded.dataset != source.kind.name() {
         anyhow::bail!(
@@ -494,7 +523,25 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    let outcome = outcome.map_err(explain)?;
+    let outcome = match outcome {
+        Err(cnn_training::Error::Diverged {
+            epoch,
+            batch,
+            loss,
+            lr,
+            suggest,
+        }) => {
+            let kept = if out.join(FINAL_STATE_FILE).exists() {
+                format!("epoch {}'s files are kept in {}", epoch - 1, out.display())
+            } else {
+                "no epoch finished, so nothing was saved".to_string()
+            };
+            anyhow::bail!(
+                "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4}); {kept}; train again with a lower --lr, e.g. --lr {suggest} --overwrite"
+            )
+        }
+        other => other.map_err(explain)?,
+    };
     if let Some(e) = write_failed {
         // The epochs before the failed line are on disk, as after Ctrl-C.
         return Err(e);

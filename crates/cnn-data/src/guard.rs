@@ -173,20 +173,10 @@ pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, S
     if !path.exists() {
         return Ok(None);
     }
-    let mut text = String::new();
-    open_file(&path)?
-        .take(MAX_SUMS_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-    if text.len() as u64 > MAX_SUMS_BYTES {
-        return Err(Error::SumsTooLarge {
-            path,
-            limit: MAX_SUMS_BYTES,
-        });
-    }
+    let text = read_text(&path, MAX_SUMS_BYTES)?.ok_or_else(|| Error::SumsTooLarge {
+        path: path.clone(),
+        limit: MAX_SUMS_BYTES,
+    })?;
     let map = text
         .lines()
         .filter_map(|line| {
@@ -273,6 +263,20 @@ pub fn decompress_gz_bytes(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
         true,
         MAX_DECOMPRESSED_BYTES,
     )
+}
+
+/// The text of a small regular file, or `None` when it holds more than `limit` bytes (only
+/// `limit + 1` bytes are ever read).
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<Option<String>> {
+    let mut text = String::new();
+    open_file(path)?
+        .take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok((text.len() as u64 <= limit).then_some(text))
 }
 
 /// Opens a regular file; anything else (a folder, a FIFO that would block forever, a device

@@ -318,6 +318,9 @@ fn check_labels_below(f: &guard::Checked, classes: usize, names: &Path) -> Resul
     }
 }
 
+/// Largest `classes.txt` read.
+const MAX_CLASSES_BYTES: u64 = 64 * 1024;
+
 /// Reads `classes.txt` (one name a line, trailing blank lines ignored), if present.
 fn read_class_names(path: &Path) -> Result<Option<Vec<String>>> {
     if !path.exists() {
@@ -327,22 +330,8 @@ fn read_class_names(path: &Path) -> Result<Option<Vec<String>>> {
         path: path.to_path_buf(),
         reason,
     };
-    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_file() {
-        return Err(Error::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
-    if meta.len() > 64 * 1024 {
-        return Err(bad("is larger than 64 KiB; expected one class name a line"));
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = guard::read_text(path, MAX_CLASSES_BYTES)?
+        .ok_or_else(|| bad("is larger than 64 KiB; expected one class name a line"))?;
     let names: Vec<String> = text
         .trim_end()
         .lines()

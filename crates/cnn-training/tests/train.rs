@@ -41,6 +41,15 @@ fn quick(epochs: usize) -> TrainConfig {
     }
 }
 
+/// Runs `t` to its last epoch on `data`, saving into `dir` after each epoch.
+fn run_into(
+    t: &mut Trainer,
+    data: &Dataset,
+    dir: &std::path::Path,
+) -> cnn_training::Result<RunOutcome> {
+    cnn_training::run(t, data, Some(dir), &AtomicBool::new(false), &mut |_| {})
+}
+
 /// A fresh trainer of `arch` for the first `n` training digits.
 fn trainer(arch: Arch, cfg: TrainConfig, n: usize) -> Trainer {
     Trainer::new(cfg, &arch.spec(), &Device::Cpu, &mnist().train.head(n)).unwrap()
@@ -136,14 +145,7 @@ fn a_short_run_on_real_digits_beats_90_percent() {
     let data = subset(6000, 2000);
     let mut t = trainer(Arch::SmallCnn, quick(2), data.train.len());
     let dir = tempfile::tempdir().unwrap();
-    let out = cnn_training::run(
-        &mut t,
-        &data,
-        Some(dir.path()),
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let out = run_into(&mut t, &data, dir.path()).unwrap();
     assert_eq!(out, RunOutcome::Finished);
     let last = t.history().last().unwrap();
     assert!(last.test_accuracy > 0.90, "accuracy {}", last.test_accuracy);
@@ -181,14 +183,7 @@ fn save_then_load_gives_identical_logits_and_rejects_the_other_model() {
     let data = subset(512, 200);
     let dir = tempfile::tempdir().unwrap();
     let mut t = trainer(Arch::MediumCnn, quick(1), data.train.len());
-    cnn_training::run(
-        &mut t,
-        &data,
-        Some(dir.path()),
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    run_into(&mut t, &data, dir.path()).unwrap();
     let path = dir.path().join("final_state.safetensors");
     let (loaded, ckpt) = load_model(&path, Some("medium_cnn"), &Device::Cpu).unwrap();
     assert_eq!(
@@ -300,14 +295,7 @@ fn a_diverging_loss_stops_with_advice_and_keeps_the_last_good_checkpoint() {
         let nan = (w.as_tensor() * f64::NAN).unwrap();
         w.set(&nan).unwrap();
     }
-    let err = cnn_training::run(
-        &mut t,
-        &data,
-        Some(dir.path()),
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = run_into(&mut t, &data, dir.path()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -463,27 +451,13 @@ fn resuming_a_run_killed_between_its_files_makes_them_agree_again() {
     let data = subset(640, 100);
     let dir = tempfile::tempdir().unwrap();
     let mut t = trainer(Arch::SmallCnn, quick(1), 640);
-    cnn_training::run(
-        &mut t,
-        &data,
-        Some(dir.path()),
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    run_into(&mut t, &data, dir.path()).unwrap();
     let history = std::fs::read_to_string(dir.path().join("history.csv")).unwrap();
     // As if killed after the checkpoint was written, before the history was.
     std::fs::write(dir.path().join("history.csv"), "epoch,train_loss\n").unwrap();
     let path = dir.path().join("checkpoint.safetensors");
     let mut resumed = Trainer::resume(&path, &Device::Cpu, 640).unwrap();
-    let outcome = cnn_training::run(
-        &mut resumed,
-        &data,
-        Some(dir.path()),
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let outcome = run_into(&mut resumed, &data, dir.path()).unwrap();
     assert_eq!(outcome, RunOutcome::Finished);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("history.csv")).unwrap(),

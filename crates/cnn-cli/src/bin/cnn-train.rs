@@ -241,11 +241,12 @@ fn final_state(cli: &Cli, device: &Device) -> Result<ExitCode> {
 }
 
 /// A fresh run: the network of `--model`, the data of `--dataset`/`--data-dir`.
-fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
-    let spec = cnn_cli::model_spec(cli.model.as_deref().unwrap_or(DEFAULT_MODEL))?;
-    let dataset = cli.dataset();
-    let source = cnn_cli::select_data(dataset, cli.data_dir.clone())?;
-    let out = out_dir(cli, &spec.name, dataset);
+fn fresh(cli: &Cli, spec: Option<NetSpec>, device: &Device) -> Result<(Trainer, Dataset)> {
+    let spec = match spec {
+        Some(s) => s,
+        None => cnn_cli::model_spec(DEFAULT_MODEL)?,
+    };
+    let source = cnn_cli::select_data(cli.dataset(), cli.data_dir.clone())?;
     let mut cfg = config(cli, &source);
     cfg.validate().map_err(explain)?;
     if cli.train_limit == Some(0) {
@@ -261,7 +262,7 @@ fn fresh(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(arg, e))?;
     let trainer = Trainer::new(cfg, &spec, device, &data.train).map_err(explain)?;
-    Ok((trainer, data, out))
+    Ok((trainer, data))
 }
 
 /// A resumed run repeats its recorded recipe: a recipe flag that differs from it (and would
@@ -293,10 +294,12 @@ fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<()> {
 }
 
 /// A resumed run: model, recipe and data from `<out>/checkpoint.safetensors`.
-fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
-    let spec = given_spec(cli)?;
-    let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
-    let out = out_dir(cli, name, cli.dataset());
+fn resumed(
+    cli: &Cli,
+    spec: Option<&NetSpec>,
+    out: &Path,
+    device: &Device,
+) -> Result<(Trainer, Dataset)> {
     let path = out.join(cnn_training::CHECKPOINT_FILE);
     let ckpt = cnn_training::checkpoint::read(&path, device).map_err(explain)?;
     if let Some(spec) = &spec
@@ -335,7 +338,7 @@ fn resumed(cli: &Cli, device: &Device) -> Result<(Trainer, Dataset, PathBuf)> {
         t.epochs_done(),
         t.config().epochs
     )?;
-    Ok((t, data, out))
+    Ok((t, data))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -348,7 +351,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             "--checkpoint is read only with --final-state (to evaluate that file); training would ignore it"
         );
     }
-    let out = out_of_run(&cli)?;
+    let spec = given_spec(&cli)?;
+    let out = out_of_run(&cli, spec.as_ref())?;
     // Held until the process ends: a second run into the folder is refused. A folder that
     // does not exist yet is created (and locked) only once the data has loaded.
     let mut lock = if out.is_dir() {
@@ -359,10 +363,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if !cli.resume && !cli.overwrite {
         refuse_existing_run(&out)?;
     }
-    let (mut trainer, data, out) = if cli.resume {
-        resumed(&cli, &device)?
+    let (mut trainer, data) = if cli.resume {
+        resumed(&cli, spec.as_ref(), &out, &device)?
     } else {
-        fresh(&cli, &device)?
+        fresh(&cli, spec, &device)?
     };
     if lock.is_none() {
         std::fs::create_dir_all(&out)
@@ -380,12 +384,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The run folder of a training or resumed run, checked to be a folder (when it exists)
 /// before any data is loaded or any epoch trained.
-fn out_of_run(cli: &Cli) -> Result<PathBuf> {
-    let name = match &cli.model {
-        Some(m) => cnn_cli::model_spec(m)?.name,
-        None => DEFAULT_MODEL.to_string(),
-    };
-    let out = out_dir(cli, &name, cli.dataset());
+fn out_of_run(cli: &Cli, spec: Option<&NetSpec>) -> Result<PathBuf> {
+    let name = spec.map_or(DEFAULT_MODEL, |s| s.name.as_str());
+    let out = out_dir(cli, name, cli.dataset());
     if out.exists() && !out.is_dir() {
         anyhow::bail!("--out {}: is a file, not a folder", out.display());
     }

@@ -58,7 +58,7 @@ fn loss_panel<DB: DrawingBackend>(
         .y_labels(6)
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&epoch_label)
         .y_label_formatter(&|y| format!("{y:.3}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
@@ -130,7 +130,7 @@ fn accuracy_panel<DB: DrawingBackend>(
         .y_desc("accuracy (%)")
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 17))
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&epoch_label)
         .y_label_formatter(&|y| format!("{y:.2}"))
         .light_line_style(RGBColor(235, 235, 235))
         .draw()
@@ -167,6 +167,16 @@ fn accuracy_panel<DB: DrawingBackend>(
         .draw_series([EmptyElement::at(b) + Text::new(note, (dx, -12), style)])
         .map_err(draw_err)?;
     Ok(())
+}
+
+/// An epoch axis label: whole epochs only, so a short run's fractional ticks are not all
+/// rounded to repeated numbers.
+fn epoch_label(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-6 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
 }
 
 fn layer_color(kind: &str) -> RGBColor {

@@ -236,7 +236,13 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
-    /// A picture given for prediction cannot be used (not an image, empty, too large, blank).
+    /// A picture holds no ink: nothing stands out from the page.
+    #[error("{path}: no ink found (blank page?)")]
+    NoInk {
+        /// The picture.
+        path: PathBuf,
+    },
+    /// A picture given for prediction cannot be used (not an image, empty, too large).
     #[error("{path}: {reason}")]
     BadImage {
         /// The picture.

@@ -89,9 +89,8 @@ pub struct Preprocessed {
 /// ratio; paste into a 28x28 frame so the centre of mass sits at the centre.
 pub fn to_mnist(img: &GrayImage, path: &Path) -> Result<Preprocessed> {
     let (w, h) = img.dimensions();
-    let blank = || Error::BadImage {
+    let blank = || Error::NoInk {
         path: path.to_path_buf(),
-        reason: "no ink found (blank page?)".into(),
     };
     if w == 0 || h == 0 {
         return Err(blank());

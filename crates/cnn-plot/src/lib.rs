@@ -6,6 +6,9 @@
 //! Text uses DejaVu Sans, bundled in the crate and registered with plotters' `ab_glyph`
 //! renderer, so figures render the same on a machine with no fonts installed.
 //!
+//! The colour scales ([`diverging_rgb`], [`sequential_rgb`]) need no plotters: without the
+//! default `draw` feature this crate is just them, small enough for a web page's wasm.
+//!
 //! ```no_run
 //! use cnn_plot::{EpochPoint, learning_curves, save_png};
 //! let points = [EpochPoint { epoch: 1, train_loss: 0.4, test_loss: 0.1, test_accuracy: 0.97 }];
@@ -15,20 +18,24 @@
 #![deny(missing_docs)]
 
 mod colors;
+#[cfg(feature = "draw")]
+mod draw;
+#[cfg(feature = "draw")]
 mod figures;
+#[cfg(feature = "draw")]
 mod images;
 
-use std::path::Path;
-
-use plotters::coord::Shift;
-use plotters::prelude::*;
-
+#[cfg(feature = "draw")]
 pub use colors::{diverging, sequential};
+pub use colors::{diverging_rgb, sequential_rgb};
+#[cfg(feature = "draw")]
+pub use draw::{FONT, PngArea, ensure_font, save_png};
+#[cfg(feature = "draw")]
+pub(crate) use draw::{draw_err, titled};
+#[cfg(feature = "draw")]
 pub use figures::{architecture, confusion_matrix, learning_curves, thousands};
+#[cfg(feature = "draw")]
 pub use images::{digit_grid, feature_maps, kernel_grid};
-
-/// The drawing area [`save_png`] hands to its closure.
-pub type PngArea<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Errors from drawing or writing a figure.
 #[derive(Debug, thiserror::Error)]
@@ -51,37 +58,6 @@ pub enum Error {
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
-
-pub(crate) fn draw_err<E: std::fmt::Display>(e: E) -> Error {
-    Error::Draw(e.to_string())
-}
-
-/// Clears `area` to white, registers the font, and returns the area below a bold title.
-pub(crate) fn titled<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-) -> Result<DrawingArea<DB, Shift>> {
-    ensure_font()?;
-    area.fill(&WHITE).map_err(draw_err)?;
-    area.titled(title, (FONT, 26).into_font().style(FontStyle::Bold))
-        .map_err(draw_err)
-}
-
-/// Font family name under which the bundled DejaVu Sans is registered.
-pub const FONT: &str = "sans-serif";
-
-static REGULAR: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
-static BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
-
-/// Registers the bundled font with plotters (idempotent). Every figure function calls it.
-pub fn ensure_font() -> Result<()> {
-    static ONCE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let ok = *ONCE.get_or_init(|| {
-        plotters::style::register_font(FONT, FontStyle::Normal, REGULAR).is_ok()
-            && plotters::style::register_font(FONT, FontStyle::Bold, BOLD).is_ok()
-    });
-    if ok { Ok(()) } else { Err(Error::Font) }
-}
 
 /// One epoch of a learning curve.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -129,14 +105,4 @@ impl Digit<'_> {
     pub fn correct(&self) -> bool {
         self.truth == self.predicted
     }
-}
-
-/// Draws a figure into a PNG file of `size` pixels.
-pub fn save_png<F>(path: impl AsRef<Path>, size: (u32, u32), draw: F) -> Result<()>
-where
-    F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
-{
-    let root = BitMapBackend::new(path.as_ref(), size).into_drawing_area();
-    draw(&root)?;
-    root.present().map_err(draw_err)
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use cnn_data::DatasetKind;
 use cnn_models::{Arch, Cnn, ModelConfig, NetSpec};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -45,6 +46,40 @@ pub struct RawCheckpoint {
     pub config: Option<TrainConfig>,
     /// The full run state (every file since format 3; full checkpoints before).
     pub state: Option<RunState>,
+}
+
+impl RawCheckpoint {
+    /// Names of the network's `classes`: those the run recorded, else the dataset's own
+    /// (digits, Fashion-MNIST's clothes), else numbers. The second value is a note when the
+    /// names had to fall back to numbers for a dataset this crate does not know.
+    pub fn class_names(&self, classes: usize) -> (Vec<String>, Option<String>) {
+        if let Some(cfg) = &self.config
+            && cfg.class_names.len() == classes
+        {
+            return (cfg.class_names.clone(), None);
+        }
+        let numbers = || (0..classes).map(|c| c.to_string()).collect();
+        let dataset = match &self.config {
+            Some(cfg) => Some(cfg.dataset.as_str()),
+            None => self.metadata.get("dataset").map(String::as_str),
+        };
+        let kind = match dataset {
+            Some("fashion") => DatasetKind::Fashion,
+            Some("mnist") | None => DatasetKind::Mnist,
+            Some(other) => {
+                let note = format!(
+                    "the run names dataset `{other}` and records no class names; classes are shown by number"
+                );
+                return (numbers(), Some(note));
+            }
+        };
+        let known = kind.class_names();
+        if known.len() == classes {
+            (known.iter().map(|s| s.to_string()).collect(), None)
+        } else {
+            (numbers(), None)
+        }
+    }
 }
 
 fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
@@ -302,6 +337,22 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
         var.set(t)?;
     }
     Ok(())
+}
+
+/// Builds the network a decoded checkpoint describes straight from its tensors, for
+/// inference only: no trainable variables, and no random initialisation first (which a
+/// browser's wasm could not seed). `path` is only used in errors.
+pub fn inference_model(ckpt: &RawCheckpoint, path: &Path, device: &Device) -> Result<Cnn> {
+    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
+        path: path.to_path_buf(),
+    })?;
+    let mut names: Vec<&String> = ckpt.tensors.keys().collect();
+    names.sort();
+    for name in names {
+        check_finite(&ckpt.tensors[name], name, path)?;
+    }
+    let vb = VarBuilder::from_tensors(ckpt.tensors.clone(), DType::F32, device);
+    Ok(Cnn::new(&ModelConfig::new(spec), vb)?)
 }
 
 /// Refuses a tensor holding NaN or an infinity: such weights would "evaluate" to a NaN

@@ -6,11 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
-use cnn_data::DatasetKind;
 use cnn_data::preprocess::{load_image, save_preprocessed};
 use cnn_models::Cnn;
 use cnn_training::FINAL_STATE_FILE;
-use cnn_training::checkpoint::RawCheckpoint;
 
 /// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
 ///
@@ -67,7 +65,7 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
             state.display()
         );
     }
-    let (names, note) = class_names(&ckpt, model.classes());
+    let (names, note) = ckpt.class_names(model.classes());
     if let Some(note) = note {
         cnn_cli::warn(format_args!("note: {}: {note}", state.display()));
     }
@@ -169,38 +167,6 @@ fn run(cli: Cli) -> Result<bool> {
         print_lines(&outcomes, &names)?;
     }
     Ok(outcomes.iter().all(|o| o.result.is_ok()))
-}
-
-/// Names of the classes: those the run recorded (from the data's `classes.txt`, say), else
-/// the dataset's own, else the label numbers, with a note saying so when the run's dataset
-/// is not one this build knows.
-fn class_names(ckpt: &RawCheckpoint, classes: usize) -> (Vec<String>, Option<String>) {
-    if let Some(cfg) = &ckpt.config
-        && cfg.class_names.len() == classes
-    {
-        return (cfg.class_names.clone(), None);
-    }
-    let numbers = || (0..classes).map(|c| c.to_string()).collect();
-    let dataset = match &ckpt.config {
-        Some(cfg) => Some(cfg.dataset.as_str()),
-        None => ckpt.metadata.get("dataset").map(String::as_str),
-    };
-    let kind = match dataset {
-        Some("fashion") => DatasetKind::Fashion,
-        Some("mnist") | None => DatasetKind::Mnist,
-        Some(other) => {
-            let note = format!(
-                "the run names dataset `{other}` and records no class names; classes are shown by number"
-            );
-            return (numbers(), Some(note));
-        }
-    };
-    let known = kind.class_names();
-    if known.len() == classes {
-        (known.iter().map(|s| s.to_string()).collect(), None)
-    } else {
-        (numbers(), None)
-    }
 }
 
 fn main() -> ExitCode {

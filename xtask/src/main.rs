@@ -2,6 +2,7 @@
 
 mod bench;
 mod report;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     /// Training and inference throughput of the presets, fast and reference paths, beside
     /// PyTorch when a Python with torch is found.
     Bench(bench::BenchArgs),
+    /// Build the interactive page (the models running in the browser as wasm) into
+    /// target/web/; with --serve, also serve it on 127.0.0.1 and print the URL.
+    Web(web::WebArgs),
 }
 
 #[allow(clippy::print_stderr)]
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Report(args) => report::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Web(args) => web::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

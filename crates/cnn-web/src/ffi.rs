@@ -161,6 +161,22 @@ pub unsafe extern "C" fn cnn_analyse(handle: u32, ptr: *const u8, width: u32, he
     })
 }
 
+/// Puts a 256-step ramp of colour scale `which` (0: the kernels' diverging scale from -1
+/// to +1; otherwise the feature maps' sequential scale from 0 to 1) in the panel buffer as
+/// 256x1 RGBA, for the page's colour bars. Returns 256.
+#[unsafe(no_mangle)]
+pub extern "C" fn cnn_ramp(which: u32) -> i32 {
+    let steps: Vec<f32> = (0..256).map(|i| i as f32 / 255.0).collect();
+    let panel = if which == 0 {
+        let signed: Vec<f32> = steps.iter().map(|t| 2.0 * t - 1.0).collect();
+        crate::paint::diverging_tiles(&signed, 1, 1, 256)
+    } else {
+        crate::paint::sequential_tiles(&steps, 1, 1, 256)
+    };
+    STATE.with_borrow_mut(|s| s.panel = panel.rgba);
+    256
+}
+
 /// Gray levels of RGBA pixels, composited over white paper (Rec. 601 luma).
 fn to_gray(rgba: &[u8]) -> Vec<u8> {
     rgba.chunks_exact(4)

@@ -87,7 +87,8 @@ function ramp(id, which) {
 
 function showModel(model) {
   const { info, entry } = model;
-  const accuracy = entry.test_accuracy ? `, ${(100 * entry.test_accuracy).toFixed(2)}% on ${entry.dataset} test` : "";
+  const data = { mnist: "MNIST", fashion: "Fashion-MNIST" }[entry.dataset] ?? entry.dataset;
+  const accuracy = entry.test_accuracy ? ` · ${(100 * entry.test_accuracy).toFixed(2)}% on ${data} test` : "";
   $("model-info").textContent = `${info.parameters.toLocaleString("en")} parameters${accuracy}`;
   const bars = $("probabilities");
   bars.replaceChildren();
@@ -99,7 +100,9 @@ function showModel(model) {
     bars.append(row);
   });
   if (info.kernels) {
-    tiles($("kernels"), info.kernels, model.kernels, (i) => `${i}`);
+    const k = info.kernels;
+    $("kernel-note").textContent = `Its ${k.count} ${k.rows}x${k.cols} filters on one zero-centred scale: blue negative, white zero, red positive.`;
+    tiles($("kernels"), k, model.kernels, (i) => `${i}`);
     $("kernel-min").textContent = `−${info.kernels.scale.toFixed(2)}`;
     $("kernel-max").textContent = `+${info.kernels.scale.toFixed(2)}`;
   } else {

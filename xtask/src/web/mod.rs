@@ -57,7 +57,9 @@ fn build(root: &Path, out: &Path, runs: &[PathBuf]) -> Result<()> {
     }
     let mut models = Vec::new();
     for preset in PRESETS {
-        let weights = root.join("assets/models").join(format!("{preset}.safetensors"));
+        let weights = root
+            .join("assets/models")
+            .join(format!("{preset}.safetensors"));
         models.push(add_model(&weights, preset, preset, out)?);
     }
     for run in runs {
@@ -71,7 +73,10 @@ fn build(root: &Path, out: &Path, runs: &[PathBuf]) -> Result<()> {
     }
     let digits = write_digits(root, out)?;
     let manifest = json!({ "models": models, "digits": digits });
-    write(&out.join("models.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    write(
+        &out.join("models.json"),
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )?;
     let (files, bytes) = site_size(out)?;
     println!(
         "built {} ({files} files, {:.2} MB)",
@@ -87,7 +92,15 @@ fn build_wasm(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "-p", "cnn-web", "--target", TARGET, "--profile", "wasm"])
+        .args([
+            "build",
+            "-p",
+            "cnn-web",
+            "--target",
+            TARGET,
+            "--profile",
+            "wasm",
+        ])
         .status()
         .context("cannot run cargo to build the page's wasm")?;
     if !status.success() {
@@ -120,7 +133,10 @@ fn add_model(weights: &Path, id: &str, label: &str, out: &Path) -> Result<serde_
     } else {
         format!("{label} ({})", engine.name())
     };
-    let accuracy = ckpt.metadata.get("test_accuracy").and_then(|a| a.parse::<f64>().ok());
+    let accuracy = ckpt
+        .metadata
+        .get("test_accuracy")
+        .and_then(|a| a.parse::<f64>().ok());
     Ok(json!({
         "id": id,
         "label": label,
@@ -156,14 +172,20 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Files and bytes of what the page loads: the page, the wasm, the models, the digits.
 fn site_size(out: &Path) -> Result<(usize, u64)> {
-    let mut files = vec![out.join("cnn_web.wasm"), out.join("models.json"), out.join("digits.bin")];
+    let mut files = vec![
+        out.join("cnn_web.wasm"),
+        out.join("models.json"),
+        out.join("digits.bin"),
+    ];
     files.extend(PAGE_FILES.iter().map(|f| out.join(f)));
     for entry in std::fs::read_dir(out.join("models"))? {
         files.push(entry?.path());
     }
     let mut bytes = 0;
     for f in &files {
-        bytes += std::fs::metadata(f).with_context(|| format!("{}", f.display()))?.len();
+        bytes += std::fs::metadata(f)
+            .with_context(|| format!("{}", f.display()))?
+            .len();
     }
     Ok((files.len(), bytes))
 }

@@ -74,7 +74,9 @@ fn respond(dir: &Path, request: Request) {
                 Err(_) => request.respond(Response::empty(500)),
             }
         }
-        (Method::Get | Method::Head, _) => request.respond(Response::from_string("not found").with_status_code(404)),
+        (Method::Get | Method::Head, _) => {
+            request.respond(Response::from_string("not found").with_status_code(404))
+        }
         _ => request.respond(Response::empty(405)),
     };
 }
@@ -87,7 +89,10 @@ mod tests {
     fn urls_map_to_files_inside_the_site_only() {
         let dir = Path::new("/site");
         assert_eq!(file_for(dir, "/"), Some(PathBuf::from("/site/index.html")));
-        assert_eq!(file_for(dir, "/app.js?v=2"), Some(PathBuf::from("/site/app.js")));
+        assert_eq!(
+            file_for(dir, "/app.js?v=2"),
+            Some(PathBuf::from("/site/app.js"))
+        );
         assert_eq!(
             file_for(dir, "/models/small_cnn.safetensors"),
             Some(PathBuf::from("/site/models/small_cnn.safetensors"))
@@ -99,6 +104,9 @@ mod tests {
     #[test]
     fn wasm_is_served_as_wasm() {
         assert_eq!(content_type(Path::new("cnn_web.wasm")), "application/wasm");
-        assert_eq!(content_type(Path::new("index.html")), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("index.html")),
+            "text/html; charset=utf-8"
+        );
     }
 }

@@ -272,3 +272,42 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
         text(&out).1
     );
 }
+
+#[test]
+fn a_fresh_clone_predicts_with_the_shipped_weights() {
+    // An empty working folder: no runs/ at all, as on a fresh clone.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = cnn_data::load(&DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
+    let mut files = Vec::new();
+    for i in 0..10 {
+        let f = tmp.path().join(format!("digit{i}.png"));
+        page(data.test.image(i), 10).save(&f).unwrap();
+        files.push((f, data.test.label(i)));
+    }
+    for model in ["small_cnn", "medium_cnn"] {
+        let out = bin("predict")
+            .current_dir(tmp.path())
+            .args(["--model", model, "--json"])
+            .args(files.iter().map(|(f, _)| f))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{model}: {stderr}");
+        assert!(
+            stderr.contains("using the shipped weights")
+                && stderr.contains(&format!("assets/models/{model}.safetensors")),
+            "{stderr}"
+        );
+        let items: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+        let right = items
+            .iter()
+            .zip(&files)
+            .filter(|(item, (_, label))| item["class"] == u64::from(*label))
+            .count();
+        assert!(right >= 9, "{model}: {right}/10 digits right: {stdout}");
+    }
+}

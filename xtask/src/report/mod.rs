@@ -154,9 +154,50 @@ impl Evaluated {
     }
 }
 
-fn evaluate(model: &Cnn, data: &Dataset, run_dir: &Path, device: &Device) -> Result<Evaluated> {
-    let hist_path = run_dir.join(HISTORY_FILE);
-    let text = std::fs::read_to_string(&hist_path)
+/// Where the report finds a model's weights and its training history.
+struct RunFiles {
+    state: PathBuf,
+    history: PathBuf,
+}
+
+impl RunFiles {
+    /// The files of a run folder, as `cnn-train` writes them.
+    fn in_run(dir: &Path) -> Self {
+        RunFiles {
+            state: dir.join(FINAL_STATE_FILE),
+            history: dir.join(HISTORY_FILE),
+        }
+    }
+
+    /// A preset's trained weights and history shipped in assets/models/, so the page,
+    /// `cnn-predict` and this report work on a fresh clone without training first.
+    fn shipped(arch: Arch) -> Self {
+        let dir = crate::repo_root().join("assets/models");
+        RunFiles {
+            state: dir.join(format!("{arch}.safetensors")),
+            history: dir.join(format!("{arch}.history.csv")),
+        }
+    }
+
+    fn exist(&self) -> bool {
+        self.state.is_file() && self.history.is_file()
+    }
+
+    /// Copies these files over `to`'s, each atomically.
+    fn copy_to(&self, to: &RunFiles) -> Result<()> {
+        for (from, to) in [(&self.state, &to.state), (&self.history, &to.history)] {
+            let bytes =
+                std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+            cnn_data::atomic::write_atomic(to, &bytes)
+                .with_context(|| format!("writing {}", to.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn evaluate(model: &Cnn, data: &Dataset, files: &RunFiles, device: &Device) -> Result<Evaluated> {
+    let hist_path = &files.history;
+    let text = std::fs::read_to_string(hist_path)
         .with_context(|| format!("reading {}", hist_path.display()))?;
     let history = cnn_training::parse_history_csv(&text, data.test.len())
         .with_context(|| format!("{} is malformed", hist_path.display()))?;
@@ -209,14 +250,13 @@ fn table_row(
 fn report_run(
     device: &Device,
     name: &str,
-    run_dir: &Path,
+    files: &RunFiles,
     data: &Dataset,
     fig_dir: &Path,
     command: &str,
 ) -> Result<(String, Vec<String>)> {
-    let state = run_dir.join(FINAL_STATE_FILE);
-    let (model, _) = cnn_training::load_model(&state, None, device)?;
-    let ev = evaluate(&model, data, run_dir, device)?;
+    let (model, _) = cnn_training::load_model(&files.state, None, device)?;
+    let ev = evaluate(&model, data, files, device)?;
     let run = figures::Run {
         device,
         name,
@@ -287,7 +327,8 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     let fig_dir = o.out.clone().unwrap_or_else(|| run_dir.join("figures"));
     std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
     let command = format!("cnn-train --final-state --out {}", run_dir.display());
-    let (row, captions) = report_run(&o.device, &ckpt.name, run_dir, &data, &fig_dir, &command)?;
+    let files = RunFiles::in_run(run_dir);
+    let (row, captions) = report_run(&o.device, &ckpt.name, &files, &data, &fig_dir, &command)?;
     let by = format!("`cargo xtask report --run {}`", run_dir.display());
     write_results(&fig_dir, &ckpt.name, &by, &[row], &captions)
 }
@@ -304,6 +345,30 @@ fn default_source(kind: DatasetKind) -> DataSource {
         DatasetKind::Mnist => DataSource::new(crate::repo_root().join("assets/mnist"), kind),
         DatasetKind::Fashion => DataSource::fashion_system(),
     }
+}
+
+/// A preset's weights and history: trained now (with `--retrain`, `--quick`, or when there
+/// are none), else those of its run folder, else those shipped in assets/models/. MNIST
+/// presets trained here in full are shipped anew.
+#[allow(clippy::print_stdout)]
+fn preset_files(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<RunFiles> {
+    let trained = RunFiles::in_run(run_dir);
+    let shipped = RunFiles::shipped(arch);
+    let mnist = o.dataset == DatasetKind::Mnist;
+    if o.retrain || o.quick || !(trained.exist() || (mnist && shipped.exist())) {
+        train(arch, data, run_dir, o)?;
+        if mnist && !o.quick {
+            trained.copy_to(&shipped)?;
+            println!("{arch}: shipped as {}", shipped.state.display());
+        }
+        return Ok(trained);
+    }
+    let files = if trained.exist() { trained } else { shipped };
+    println!(
+        "{arch}: using {} (pass --retrain to train again)",
+        files.state.display()
+    );
+    Ok(files)
 }
 
 #[allow(clippy::print_stdout)]
@@ -333,17 +398,9 @@ pub fn main(args: ReportArgs) -> Result<()> {
     let (mut rows, mut captions) = (Vec::new(), Vec::new());
     for arch in Arch::ALL {
         let run_dir = runs_dir.join(arch.name());
-        let state = run_dir.join(FINAL_STATE_FILE);
-        if o.retrain || o.quick || !state.is_file() {
-            train(arch, &data, &run_dir, &o)?;
-        } else {
-            println!(
-                "{arch}: using {} (pass --retrain to train again)",
-                state.display()
-            );
-        }
+        let files = preset_files(arch, &data, &run_dir, &o)?;
         let command = format!("cnn-train --model {arch}{dataset_flag}");
-        let (row, caps) = report_run(&o.device, arch.name(), &run_dir, &data, &fig_dir, &command)?;
+        let (row, caps) = report_run(&o.device, arch.name(), &files, &data, &fig_dir, &command)?;
         rows.push(row);
         captions.extend(caps);
     }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
 use cnn_data::preprocess::{load_image, save_preprocessed};
-use cnn_models::Cnn;
+use cnn_models::{Arch, Cnn};
 use cnn_training::FINAL_STATE_FILE;
 
 /// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
@@ -23,7 +23,8 @@ struct Cli {
     /// one in the run; without --run, medium_cnn].
     #[arg(long, value_name = "NAME|FILE")]
     model: Option<String>,
-    /// Run folder holding final_state.safetensors [default: runs/<model>].
+    /// Run folder holding final_state.safetensors [default: runs/<model>; for a preset
+    /// not trained there yet, its weights shipped in assets/models/].
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
@@ -50,11 +51,7 @@ struct Outcome {
 fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
     let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
-    let run_dir = cli
-        .run
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(name));
-    let state = run_dir.join(FINAL_STATE_FILE);
+    let state = weights_file(cli.run.as_deref(), name);
     let expected = spec.as_ref().map(|s| s.name.as_str());
     let (model, ckpt) =
         cnn_training::load_model(&state, expected, device).map_err(cnn_cli::explain)?;
@@ -70,6 +67,28 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
         cnn_cli::warn(format_args!("note: {}: {note}", state.display()));
     }
     Ok((model, names))
+}
+
+/// The weights to use: the run folder's; without `--run`, `runs/<model>/`'s, or else the
+/// preset's trained weights shipped in `assets/models/` (so a fresh clone predicts at once).
+fn weights_file(run: Option<&Path>, name: &str) -> PathBuf {
+    if let Some(dir) = run {
+        return dir.join(FINAL_STATE_FILE);
+    }
+    let trained = PathBuf::from("runs").join(name).join(FINAL_STATE_FILE);
+    let shipped = cnn_cli::assets_dir()
+        .join("models")
+        .join(format!("{name}.safetensors"));
+    let shipped = shipped.canonicalize().unwrap_or(shipped);
+    if !trained.exists() && Arch::from_name(name).is_some() && shipped.is_file() {
+        cnn_cli::warn(format_args!(
+            "note: no {} yet; using the shipped weights {}",
+            trained.display(),
+            shipped.display()
+        ));
+        return shipped;
+    }
+    trained
 }
 
 /// The 28x28 input of one picture, written to `--save-preprocessed` when asked.

@@ -236,6 +236,14 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
+    /// A PNG or JPEG file lacks its end marker: cut short, as by an interrupted download.
+    #[error("{path}: the {format} file is cut short (no end marker); it may be an incomplete download")]
+    CutShort {
+        /// The picture.
+        path: PathBuf,
+        /// Its format.
+        format: &'static str,
+    },
     /// A picture holds no ink: nothing stands out from the page.
     #[error("{path}: no ink found (blank page?)")]
     NoInk {

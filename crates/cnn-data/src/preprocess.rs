@@ -6,13 +6,21 @@
 
 use std::path::{Path, PathBuf};
 
-use image::{GrayImage, ImageReader, Limits, imageops::FilterType};
+use std::io::{Read, Seek, SeekFrom};
+
+use image::metadata::Orientation;
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, imageops::FilterType,
+};
 
 use crate::{Error, MNIST_PIXELS as IMAGE_PIXELS, MNIST_SIDE as IMAGE_SIDE, Result};
 
 /// Largest picture accepted, in pixels (50 megapixels), checked from the file's header before
 /// decoding, so a huge or hostile file cannot exhaust memory.
 pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
+
+/// How much brighter than the page ink must be (in gray levels) to count as ink.
+const MIN_CONTRAST: u8 = 40;
 
 /// Side of the box the ink is scaled into, as in MNIST.
 const INK_BOX: u32 = 20;
@@ -48,7 +56,8 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
             })
     };
     let reader = open()?;
-    if reader.format().is_none() {
+    let format = reader.format();
+    if format.is_none() {
         return Err(bad("not an image (unknown format)".into()));
     }
     let (w, h) = reader
@@ -67,10 +76,72 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
     reader.limits(limits);
-    let img = reader
-        .decode()
+    let mut decoder = reader
+        .into_decoder()
         .map_err(|e| bad(format!("cannot decode ({e})")))?;
-    Ok(img.into_luma8())
+    // Phones store pictures as the sensor saw them and record the turn in EXIF; every
+    // viewer shows them upright, so must we.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| bad(format!("cannot decode ({e})")))?;
+    img.apply_orientation(orientation);
+    check_complete(path, format)?;
+    Ok(flatten(img))
+}
+
+/// Refuses a PNG or JPEG without its end marker: decoders fill a file cut short with grey
+/// and succeed, and the grey would be read as part of the picture.
+fn check_complete(path: &Path, format: Option<ImageFormat>) -> Result<()> {
+    let (name, marker): (&str, &[u8]) = match format {
+        Some(ImageFormat::Jpeg) => ("JPEG", &[0xFF, 0xD9]),
+        Some(ImageFormat::Png) => ("PNG", b"IEND"),
+        _ => return Ok(()),
+    };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let tail_len = len.min(64);
+    file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.take(tail_len).read_to_end(&mut tail).map_err(io)?;
+    if tail.windows(marker.len()).any(|w| w == marker) {
+        Ok(())
+    } else {
+        Err(Error::CutShort {
+            path: path.to_path_buf(),
+            format: name,
+        })
+    }
+}
+
+/// Grayscale of a decoded picture. With transparency, it is laid on white paper; if that
+/// leaves nothing to see (light ink drawn only through the alpha channel, as a transparent
+/// canvas exports it), on black.
+fn flatten(img: DynamicImage) -> GrayImage {
+    if !img.color().has_alpha() {
+        return img.into_luma8();
+    }
+    let rgba = img.into_rgba8();
+    let over = |paper: f32| {
+        GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            let [r, g, b, a] = rgba.get_pixel(x, y).0;
+            let luma = 0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b);
+            let a = f32::from(a) / 255.0;
+            image::Luma([(luma * a + paper * (1.0 - a)).round() as u8])
+        })
+    };
+    let on_white = over(255.0);
+    let (lo, hi) = on_white
+        .pixels()
+        .fold((255u8, 0u8), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
+    if hi.saturating_sub(lo) >= MIN_CONTRAST {
+        on_white
+    } else {
+        over(0.0)
+    }
 }
 
 /// A picture made ready for the network.
@@ -112,7 +183,7 @@ pub fn to_mnist(img: &GrayImage, path: &Path) -> Result<Preprocessed> {
     let page_ink = ink(page);
     let max = img.pixels().map(|p| ink(p[0])).max().unwrap_or(0);
     // Ink must stand out from the page; a small threshold above the page level crops noise.
-    if max < page_ink.saturating_add(40) {
+    if max < page_ink.saturating_add(MIN_CONTRAST) {
         return Err(blank());
     }
     let threshold = page_ink + ((max - page_ink) / 10).max(8);

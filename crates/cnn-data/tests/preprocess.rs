@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cnn_data::preprocess::to_mnist;
+use cnn_data::preprocess::{read_gray, to_mnist};
 use cnn_data::{DataSource, DatasetKind, MNIST_SIDE as IMAGE_SIDE};
 use image::GrayImage;
 
@@ -87,4 +87,95 @@ fn a_blank_page_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("blank.png") && e.contains("no ink"), "{e}");
+}
+
+fn test_digits() -> cnn_data::Dataset {
+    cnn_data::load(&DataSource::new(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/mnist"),
+        DatasetKind::Mnist,
+    ))
+    .unwrap()
+}
+
+/// EXIF (big-endian TIFF) holding only Orientation = `value`.
+fn exif_orientation(value: u8) -> Vec<u8> {
+    let mut e = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+    e.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, value, 0, 0, 0, 0, 0, 0]);
+    e
+}
+
+fn jpeg_bytes(img: &GrayImage, exif: Option<Vec<u8>>) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    if let Some(exif) = exif {
+        enc.set_exif_metadata(exif).unwrap();
+    }
+    enc.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_phone_photo_stored_sideways_is_read_upright() {
+    let data = test_digits();
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        let d = data.test.image(i);
+        let upright = page(d, 4, (160, 130), (20, 10));
+        // Stored turned a quarter left; EXIF 6 tells viewers to turn it a quarter right.
+        let stored = image::imageops::rotate270(&upright);
+        let path = dir.path().join(format!("photo{i}.jpg"));
+        std::fs::write(&path, jpeg_bytes(&stored, Some(exif_orientation(6)))).unwrap();
+        let read = read_gray(&path).unwrap();
+        assert_eq!(read.dimensions(), upright.dimensions(), "digit {i}");
+        let p = to_mnist(&read, &path).unwrap();
+        let c = shifted_correlation(&p.pixels, d);
+        assert!(c > 0.75, "digit {i}: correlation with the original {c:.3}");
+    }
+}
+
+#[test]
+fn a_picture_cut_short_is_refused() {
+    let data = test_digits();
+    let dir = tempfile::tempdir().unwrap();
+    let img = page(data.test.image(0), 4, (160, 130), (20, 10));
+    let jpeg = jpeg_bytes(&img, None);
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    for (name, bytes) in [("cut.jpg", jpeg), ("cut.png", png)] {
+        let whole = dir.path().join(format!("whole-{name}"));
+        std::fs::write(&whole, &bytes).unwrap();
+        assert!(read_gray(&whole).is_ok(), "{name}: the whole file reads");
+        let cut = dir.path().join(name);
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        match read_gray(&cut) {
+            Err(e @ cnn_data::Error::CutShort { .. }) => {
+                assert!(e.to_string().contains("cut short"), "{e}")
+            }
+            // A decoder that notices on its own is fine too, as long as it refuses.
+            Err(cnn_data::Error::BadImage { .. }) => {}
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn ink_drawn_only_in_the_alpha_channel_is_found() {
+    let data = test_digits();
+    let dir = tempfile::tempdir().unwrap();
+    let d = data.test.image(1);
+    // A transparent canvas export: one colour everywhere, the strokes only in alpha.
+    for (name, colour) in [("black-ink.png", 0u8), ("white-ink.png", 255u8)] {
+        let img = image::RgbaImage::from_fn(112, 112, |x, y| {
+            let a = d[(y / 4) as usize * IMAGE_SIDE + (x / 4) as usize];
+            image::Rgba([colour, colour, colour, a])
+        });
+        let path = dir.path().join(name);
+        img.save(&path).unwrap();
+        let p = to_mnist(&read_gray(&path).unwrap(), &path).unwrap();
+        let c = shifted_correlation(&p.pixels, d);
+        assert!(c > 0.75, "{name}: correlation with the original {c:.3}");
+    }
 }

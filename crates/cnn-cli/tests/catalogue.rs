@@ -547,6 +547,15 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         resume(&d),
         "checkpoint.safetensors",
     );
+    let mut p = parts(&full);
+    edit_state(&mut p, |st| st["config"]["lr"] = serde_json::json!(-1.0));
+    let d = resume_dir(root, "resume-bad-recipe", &serialize(&p, true));
+    add(
+        "resume-invalid-recipe",
+        "a checkpoint whose recorded recipe is invalid (`lr` = -1; the user typed no `--lr`)",
+        resume(&d),
+        "checkpoint.safetensors",
+    );
     add(
         "run-folder-holds-a-run",
         "a fresh run into a folder that holds a run (a forgotten `--resume`)",

@@ -39,7 +39,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Removes the temporary files that [`write_atomic`] leaves when a process is killed
-/// mid-write (`.<name>.tmp-<pid>` for each of `names` in `dir`); returns how many went.
+/// mid-write (`.<name>.tmp-<pid>` for each of `names` in `dir`), unless their writer is
+/// still running (a shared folder such as the data cache may be written by another process
+/// right now); returns how many went.
 ///
 /// Best effort: a temporary file that cannot be removed is harmless, so failures are skipped.
 pub fn remove_stale_temps(dir: &Path, names: &[&str]) -> usize {
@@ -55,11 +57,29 @@ pub fn remove_stale_temps(dir: &Path, names: &[&str]) -> usize {
         let stale = names.iter().any(|name| {
             file_name
                 .strip_prefix(&format!(".{name}.tmp-"))
-                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !writer_alive(pid, &entry.path()))
         });
         if stale && std::fs::remove_file(entry.path()).is_ok() {
             removed += 1;
         }
     }
     removed
+}
+
+/// Whether the process that writes through a temporary file may still be at it: on Linux,
+/// whether it exists (our own process counts, its writes finish before it returns);
+/// elsewhere, whether the file changed in the last ten minutes.
+fn writer_alive(pid: u32, tmp: &Path) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    if cfg!(target_os = "linux") {
+        return Path::new("/proc").join(pid.to_string()).exists();
+    }
+    std::fs::metadata(tmp)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(600))
 }

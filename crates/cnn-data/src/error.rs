@@ -237,7 +237,9 @@ pub enum Error {
         classes: usize,
     },
     /// A PNG or JPEG file lacks its end marker: cut short, as by an interrupted download.
-    #[error("{path}: the {format} file is cut short (no end marker); it may be an incomplete download")]
+    #[error(
+        "{path}: the {format} file is cut short (no end marker); it may be an incomplete download"
+    )]
     CutShort {
         /// The picture.
         path: PathBuf,

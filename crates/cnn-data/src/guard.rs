@@ -373,6 +373,10 @@ pub(crate) fn readable_copy(
     let intact =
         std::fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == c.bytes.len() as u64);
     if rewrite || !intact {
+        // A killed earlier write left its 47 MB temporary file here; it would never go.
+        if let Some(dir) = target.parent() {
+            crate::atomic::remove_stale_temps(dir, &[name]);
+        }
         write_atomic(&target, &c.bytes)?;
     }
     Ok(target)

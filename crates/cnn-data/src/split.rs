@@ -18,6 +18,23 @@ pub struct Split {
 }
 
 impl Split {
+    /// A short fingerprint of the split's contents (SHA-256 of its shape, pixels and labels,
+    /// 16 hex digits), so a run can tell the data it was trained on from other data of the
+    /// same size.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for n in [self.rows, self.cols, self.classes, self.labels.len()] {
+            h.update((n as u64).to_le_bytes());
+        }
+        h.update(&self.images);
+        h.update(&self.labels);
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Builds a split from pixels (`labels.len()` images of `rows x cols`, one after another)
     /// and labels below `classes`.
     pub fn new(

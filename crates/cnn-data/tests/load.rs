@@ -405,3 +405,32 @@ fn a_fifo_in_place_of_a_file_is_refused_without_blocking() {
         small_folder(d);
     }
 }
+
+#[test]
+fn a_killed_cache_write_leaves_no_temporary_file_behind() {
+    let cache = tempfile::tempdir().unwrap();
+    load(&shipped().with_cache_dir(cache.path())).unwrap();
+    let entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .find(|d| d.join("train-images-idx3-ubyte").is_file())
+        .unwrap();
+    // As if a process (long dead: no such pid) was killed while writing the copy, which
+    // is therefore missing; and one still alive (this test) is writing another.
+    std::fs::remove_file(entry.join("train-images-idx3-ubyte")).unwrap();
+    let dead = entry.join(".train-images-idx3-ubyte.tmp-4294967");
+    std::fs::write(&dead, vec![0u8; 1000]).unwrap();
+    let parent_pid = std::os::unix::process::parent_id();
+    let alive = entry.join(format!(".train-images-idx3-ubyte.tmp-{parent_pid}"));
+    std::fs::write(&alive, vec![0u8; 1000]).unwrap();
+    load(&shipped().with_cache_dir(cache.path())).unwrap();
+    assert!(
+        !dead.exists(),
+        "the dead writer's temporary file is removed"
+    );
+    assert!(
+        alive.exists(),
+        "a live writer's temporary file is left alone"
+    );
+    assert!(entry.join("train-images-idx3-ubyte").is_file());
+}

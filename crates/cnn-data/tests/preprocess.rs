@@ -111,8 +111,13 @@ fn jpeg_bytes(img: &GrayImage, exif: Option<Vec<u8>>) -> Vec<u8> {
     if let Some(exif) = exif {
         enc.set_exif_metadata(exif).unwrap();
     }
-    enc.write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::L8)
-        .unwrap();
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::L8,
+    )
+    .unwrap();
     bytes
 }
 

@@ -194,6 +194,25 @@ pub enum Error {
         /// Images given now.
         given: usize,
     },
+    /// A checkpoint records a recipe that is not valid (edited, or from a broken writer).
+    #[error("{path} is not a usable checkpoint: the recipe it records is invalid")]
+    CheckpointConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the recipe.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The training images differ from those the run was trained on, though as many.
+    #[error(
+        "the training images are not those this run was trained on (fingerprint {recorded}, now {found}); resume with the same data"
+    )]
+    DataChanged {
+        /// Fingerprint recorded by the run.
+        recorded: String,
+        /// Fingerprint of the images given now.
+        found: String,
+    },
     /// The step count does not match the epochs recorded.
     #[error("{path} is not a usable checkpoint: step count does not match the epochs done")]
     StepMismatch {

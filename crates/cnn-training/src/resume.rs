@@ -43,6 +43,7 @@ impl<M: Model> Trainer<M> {
             rng_state: self.rng.state(),
             dropout_calls: self.model.dropout_calls(),
             n_train: self.n_train,
+            data_fingerprint: self.data_fingerprint.clone(),
             history: self.history.clone(),
         }
     }
@@ -104,7 +105,15 @@ impl<M: Model> Trainer<M> {
                 given: n_train,
             });
         }
+        state
+            .config
+            .validate()
+            .map_err(|source| Error::CheckpointConfig {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+            })?;
         let mut t = Trainer::with_model(state.config, device, n_train, build)?;
+        t.data_fingerprint = state.data_fingerprint;
         t.spec = ckpt.spec.clone();
         checkpoint::restore_weights(&t.varmap, ckpt, path)?;
         t.restore_velocities(ckpt, path)?;

@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use cnn_data::Dataset;
 
 use crate::checkpoint;
-use crate::{CHECKPOINT_FILE, Event, FINAL_STATE_FILE, HISTORY_FILE, Model, Result, Trainer};
+use crate::{
+    CHECKPOINT_FILE, Error, Event, FINAL_STATE_FILE, HISTORY_FILE, Model, Result, Trainer,
+};
 
 /// How a [`run`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,16 @@ pub fn run<M: Model>(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(&Event),
 ) -> Result<RunOutcome> {
+    let found = data.train.fingerprint();
+    match &trainer.data_fingerprint {
+        Some(recorded) if *recorded != found => {
+            return Err(Error::DataChanged {
+                recorded: recorded.clone(),
+                found,
+            });
+        }
+        _ => trainer.data_fingerprint = Some(found),
+    }
     if let Some(out) = out {
         // A run killed while writing leaves a temporary file beside the intact previous one.
         checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);

@@ -26,6 +26,10 @@ pub struct RunState {
     pub dropout_calls: u64,
     /// Training images per epoch.
     pub n_train: usize,
+    /// [`Split::fingerprint`](cnn_data::Split::fingerprint) of the training images (absent
+    /// in runs from before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
     /// Metrics of every epoch done.
     pub history: Vec<EpochMetrics>,
 }
@@ -75,6 +79,7 @@ impl RunState {
             rng_state: num("rng_state")?,
             dropout_calls: num("dropout_calls")?,
             n_train: num("n_train")? as usize,
+            data_fingerprint: None,
             history,
         }))
     }

@@ -58,6 +58,8 @@ pub struct Trainer<M: Model = Cnn> {
     pub(crate) opt: Sgd,
     pub(crate) rng: Rng,
     pub(crate) n_train: usize,
+    /// Fingerprint of the training images, once [`crate::run`] has seen them.
+    pub(crate) data_fingerprint: Option<String>,
     pub(crate) step: usize,
     pub(crate) history: Vec<EpochMetrics>,
     /// Built from a checkpoint and not stepped or saved since: [`crate::run`] writes the run's
@@ -148,6 +150,7 @@ impl<M: Model> Trainer<M> {
             opt,
             rng,
             n_train,
+            data_fingerprint: None,
             step: 0,
             history: Vec::new(),
             from_checkpoint: false,

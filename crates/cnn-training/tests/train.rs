@@ -464,3 +464,64 @@ fn resuming_a_run_killed_between_its_files_makes_them_agree_again() {
         history
     );
 }
+
+#[test]
+fn resuming_on_other_images_of_the_same_size_is_refused() {
+    let data = subset(640, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(Arch::SmallCnn, quick(2), 640);
+    t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
+        .unwrap();
+    // The fingerprint is recorded once the run has seen its data.
+    assert_eq!(t.state().data_fingerprint, None);
+    let mut one_epoch = trainer(Arch::SmallCnn, quick(1), 640);
+    run_into(&mut one_epoch, &data, dir.path()).unwrap();
+    assert_eq!(
+        one_epoch.state().data_fingerprint,
+        Some(data.train.fingerprint())
+    );
+
+    // Same count, same shape, other digits.
+    let others: Vec<usize> = (640..1280).collect();
+    let other = Dataset {
+        train: mnist().train.select(&others),
+        ..subset(640, 100)
+    };
+    assert_ne!(other.train.fingerprint(), data.train.fingerprint());
+    let path = dir.path().join("checkpoint.safetensors");
+    let mut resumed = Trainer::resume(&path, &Device::Cpu, 640).unwrap();
+    match run_into(&mut resumed, &other, dir.path()) {
+        Err(Error::DataChanged { recorded, found }) => {
+            assert_eq!(recorded, data.train.fingerprint());
+            assert_eq!(found, other.train.fingerprint());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing was written over: the same data still resumes.
+    let mut resumed = Trainer::resume(&path, &Device::Cpu, 640).unwrap();
+    assert_eq!(
+        run_into(&mut resumed, &data, dir.path()).unwrap(),
+        RunOutcome::Finished
+    );
+}
+
+#[test]
+fn a_checkpoint_recording_an_invalid_recipe_blames_the_file() {
+    let data = subset(640, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trainer(Arch::SmallCnn, quick(1), 640);
+    run_into(&mut t, &data, dir.path()).unwrap();
+    let path = dir.path().join("checkpoint.safetensors");
+    let mut ckpt = cnn_training::checkpoint::read(&path, &Device::Cpu).unwrap();
+    if let Some(state) = ckpt.state.as_mut() {
+        state.config.lr = -1.0;
+    }
+    match Trainer::from_checkpoint(&ckpt, &path, &Device::Cpu, 640) {
+        Err(e @ Error::CheckpointConfig { .. }) => {
+            assert!(e.to_string().contains("checkpoint.safetensors"), "{e}");
+            let source = std::error::Error::source(&e).unwrap().to_string();
+            assert!(source.contains("lr"), "{source}");
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}

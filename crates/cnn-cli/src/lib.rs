@@ -216,6 +216,7 @@ pub fn warn(args: std::fmt::Arguments<'_>) {
 /// `run`, and prints a failure as one `error: ...` line (exit 1). `run` returns the exit code
 /// of an outcome it has already reported (a partial failure, an interruption).
 pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> ExitCode {
+    ignore_file_size_signal();
     let cli = match C::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -241,27 +242,100 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
     }
 }
 
+/// A file-size limit (`ulimit -f`) kills with SIGXFSZ by default, silently; ignored, the
+/// write fails with "File too large" instead, which our error path reports in one line
+/// naming the file (atomic writes leave the previous file intact).
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code; it is
+    // done once, at start-up, before any thread that could race on it exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// The command line that continues this process's run: its own arguments with `--resume`,
 /// quoted for a POSIX shell. Recipe flags may stay; a resumed run uses its recorded recipe.
 pub fn resume_command() -> String {
-    // args_os: `std::env::args` panics on a non-UTF-8 argument (a path, say).
-    let mut args: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    resume_command_from(std::env::args_os())
+}
+
+fn resume_command_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> String {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
     if !args.iter().any(|a| a == "--resume") {
         args.push("--resume".into());
     }
     args.iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_=./,:+@%".contains(c));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
+        .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `arg` quoted for a POSIX shell, byte for byte: bytes that are not UTF-8 (a path, say)
+/// are spelled with `printf`, which every POSIX shell has.
+fn shell_quote(arg: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(arg).to_vec();
+    #[cfg(not(unix))]
+    let bytes = arg.to_string_lossy().into_owned().into_bytes();
+    let quote = |text: &str| {
+        let plain = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_=./,:+@%".contains(c));
+        if plain {
+            text.to_string()
+        } else {
+            format!("'{}'", text.replace('\'', "'\\''"))
+        }
+    };
+    if let Ok(text) = std::str::from_utf8(&bytes) {
+        return quote(text);
+    }
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        if !chunk.valid().is_empty() {
+            out.push_str(&quote(chunk.valid()));
+        }
+        if !chunk.invalid().is_empty() {
+            let octal: String = chunk
+                .invalid()
+                .iter()
+                .map(|b| format!("\\{b:03o}"))
+                .collect();
+            out.push_str(&format!("\"$(printf '{octal}')\""));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_resume_command_gives_the_shell_back_every_byte() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let args = vec![
+            OsString::from("cnn-train"),
+            OsString::from("--out"),
+            OsString::from_vec(b"runs/caf\xe9 'x' \xff\xfe/r\xc3\xa9".to_vec()),
+        ];
+        let command = super::resume_command_from(args.clone());
+        // The shell prints each word it parsed, NUL-terminated.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {command}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}");
+        let words: Vec<&[u8]> = out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut expected: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        expected.push(b"--resume");
+        assert_eq!(words, expected, "{command}");
+    }
 }

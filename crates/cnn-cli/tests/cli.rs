@@ -418,3 +418,27 @@ fn an_empty_or_relative_cache_setting_never_writes_into_the_current_folder() {
     assert_eq!(entries, ["run"]);
     assert!(home.join(".cache/cnn-mnist").is_dir());
 }
+
+#[test]
+fn a_file_size_limit_is_one_line_not_a_silent_kill() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("run");
+    // 40 blocks of 512 bytes: too small for the data cache's copies and the checkpoint.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 40 && exec \"$0\" --epochs 1 --train-limit 500 --out \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_cnn-train"))
+        .arg(&out_dir)
+        .env("CNN_DATA_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), None, "killed by a signal: {out:?}");
+    assert_clean_error(&out, "File too large");
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+}

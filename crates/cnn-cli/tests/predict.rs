@@ -311,3 +311,37 @@ fn a_fresh_clone_predicts_with_the_shipped_weights() {
         assert!(right >= 9, "{model}: {right}/10 digits right: {stdout}");
     }
 }
+
+#[test]
+fn pictures_sharing_a_file_name_keep_their_own_preprocessed_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = cnn_data::load(&DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap();
+    // Two different digits, both called digit.png, in two folders.
+    let mut files = Vec::new();
+    for (i, folder) in ["a", "b"].iter().enumerate() {
+        let f = tmp.path().join(folder).join("digit.png");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        page(data.test.image(i), 0).save(&f).unwrap();
+        files.push(f);
+    }
+    let seen = tmp.path().join("seen");
+    let out = bin("predict")
+        .current_dir(tmp.path())
+        .args(["--model", "small_cnn", "--save-preprocessed"])
+        .arg(&seen)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let first = image::open(seen.join("digit.png")).unwrap().into_luma8();
+    let second = image::open(seen.join("digit-2.png")).unwrap().into_luma8();
+    assert_ne!(first, second, "each picture keeps its own copy");
+    for (saved, path) in [(&first, &files[0]), (&second, &files[1])] {
+        let expected = cnn_data::preprocess::load_image(path).unwrap();
+        assert_eq!(saved.as_raw(), &expected.pixels, "{}", path.display());
+    }
+}

@@ -1,5 +1,6 @@
 //! `cnn-predict`: classifies your own pictures (PNG, JPEG) with a trained run.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -91,26 +92,42 @@ fn weights_file(run: Option<&Path>, name: &str) -> PathBuf {
     trained
 }
 
-/// The 28x28 input of one picture, written to `--save-preprocessed` when asked.
-fn prepare(cli: &Cli, i: usize, path: &Path) -> Result<cnn_data::preprocess::Preprocessed> {
+/// The 28x28 input of one picture, written to `--save-preprocessed` when asked, under a
+/// name no earlier picture of this command took (`a/7.png` and `b/7.png` give `7.png` and
+/// `7-2.png`).
+fn prepare(
+    cli: &Cli,
+    i: usize,
+    path: &Path,
+    taken: &mut HashSet<String>,
+) -> Result<cnn_data::preprocess::Preprocessed> {
     let p = load_image(path)?;
     if let Some(dir) = &cli.save_preprocessed {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("image{i}"));
-        save_preprocessed(&p, &dir.join(format!("{stem}.png")))?;
+        let name = (1..)
+            .map(|n| match n {
+                1 => format!("{stem}.png"),
+                n => format!("{stem}-{n}.png"),
+            })
+            .find(|name| !taken.contains(name))
+            .unwrap_or_default();
+        taken.insert(name.clone());
+        save_preprocessed(&p, &dir.join(name))?;
     }
     Ok(p)
 }
 
 /// Classifies every picture; a picture that cannot be read or saved fails alone.
 fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
+    let mut taken = HashSet::new();
     let [_, rows, cols] = model.input_shape();
     let mut outcomes = Vec::new();
     let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, path) in cli.images.iter().enumerate() {
-        let result = match prepare(cli, i, path) {
+        let result = match prepare(cli, i, path, &mut taken) {
             Ok(p) => {
                 ready.push((i, cnn_data::preprocess::resized(&p, rows, cols)));
                 Ok(Vec::new())

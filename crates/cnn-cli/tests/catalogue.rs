@@ -84,6 +84,13 @@ fn data_dir(root: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> String {
     format!("DIR/{name}")
 }
 
+/// Makes a FIFO at `path` (reading one blocks until a writer comes: it must be refused).
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
 /// A checkpoint's tensors (name, dtype, shape, bytes) and its metadata map.
 type Parts = (
     Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
@@ -337,6 +344,73 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         ),
         "SHA256SUMS.raw",
     );
+    let good = |extra: Vec<(&'static str, Vec<u8>)>| {
+        let mut files = vec![
+            ("train-images-idx3-ubyte", images(3)),
+            ("train-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+            ("t10k-images-idx3-ubyte", images(3)),
+            ("t10k-labels-idx1-ubyte", idx_labels(3, &labels[..3])),
+        ];
+        files.extend(extra);
+        files
+    };
+    add(
+        "data-classes-empty",
+        "an empty `classes.txt`",
+        data_dir(
+            root,
+            "classes-empty",
+            &good(vec![("classes.txt", Vec::new())]),
+        ),
+        "classes.txt",
+    );
+    add(
+        "data-classes-blank-name",
+        "a `classes.txt` with a blank line between names",
+        data_dir(
+            root,
+            "classes-blank",
+            &good(vec![("classes.txt", b"zero\n\ntwo\n".to_vec())]),
+        ),
+        "classes.txt",
+    );
+    add(
+        "data-classes-too-few",
+        "a `classes.txt` naming 2 classes for labels up to 9",
+        data_dir(
+            root,
+            "classes-few",
+            &good(vec![("classes.txt", b"zero\none\n".to_vec())]),
+        ),
+        "classes.txt",
+    );
+    add(
+        "data-sums-huge",
+        "a 2 MiB `SHA256SUMS.raw` (read with a bound, not whole)",
+        data_dir(
+            root,
+            "sums-huge",
+            &good(vec![("SHA256SUMS.raw", vec![b'a'; 2 << 20])]),
+        ),
+        "SHA256SUMS.raw",
+    );
+    let fifo_dir = data_dir(root, "sums-fifo", &good(Vec::new()));
+    mkfifo(&root.join("sums-fifo/SHA256SUMS.raw"));
+    add(
+        "data-sums-fifo",
+        "a FIFO as `SHA256SUMS.raw` (it would block forever)",
+        fifo_dir,
+        "SHA256SUMS.raw",
+    );
+    let fifo_dir = data_dir(root, "data-fifo", &good(Vec::new()));
+    std::fs::remove_file(root.join("data-fifo/t10k-labels-idx1-ubyte")).unwrap();
+    mkfifo(&root.join("data-fifo/t10k-labels-idx1-ubyte"));
+    add(
+        "data-file-fifo",
+        "a FIFO as a data file",
+        fifo_dir,
+        "t10k-labels-idx1-ubyte",
+    );
     v.push(case(
         "data-bad-dataset",
         "`--dataset` other than mnist or fashion",
@@ -580,6 +654,36 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         args,
         "--lr",
     );
+    for (flag, value, why) in [
+        (
+            "--epochs",
+            "30",
+            "more epochs would change the learning-rate schedule",
+        ),
+        ("--seed", "3", "another seed"),
+        ("--batch-size", "32", "another batch size"),
+        ("--momentum", "0.5", "another momentum"),
+    ] {
+        let mut args = resume("DIR/run");
+        args.extend([flag.to_string(), value.to_string()]);
+        add(
+            &format!(
+                "resume-other-{}",
+                flag.trim_start_matches('-').replace("batch-size", "batch")
+            ),
+            &format!("`--resume {flag} {value}`: {why}"),
+            args,
+            flag,
+        );
+    }
+    let d = resume_dir(root, "resume-fifo", b"");
+    mkfifo(&root.join("resume-fifo/checkpoint.safetensors"));
+    add(
+        "resume-fifo",
+        "a FIFO as the run's `checkpoint.safetensors` (it would block forever)",
+        resume(&d),
+        "checkpoint.safetensors",
+    );
     let mut args = resume("DIR/run");
     args.extend(["--model".into(), "medium_cnn".into()]);
     add(
@@ -691,6 +795,34 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "input.toml",
         Some("input = [1, 14, 14]\n[[layer]]\nconv = 4\n"),
         "input",
+    );
+    add(
+        "spec-kernel-too-large",
+        "`kernel = 9` (odd, but above 7)",
+        "nine.toml",
+        Some("[[layer]]\nconv = 8\nkernel = 9\n"),
+        "layer 1",
+    );
+    add(
+        "spec-negative-channels",
+        "`conv = -4`",
+        "negative.toml",
+        Some("[[layer]]\nconv = -4\n"),
+        "negative.toml",
+    );
+    add(
+        "spec-bad-name",
+        "`name = \"../x\"` (names become file names)",
+        "badname.toml",
+        Some("name = \"../x\"\n[[layer]]\nconv = 4\n"),
+        "name",
+    );
+    add(
+        "spec-huge-file",
+        "a 2 MiB spec file (specs are read with a bound)",
+        "huge.toml",
+        Some(&"# padding\n".repeat(210_000)),
+        "huge.toml",
     );
     add(
         "spec-classes-mismatch",
@@ -829,6 +961,21 @@ fn flag_cases() -> Vec<Case> {
     v
 }
 
+/// A 112x112 JPEG of `digit` (dark ink on white) cut to its first 60%.
+fn cut_jpeg(digit: &[u8]) -> Vec<u8> {
+    let img = image::GrayImage::from_fn(112, 112, |x, y| {
+        image::Luma([255 - digit[(y / 4) as usize * 28 + (x / 4) as usize]])
+    });
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    jpeg.truncate(jpeg.len() * 3 / 5);
+    jpeg
+}
+
 fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
     use Bin::Predict;
     let pics = root.join("pics");
@@ -851,11 +998,13 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
         ("blank.png", blank),
         ("huge.png", common::png_header(100_000, 100_000)),
         ("cut.png", png[..png.len() / 2].to_vec()),
+        ("cut.jpg", cut_jpeg(digit)),
         ("anim.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec()),
         ("digit.png", png),
     ] {
         std::fs::write(pics.join(name), bytes).unwrap();
     }
+    mkfifo(&pics.join("fifo.png"));
     let mut v = Vec::new();
     for (id, input, file) in [
         (
@@ -881,6 +1030,16 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
             "DIR/pics/cut.png",
         ),
         ("pic-unsupported", "a GIF", "DIR/pics/anim.gif"),
+        (
+            "pic-cut-jpeg",
+            "a JPEG cut short after its image data began (decoders fill the rest with grey)",
+            "DIR/pics/cut.jpg",
+        ),
+        (
+            "pic-fifo",
+            "a FIFO named `.png` (it would block forever)",
+            "DIR/pics/fifo.png",
+        ),
         ("pic-folder", "a folder", "DIR/pics/folder.png"),
     ] {
         let names = file.rsplit('/').next().unwrap();
@@ -899,6 +1058,37 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
             "DIR/pics/digit.png",
         ],
         "final_state.safetensors",
+    ));
+    for (id, input, args, names) in [
+        (
+            "pic-save-into-a-file",
+            "`--save-preprocessed` naming a file, not a folder",
+            &["--save-preprocessed", "DIR/pics/digit.png"][..],
+            "digit.png",
+        ),
+        (
+            "pic-unknown-model",
+            "`--model resnet50`",
+            &["--model", "resnet50"][..],
+            "--model",
+        ),
+        (
+            "pic-bad-device",
+            "`--device tpu`",
+            &["--device", "tpu"][..],
+            "--device",
+        ),
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--run", "DIR/run", "DIR/pics/digit.png"]);
+        v.push(case(id, input, Predict, &all, names));
+    }
+    v.push(case(
+        "pic-no-pictures",
+        "no picture given",
+        Predict,
+        &["--run", "DIR/run"],
+        "required arguments",
     ));
     v.push(case(
         "pic-other-model",

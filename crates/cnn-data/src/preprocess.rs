@@ -35,7 +35,8 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
         path: path.to_path_buf(),
         source,
     })?;
-    if meta.is_dir() {
+    // A folder, or a FIFO or device, which would block or never end.
+    if !meta.is_file() {
         return Err(Error::NotAFile {
             path: path.to_path_buf(),
         });

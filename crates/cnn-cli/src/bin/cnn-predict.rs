@@ -193,6 +193,12 @@ fn run(cli: Cli) -> Result<bool> {
     let device = cnn_cli::select_device(None, Some(&cli.device))?;
     let (model, names) = load(&cli, &device)?;
     if let Some(dir) = &cli.save_preprocessed {
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!(
+                "--save-preprocessed {}: is a file, not a folder",
+                dir.display()
+            );
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
     }

@@ -7,31 +7,6 @@ mod web;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The device for `--device`: `cpu`, `cuda` or `cuda:N` (a GPU needs the `cuda` feature).
-pub fn device(arg: Option<&str>) -> anyhow::Result<candle_core::Device> {
-    let ordinal = match arg {
-        Some("cpu") => return Ok(candle_core::Device::Cpu),
-        Some("cuda" | "gpu") => 0,
-        Some(d) => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => i,
-            _ => anyhow::bail!("--device {d}: expected cpu, cuda or cuda:N"),
-        },
-        None => anyhow::bail!("--device needs a value"),
-    };
-    cuda(ordinal)
-}
-
-#[cfg(feature = "cuda")]
-fn cuda(i: usize) -> anyhow::Result<candle_core::Device> {
-    use anyhow::Context;
-    candle_core::Device::new_cuda(i).with_context(|| format!("cannot open CUDA device {i}"))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda(_: usize) -> anyhow::Result<candle_core::Device> {
-    anyhow::bail!("this xtask has no CUDA support: run it with `--features cuda`")
-}
-
 /// The repository root, from this crate's manifest folder.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,30 +36,13 @@ enum Command {
     Web(web::WebArgs),
 }
 
-#[allow(clippy::print_stderr)]
 fn main() -> ExitCode {
-    use clap::Parser;
-    let cli = match Xtask::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    let result = match cli.command {
-        Command::Report(args) => report::main(args),
-        Command::Bench(args) => bench::main(args),
-        Command::Web(args) => web::main(args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cnn_cli::main_with(|cli: Xtask| {
+        match cli.command {
+            Command::Report(args) => report::main(args),
+            Command::Bench(args) => bench::main(args),
+            Command::Web(args) => web::main(args),
+        }?;
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -99,39 +99,59 @@ pub fn spec_error(arg: &str, e: cnn_models::Error) -> anyhow::Error {
     }
 }
 
-/// Picks the device from `--ngpus` (0 = CPU, 1 = first CUDA GPU) and `--device`
-/// (`cpu`, `cuda`, `cuda:N`). Asking for a GPU in a build without the `cuda` feature is an
-/// error, never a silent fallback.
-pub fn select_device(ngpus: Option<usize>, device: Option<&str>) -> Result<Device> {
-    let ordinal = match (ngpus, device) {
-        (Some(n), Some(d)) => {
-            let wants_gpu = d != "cpu";
-            if wants_gpu != (n > 0) {
-                bail!("--ngpus {n} contradicts --device {d}; give one of them");
-            }
-            parse_device(d)?
+/// Where to run, as `--device` takes it: `cpu`, `cuda` (or `gpu`: the first GPU) or `cuda:N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// The CPU.
+    Cpu,
+    /// CUDA GPU number N.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for DeviceArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceArg::Cpu),
+            "cuda" | "gpu" => Ok(DeviceArg::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(i)) => Ok(DeviceArg::Cuda(i)),
+                _ => Err("expected cpu, cuda or cuda:N".into()),
+            },
         }
-        (Some(0), None) | (None, None) => None,
-        (Some(1), None) => Some(0),
-        (Some(n), None) => {
-            bail!("--ngpus {n}: training on several GPUs is not supported; use --ngpus 1")
-        }
-        (None, Some(d)) => parse_device(d)?,
-    };
-    match ordinal {
-        None => Ok(Device::Cpu),
-        Some(i) => cuda_device(i),
     }
 }
 
-fn parse_device(d: &str) -> Result<Option<usize>> {
-    match d {
-        "cpu" => Ok(None),
-        "cuda" | "gpu" => Ok(Some(0)),
-        _ => match d.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(i)) => Ok(Some(i)),
-            _ => bail!("--device {d}: expected cpu, cuda or cuda:N"),
-        },
+impl std::fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceArg::Cpu => f.write_str("cpu"),
+            DeviceArg::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+/// Picks the device from `--ngpus` (0 = CPU, 1 = first CUDA GPU) and `--device`. Asking for
+/// a GPU in a build without the `cuda` feature is an error, never a silent fallback.
+pub fn select_device(ngpus: Option<usize>, device: Option<DeviceArg>) -> Result<Device> {
+    let device = match (ngpus, device) {
+        (Some(n), Some(d)) => {
+            if (d != DeviceArg::Cpu) != (n > 0) {
+                bail!("--ngpus {n} contradicts --device {d}; give one of them");
+            }
+            d
+        }
+        (Some(0), None) | (None, None) => DeviceArg::Cpu,
+        (Some(1), None) => DeviceArg::Cuda(0),
+        (Some(n), None) => {
+            bail!("--ngpus {n}: training on several GPUs is not supported; use --ngpus 1")
+        }
+        (None, Some(d)) => d,
+    };
+    match device {
+        DeviceArg::Cpu => Ok(Device::Cpu),
+        DeviceArg::Cuda(i) => cuda_device(i),
     }
 }
 
@@ -233,13 +253,25 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
         Err(e) if e.downcast_ref::<PipeClosed>().is_some() => ExitCode::from(PIPE_CLOSED),
         Err(e) => {
             // One line, whatever the paths in it hold.
-            warn(format_args!(
-                "error: {}",
-                format!("{e:#}").replace('\n', " ")
-            ));
+            warn(format_args!("error: {}", one_line_error(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, as anyhow's `{:#}` writes them, less the causes
+/// whose text the previous part already ends with (the `image` crate repeats its source in
+/// its own message) and with line breaks (a path may hold one) made spaces.
+pub fn one_line_error(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.last().is_some_and(|prev| prev.ends_with(&text)) {
+            continue;
+        }
+        parts.push(text);
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 /// A file-size limit (`ulimit -f`) kills with SIGXFSZ by default, silently; ignored, the

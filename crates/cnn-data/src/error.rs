@@ -252,13 +252,61 @@ pub enum Error {
         /// The picture.
         path: PathBuf,
     },
-    /// A picture given for prediction cannot be used (not an image, empty, too large).
-    #[error("{path}: {reason}")]
-    BadImage {
+    /// A picture file is empty.
+    #[error("{path}: the file is empty")]
+    ImageEmpty {
         /// The picture.
         path: PathBuf,
-        /// What is wrong.
-        reason: String,
+    },
+    /// A picture file is in no format the `image` crate knows.
+    #[error("{path}: not an image (unknown format)")]
+    UnknownImageFormat {
+        /// The picture.
+        path: PathBuf,
+    },
+    /// A picture file cannot be decoded.
+    #[error("{path}: not a valid image")]
+    ImageDecode {
+        /// The picture.
+        path: PathBuf,
+        /// What the decoder said.
+        #[source]
+        source: image::ImageError,
+    },
+    /// A picture is larger than [`crate::preprocess::MAX_IMAGE_PIXELS`], per its header.
+    #[error("{path}: {width}x{height} is above the limit of {limit} pixels; scale it down first")]
+    ImageTooLarge {
+        /// The picture.
+        path: PathBuf,
+        /// Width from the header.
+        width: u32,
+        /// Height from the header.
+        height: u32,
+        /// The limit, in pixels.
+        limit: u64,
+    },
+    /// A picture's header gives it no pixels.
+    #[error("{path}: the image has no pixels")]
+    ImageNoPixels {
+        /// The picture.
+        path: PathBuf,
+    },
+    /// A preprocessed image does not hold 28x28 pixels.
+    #[error("{path}: a preprocessed image holds {len} pixels, not 784")]
+    PreprocessedSize {
+        /// Where it was to be written.
+        path: PathBuf,
+        /// Pixels it holds.
+        len: usize,
+    },
+    /// Writing a picture failed.
+    #[error("cannot write {path}")]
+    ImageWrite {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: image::ImageError,
     },
     /// A path is not valid UTF-8 (the `mnist` crate takes `&str` paths).
     #[error("path {path} is not valid UTF-8")]

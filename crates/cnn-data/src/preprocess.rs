@@ -27,10 +27,8 @@ const INK_BOX: u32 = 20;
 
 /// Reads a PNG, JPEG (or other format the `image` crate knows) as 8-bit grayscale.
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
-    let bad = |reason: String| Error::BadImage {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let p = || path.to_path_buf();
+    let decode = |source| Error::ImageDecode { path: p(), source };
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -42,7 +40,7 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
         });
     }
     if meta.len() == 0 {
-        return Err(bad("the file is empty".into()));
+        return Err(Error::ImageEmpty { path: p() });
     }
     let open = || -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
         ImageReader::open(path)
@@ -59,32 +57,30 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let reader = open()?;
     let format = reader.format();
     if format.is_none() {
-        return Err(bad("not an image (unknown format)".into()));
+        return Err(Error::UnknownImageFormat { path: p() });
     }
-    let (w, h) = reader
-        .into_dimensions()
-        .map_err(|e| bad(format!("not a valid image ({e})")))?;
+    let (w, h) = reader.into_dimensions().map_err(decode)?;
     let pixels = u64::from(w) * u64::from(h);
     if pixels > MAX_IMAGE_PIXELS {
-        return Err(bad(format!(
-            "{w}x{h} is {pixels} pixels, above the limit of {MAX_IMAGE_PIXELS}; scale it down first"
-        )));
+        return Err(Error::ImageTooLarge {
+            path: p(),
+            width: w,
+            height: h,
+            limit: MAX_IMAGE_PIXELS,
+        });
     }
     if pixels == 0 {
-        return Err(bad("the image has no pixels".into()));
+        return Err(Error::ImageNoPixels { path: p() });
     }
     let mut reader = open()?;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| bad(format!("cannot decode ({e})")))?;
+    let mut decoder = reader.into_decoder().map_err(decode)?;
     // Phones store pictures as the sensor saw them and record the turn in EXIF; every
     // viewer shows them upright, so must we.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| bad(format!("cannot decode ({e})")))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(decode)?;
     img.apply_orientation(orientation);
     check_complete(path, format)?;
     Ok(flatten(img))
@@ -247,13 +243,13 @@ pub fn load_image(path: &Path) -> Result<Preprocessed> {
 /// Writes a preprocessed 28x28 input as a PNG (white ink on black), to show what the model saw.
 pub fn save_preprocessed(p: &Preprocessed, path: &Path) -> Result<()> {
     let img = GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone())
-        .ok_or_else(|| Error::BadImage {
+        .ok_or_else(|| Error::PreprocessedSize {
             path: PathBuf::from(path),
-            reason: "preprocessed image has the wrong size".into(),
+            len: p.pixels.len(),
         })?;
-    img.save(path).map_err(|e| Error::BadImage {
+    img.save(path).map_err(|source| Error::ImageWrite {
         path: path.to_path_buf(),
-        reason: format!("cannot write ({e})"),
+        source,
     })
 }
 

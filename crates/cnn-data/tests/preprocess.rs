@@ -160,7 +160,7 @@ fn a_picture_cut_short_is_refused() {
                 assert!(e.to_string().contains("cut short"), "{e}")
             }
             // A decoder that notices on its own is fine too, as long as it refuses.
-            Err(cnn_data::Error::BadImage { .. }) => {}
+            Err(cnn_data::Error::ImageDecode { .. }) => {}
             other => panic!("{name}: {other:?}"),
         }
     }

@@ -10,14 +10,12 @@ use crate::{Error, Result};
 /// The drawing area [`save_png`] hands to its closure.
 pub type PngArea<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-pub(crate) fn draw_err<E: std::fmt::Display>(e: E) -> Error {
-    // plotters' errors borrow the backend's error type, which need not be 'static, so
-    // they cannot be kept as a source; their text is.
-    Error::Draw(e.to_string())
+pub(crate) fn draw_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    Error::Draw(Box::new(e))
 }
 
 /// Clears `area` to white, registers the font, and returns the area below a bold title.
-pub(crate) fn titled<DB: DrawingBackend>(
+pub(crate) fn titled<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<DrawingArea<DB, Shift>> {

@@ -11,7 +11,7 @@ const TEST: RGBColor = RGBColor(214, 39, 40);
 const ACC: RGBColor = RGBColor(44, 160, 44);
 
 /// Train and test loss (log scale) beside test accuracy, per epoch, with the best epoch marked.
-pub fn learning_curves<DB: DrawingBackend>(
+pub fn learning_curves<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     points: &[EpochPoint],
@@ -36,7 +36,7 @@ pub fn learning_curves<DB: DrawingBackend>(
 }
 
 /// Train and test loss per epoch, on a log scale, with a legend.
-fn loss_panel<DB: DrawingBackend>(
+fn loss_panel<DB: DrawingBackend<ErrorType: 'static>>(
     left: &DrawingArea<DB, Shift>,
     points: &[EpochPoint],
     x_range: std::ops::Range<f64>,
@@ -100,7 +100,7 @@ fn loss_panel<DB: DrawingBackend>(
 }
 
 /// Test accuracy per epoch, the best epoch circled and labelled beside it.
-fn accuracy_panel<DB: DrawingBackend>(
+fn accuracy_panel<DB: DrawingBackend<ErrorType: 'static>>(
     right: &DrawingArea<DB, Shift>,
     points: &[EpochPoint],
     x_range: std::ops::Range<f64>,
@@ -208,7 +208,7 @@ pub fn thousands(n: usize) -> String {
 }
 
 /// The layers as a top-to-bottom stack of boxes with output shapes and parameter counts.
-pub fn architecture<DB: DrawingBackend>(
+pub fn architecture<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     layers: &[LayerBox],
@@ -294,7 +294,7 @@ pub fn architecture<DB: DrawingBackend>(
 
 /// A confusion matrix of counts (rows: true class, columns: predicted class), coloured on a
 /// logarithmic scale so that rare confusions are visible beside the large diagonal.
-pub fn confusion_matrix<DB: DrawingBackend>(
+pub fn confusion_matrix<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     counts: &[Vec<u64>],
@@ -347,7 +347,7 @@ fn log_scale(count: u64, max: f64) -> f64 {
     (1.0 + count as f64).ln() / (1.0 + max).ln()
 }
 
-fn draw_cells<DB: DrawingBackend>(
+fn draw_cells<DB: DrawingBackend<ErrorType: 'static>>(
     body: &DrawingArea<DB, Shift>,
     g: &Grid,
     counts: &[Vec<u64>],
@@ -381,7 +381,7 @@ fn draw_cells<DB: DrawingBackend>(
 }
 
 /// Row labels (true class) and column labels (predicted class), and the two axis titles.
-fn draw_class_labels<DB: DrawingBackend>(
+fn draw_class_labels<DB: DrawingBackend<ErrorType: 'static>>(
     body: &DrawingArea<DB, Shift>,
     g: &Grid,
     class_names: &[&str],
@@ -430,7 +430,7 @@ fn draw_class_labels<DB: DrawingBackend>(
 }
 
 /// Colour bar beside the grid: ticks at 0, a middle value and the maximum, on the log scale.
-fn draw_count_bar<DB: DrawingBackend>(
+fn draw_count_bar<DB: DrawingBackend<ErrorType: 'static>>(
     body: &DrawingArea<DB, Shift>,
     g: &Grid,
     max: f64,

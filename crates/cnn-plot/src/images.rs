@@ -7,7 +7,7 @@ use crate::{Digit, Error, FONT, Result, diverging, draw_err, sequential, titled}
 
 /// Fills `area` (a square region in pixels) with a `side x side` image, one rectangle per
 /// pixel, coloured by `color(value)`.
-fn draw_pixels<DB: DrawingBackend>(
+fn draw_pixels<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     (x0, y0): (i32, i32),
     size: i32,
@@ -33,7 +33,7 @@ fn draw_pixels<DB: DrawingBackend>(
 }
 
 /// A vertical colour bar with labelled ends and middle, `t` mapping `[0, 1]` bottom to top.
-fn colorbar<DB: DrawingBackend>(
+fn colorbar<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     (x, y, w, h): (i32, i32, i32, i32),
     color: impl Fn(f64) -> RGBColor,
@@ -104,7 +104,7 @@ fn label_layout(digits: &[Digit<'_>], cell_w: i32) -> (bool, i32) {
 
 /// A grid of images titled `T:<truth> P:<prediction>` (and the confidence, when given), with
 /// wrong predictions in red and framed, so mistakes stand out.
-pub fn digit_grid<DB: DrawingBackend>(
+pub fn digit_grid<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     digits: &[Digit<'_>],
@@ -180,7 +180,7 @@ pub fn digit_grid<DB: DrawingBackend>(
 
 /// Heat maps of square kernels (e.g. ten 3x3 first-layer kernels) on one shared, zero-centred
 /// diverging scale (blue negative, red positive), each labelled with its index.
-pub fn kernel_grid<DB: DrawingBackend>(
+pub fn kernel_grid<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     kernels: &[Vec<f32>],
@@ -232,7 +232,7 @@ pub fn kernel_grid<DB: DrawingBackend>(
 
 /// The first-layer feature maps of one input, on one shared scale, with the input image
 /// itself in the bottom-right panel (as in the original project).
-pub fn feature_maps<DB: DrawingBackend>(
+pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     maps: &[Vec<f32>],

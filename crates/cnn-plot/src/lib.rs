@@ -2,7 +2,8 @@
 //!
 //! Nothing here depends on candle or on the other crates of this workspace: callers pass
 //! slices and the small structs below. Every function draws into any plotters backend
-//! (`DrawingArea<DB, Shift>`) and presents it; [`save_png`] is a shortcut for PNG files.
+//! (`DrawingArea<DB, Shift>`, `DB::ErrorType: 'static` so that its errors can be kept as
+//! the source of ours) and presents it; [`save_png`] is a shortcut for PNG files.
 //! Text uses DejaVu Sans, bundled in the crate and registered with plotters' `ab_glyph`
 //! renderer, so figures render the same on a machine with no fonts installed.
 //!
@@ -41,8 +42,8 @@ pub use images::{digit_grid, feature_maps, kernel_grid};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The backend failed (a file could not be written, say).
-    #[error("drawing failed: {0}")]
-    Draw(String),
+    #[error("drawing failed")]
+    Draw(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The data cannot be drawn (empty, or sizes that do not match).
     #[error("cannot draw {what}: {reason}")]
     BadData {

@@ -46,8 +46,8 @@ pub struct ReportArgs {
     data_dir: Option<PathBuf>,
     /// Where training and evaluation run: cpu, cuda or cuda:N (a GPU needs the cuda
     /// feature: `cargo run --release -p xtask --features cuda -- report --device cuda`).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, value_name = "cpu|cuda|cuda:N", default_value = "cpu")]
+    device: cnn_cli::DeviceArg,
 }
 
 /// The report's settings, checked once.
@@ -73,7 +73,7 @@ impl ReportArgs {
             out: self.out,
             run: self.run,
             data_dir: self.data_dir,
-            device: crate::device(Some(&self.device))?,
+            device: cnn_cli::select_device(None, Some(self.device))?,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
+use cnn_cli::DeviceArg;
 use cnn_data::preprocess::{load_image, save_preprocessed};
 use cnn_models::{Arch, Cnn};
 use cnn_training::FINAL_STATE_FILE;
@@ -29,8 +30,8 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, value_name = "cpu|cuda|cuda:N", default_value = "cpu")]
+    device: DeviceArg,
     /// Print JSON (one array) instead of lines.
     #[arg(long)]
     json: bool,
@@ -132,7 +133,7 @@ fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
                 ready.push((i, cnn_data::preprocess::resized(&p, rows, cols)));
                 Ok(Vec::new())
             }
-            Err(e) => Err(format!("{e:#}")),
+            Err(e) => Err(cnn_cli::one_line_error(&e)),
         };
         outcomes.push(Outcome {
             path: path.clone(),
@@ -190,7 +191,7 @@ fn print_lines(outcomes: &[Outcome], names: &[String]) -> Result<()> {
 }
 
 fn run(cli: Cli) -> Result<bool> {
-    let device = cnn_cli::select_device(None, Some(&cli.device))?;
+    let device = cnn_cli::select_device(None, Some(cli.device))?;
     let (model, names) = load(&cli, &device)?;
     if let Some(dir) = &cli.save_preprocessed {
         if dir.exists() && !dir.is_dir() {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
+use cnn_cli::DeviceArg;
 use cnn_cli::explain;
 use cnn_data::{DataSource, Dataset};
 use cnn_models::{NetSpec, OpsPath};
@@ -69,8 +70,8 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
-    #[arg(long)]
-    device: Option<String>,
+    #[arg(long, value_name = "cpu|cuda|cuda:N")]
+    device: Option<DeviceArg>,
     /// Number of GPUs, as in the original project: 0 = CPU, 1 = first CUDA GPU.
     #[arg(long, value_name = "N")]
     ngpus: Option<usize>,
@@ -342,7 +343,7 @@ fn resumed(
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let device = cnn_cli::select_device(cli.ngpus, cli.device.as_deref())?;
+    let device = cnn_cli::select_device(cli.ngpus, cli.device)?;
     if cli.final_state {
         return final_state(&cli, &device);
     }

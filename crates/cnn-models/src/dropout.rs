@@ -18,7 +18,10 @@ pub struct Dropout {
     calls: AtomicU64,
 }
 
-fn splitmix64(mut z: u64) -> u64 {
+/// One step of SplitMix64 (Steele, Lea and Flood, 2014) from state `z`: the output for the
+/// state `z` advances to. Dropout masks hash with it; `cnn-training`'s seeded generator is
+/// built on it, so the two cannot drift apart.
+pub fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -33,6 +33,6 @@ mod spec_file;
 
 pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
 pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
-pub use dropout::Dropout;
+pub use dropout::{Dropout, splitmix64};
 pub use error::{Error, Result, one_line};
 pub use spec::{LayerInfo, LayerSpec, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder};

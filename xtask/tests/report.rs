@@ -15,12 +15,12 @@ fn pixel_variance(img: &image::RgbImage) -> f64 {
     grey.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / grey.len() as f64
 }
 
-#[test]
-fn quick_report_draws_every_figure() {
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `cargo xtask report` with `args` then `path`, and asserts it succeeded.
+fn report(args: &[&str], path: &std::path::Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["report", "--quick", "--out"])
-        .arg(dir.path())
+        .arg("report")
+        .args(args)
+        .arg(path)
         .output()
         .unwrap();
     assert!(
@@ -28,6 +28,12 @@ fn quick_report_draws_every_figure() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn quick_report_draws_every_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    report(&["--quick", "--out"], dir.path());
     let expected = [
         ("architecture", None),
         ("learning_curves", Some((1200, 480))),
@@ -94,16 +100,7 @@ fn a_run_of_any_spec_gets_its_figures_from_the_run_folder_alone() {
     )
     .unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["report", "--run"])
-        .arg(run.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    report(&["--run"], run.path());
     let figs = run.path().join("figures");
     for (name, size) in [
         ("architecture", None),

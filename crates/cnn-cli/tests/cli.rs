@@ -289,7 +289,7 @@ fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
         }
     }
     // Even told to overwrite, a second process must not write into a folder in use.
-    let second = cnn_train(&[
+    let overwrite = [
         "--epochs",
         "1",
         "--train-limit",
@@ -297,7 +297,8 @@ fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
         "--overwrite",
         "--out",
         out_s,
-    ]);
+    ];
+    let second = cnn_train(&overwrite);
     assert_clean_error(&second, "another run is using this folder");
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(first.wait().unwrap().success(), "{seen:?} {rest:?}");
@@ -306,15 +307,7 @@ fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
         "{rest:?}"
     );
     // The lock ends with the process: the folder is free again, for --resume or --overwrite.
-    let third = cnn_train(&[
-        "--epochs",
-        "1",
-        "--train-limit",
-        "500",
-        "--overwrite",
-        "--out",
-        out_s,
-    ]);
+    let third = cnn_train(&overwrite);
     assert!(third.status.success(), "{}", text(&third.stderr));
 }
 

@@ -41,6 +41,15 @@ fn page(d: &[u8], shift: u32) -> GrayImage {
     img
 }
 
+/// The shipped MNIST.
+fn mnist() -> cnn_data::Dataset {
+    cnn_data::load(&DataSource::new(
+        cnn_cli::assets_dir().join("mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))
+    .unwrap()
+}
+
 fn train_quick(dir: &Path, dataset: &str) -> Output {
     bin("train")
         .args([
@@ -65,11 +74,7 @@ fn digits_drawn_outside_mnist_are_classified_and_bad_pictures_fail_alone() {
     let run = tmp.path().join("run");
     let trained = train_quick(&run, "mnist");
     assert!(trained.status.success(), "{}", text(&trained).1);
-    let data = cnn_data::load(&DataSource::new(
-        cnn_cli::assets_dir().join("mnist"),
-        cnn_data::DatasetKind::Mnist,
-    ))
-    .unwrap();
+    let data = mnist();
     let mut files = Vec::new();
     for i in 0..12 {
         let f = tmp.path().join(format!("digit{i}.png"));
@@ -207,11 +212,7 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
     let run = tmp.path().join("run");
     let trained = train_quick(&run, "mnist");
     assert!(trained.status.success(), "{}", text(&trained).1);
-    let data = cnn_data::load(&DataSource::new(
-        cnn_cli::assets_dir().join("mnist"),
-        cnn_data::DatasetKind::Mnist,
-    ))
-    .unwrap();
+    let data = mnist();
     let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
     page(data.test.image(0), 0).save(&a).unwrap();
     page(data.test.image(1), 0).save(&b).unwrap();
@@ -294,11 +295,7 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
 fn a_fresh_clone_predicts_with_the_shipped_weights() {
     // An empty working folder: no runs/ at all, as on a fresh clone.
     let tmp = tempfile::tempdir().unwrap();
-    let data = cnn_data::load(&DataSource::new(
-        cnn_cli::assets_dir().join("mnist"),
-        cnn_data::DatasetKind::Mnist,
-    ))
-    .unwrap();
+    let data = mnist();
     let mut files = Vec::new();
     for i in 0..10 {
         let f = tmp.path().join(format!("digit{i}.png"));
@@ -332,11 +329,7 @@ fn a_fresh_clone_predicts_with_the_shipped_weights() {
 #[test]
 fn pictures_sharing_a_file_name_keep_their_own_preprocessed_copy() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = cnn_data::load(&DataSource::new(
-        cnn_cli::assets_dir().join("mnist"),
-        cnn_data::DatasetKind::Mnist,
-    ))
-    .unwrap();
+    let data = mnist();
     // Two different digits, both called digit.png, in two folders.
     let mut files = Vec::new();
     for (i, folder) in ["a", "b"].iter().enumerate() {

@@ -279,9 +279,9 @@ pub(crate) fn read_text(path: &Path, limit: u64) -> Result<Option<String>> {
     Ok((text.len() as u64 <= limit).then_some(text))
 }
 
-/// Opens a regular file; anything else (a folder, a FIFO that would block forever, a device
-/// with no end) is [`Error::NotAFile`].
-fn open_file(path: &Path) -> Result<File> {
+/// The metadata of `path` if it is a regular file; anything else (a folder, a FIFO that
+/// would block forever, a device with no end) is [`Error::NotAFile`].
+pub(crate) fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -291,6 +291,13 @@ fn open_file(path: &Path) -> Result<File> {
             path: path.to_path_buf(),
         });
     }
+    Ok(meta)
+}
+
+/// Opens a regular file; anything else (a folder, a FIFO that would block forever, a device
+/// with no end) is [`Error::NotAFile`].
+fn open_file(path: &Path) -> Result<File> {
+    regular_file(path)?;
     File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

@@ -29,16 +29,7 @@ const INK_BOX: u32 = 20;
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
     let p = || path.to_path_buf();
     let decode = |source| Error::ImageDecode { path: p(), source };
-    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    // A folder, or a FIFO or device, which would block or never end.
-    if !meta.is_file() {
-        return Err(Error::NotAFile {
-            path: path.to_path_buf(),
-        });
-    }
+    let meta = crate::guard::regular_file(path)?;
     if meta.len() == 0 {
         return Err(Error::ImageEmpty { path: p() });
     }

@@ -230,14 +230,31 @@ fn specs() -> Vec<NetSpec> {
     specs
 }
 
+/// A seeded model of `spec` and `batch` inputs in `[0, 1]`.
+fn model_and_batch(spec: &NetSpec, batch: usize) -> (Cnn, VarMap, Tensor) {
+    let [c, h, w] = spec.input.unwrap();
+    let (model, varmap) = seeded_model(spec);
+    let x = ((rand(&[batch, c, h, w], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
+    (model, varmap, x)
+}
+
+/// The logits of `x` and the gradients of their sum of squares with respect to `vars`.
+fn logits_and_grads(m: &Cnn, x: &Tensor, vars: &[Var]) -> (Tensor, Vec<Tensor>) {
+    let logits = m.forward_t(x, false).unwrap();
+    let g = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = vars
+        .iter()
+        .map(|v| g.get(v.as_tensor()).unwrap().clone())
+        .collect();
+    (logits, grads)
+}
+
 #[test]
 fn whole_models_agree_between_fast_and_reference_paths() {
     for spec in specs() {
         let arch = spec.name.clone();
-        let [c, h, w] = spec.input.unwrap();
         for batch in [1, 7, 32] {
-            let (mut model, varmap) = seeded_model(&spec);
-            let x = ((rand(&[batch, c, h, w], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
+            let (mut model, varmap, x) = model_and_batch(&spec, batch);
             let named: Vec<(String, Var)> = varmap
                 .data()
                 .lock()
@@ -246,20 +263,10 @@ fn whole_models_agree_between_fast_and_reference_paths() {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
-            let run = |m: &Cnn| {
-                let logits = m.forward_t(&x, false).unwrap();
-                let loss = logits.sqr().unwrap().sum_all().unwrap();
-                let g = loss.backward().unwrap();
-                let grads: Vec<Tensor> = vars
-                    .iter()
-                    .map(|v| g.get(v.as_tensor()).unwrap().clone())
-                    .collect();
-                (logits, grads)
-            };
             model.set_ops(OpsPath::Fast);
-            let (lf, gf) = run(&model);
+            let (lf, gf) = logits_and_grads(&model, &x, &vars);
             model.set_ops(OpsPath::Reference);
-            let (lr, gr) = run(&model);
+            let (lr, gr) = logits_and_grads(&model, &x, &vars);
             assert!(rel_err(&lf, &lr) < 1e-5, "{arch} logits, batch {batch}");
             for ((a, r), (name, _)) in gf.iter().zip(&gr).zip(&named) {
                 // Norm-wise: in a whole network a pre-activation within rounding of a ReLU or
@@ -341,23 +348,14 @@ fn seeded_model(spec: &NetSpec) -> (Cnn, VarMap) {
 fn both_paths_are_bit_for_bit_repeatable() {
     for spec in specs() {
         let arch = spec.name.clone();
-        let [c, h, w] = spec.input.unwrap();
         for batch in [7, 32, 64] {
-            let (mut model, varmap) = seeded_model(&spec);
-            let x = ((rand(&[batch, c, h, w], batch as u64) + 1.0).unwrap() * 0.5).unwrap();
+            let (mut model, varmap, x) = model_and_batch(&spec, batch);
             let vars = varmap.all_vars();
             let run = |m: &Cnn| {
-                let logits = m.forward_t(&x, false).unwrap();
-                let g = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-                vars.iter()
-                    .map(|v| {
-                        g.get(v.as_tensor())
-                            .unwrap()
-                            .flatten_all()
-                            .unwrap()
-                            .to_vec1::<f32>()
-                            .unwrap()
-                    })
+                let (_, grads) = logits_and_grads(m, &x, &vars);
+                grads
+                    .iter()
+                    .map(|g| g.flatten_all().unwrap().to_vec1::<f32>().unwrap())
                     .collect::<Vec<_>>()
             };
             for ops in [OpsPath::Fast, OpsPath::Reference] {

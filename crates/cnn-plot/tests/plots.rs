@@ -15,17 +15,22 @@ fn variance(path: &std::path::Path) -> (u32, u32, f64) {
     )
 }
 
-#[test]
-fn learning_curves_and_architecture_render() {
-    let dir = tempfile::tempdir().unwrap();
-    let pts: Vec<EpochPoint> = (1..=5)
+/// `n` epochs of falling losses and rising accuracy.
+fn points(n: usize) -> Vec<EpochPoint> {
+    (1..=n)
         .map(|e| EpochPoint {
             epoch: e,
             train_loss: 1.0 / e as f64,
             test_loss: 0.8 / e as f64,
             test_accuracy: 0.9 + 0.01 * e as f64,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn learning_curves_and_architecture_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let pts = points(5);
     let p = dir.path().join("c.png");
     cnn_plot::save_png(&p, (800, 400), |a| cnn_plot::learning_curves(a, "t", &pts)).unwrap();
     let (w, h, v) = variance(&p);
@@ -102,14 +107,7 @@ fn each_figure_draws_what_it_is_given() {
     let png = |name: &str| dir.path().join(name);
 
     // Learning curves: the train, test and accuracy lines in their colours.
-    let pts: Vec<EpochPoint> = (1..=6)
-        .map(|e| EpochPoint {
-            epoch: e,
-            train_loss: 1.0 / e as f64,
-            test_loss: 0.8 / e as f64,
-            test_accuracy: 0.9 + 0.01 * e as f64,
-        })
-        .collect();
+    let pts = points(6);
     cnn_plot::save_png(png("c.png"), (1000, 420), |a| {
         cnn_plot::learning_curves(a, "t", &pts)
     })

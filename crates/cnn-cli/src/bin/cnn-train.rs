@@ -525,25 +525,7 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
     if let Some(b) = bar.take() {
         b.finish_and_clear();
     }
-    let outcome = match outcome {
-        Err(cnn_training::Error::Diverged {
-            epoch,
-            batch,
-            loss,
-            lr,
-            suggest,
-        }) => {
-            let kept = if out.join(FINAL_STATE_FILE).exists() {
-                format!("epoch {}'s files are kept in {}", epoch - 1, out.display())
-            } else {
-                "no epoch finished, so nothing was saved".to_string()
-            };
-            anyhow::bail!(
-                "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4}); {kept}; train again with a lower --lr, e.g. --lr {suggest} --overwrite"
-            )
-        }
-        other => other.map_err(explain)?,
-    };
+    let outcome = diverged_explained(outcome, out)?;
     if let Some(e) = write_failed {
         // The epochs before the failed line are on disk, as after Ctrl-C.
         return Err(e);
@@ -565,6 +547,33 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
         cnn_cli::say!("{}", accuracy_line(m.test_correct, m.test_total))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A diverged run as one line that says what is kept and how to train again; other errors
+/// mapped to the flags to blame.
+fn diverged_explained(
+    outcome: cnn_training::Result<RunOutcome>,
+    out: &Path,
+) -> Result<RunOutcome> {
+    match outcome {
+        Err(cnn_training::Error::Diverged {
+            epoch,
+            batch,
+            loss,
+            lr,
+            suggest,
+        }) => {
+            let kept = if out.join(FINAL_STATE_FILE).exists() {
+                format!("epoch {}'s files are kept in {}", epoch - 1, out.display())
+            } else {
+                "no epoch finished, so nothing was saved".to_string()
+            };
+            anyhow::bail!(
+                "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4}); {kept}; train again with a lower --lr, e.g. --lr {suggest} --overwrite"
+            )
+        }
+        other => other.map_err(explain),
+    }
 }
 
 fn main() -> ExitCode {

@@ -286,7 +286,9 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
     // A usage error, found by the flag parser: exit code 2, naming the flag.
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).1.starts_with("error: invalid value 'tpu' for '--device"),
+        text(&out)
+            .1
+            .starts_with("error: invalid value 'tpu' for '--device"),
         "{}",
         text(&out).1
     );

@@ -551,10 +551,7 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
 
 /// A diverged run as one line that says what is kept and how to train again; other errors
 /// mapped to the flags to blame.
-fn diverged_explained(
-    outcome: cnn_training::Result<RunOutcome>,
-    out: &Path,
-) -> Result<RunOutcome> {
+fn diverged_explained(outcome: cnn_training::Result<RunOutcome>, out: &Path) -> Result<RunOutcome> {
     match outcome {
         Err(cnn_training::Error::Diverged {
             epoch,

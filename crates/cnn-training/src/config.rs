@@ -5,7 +5,15 @@ use std::path::PathBuf;
 use cnn_models::OpsPath;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Affine, Error, Result};
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_count(v: &usize) -> bool {
+    *v == 0
+}
 
 fn default_dataset() -> String {
     "mnist".into()
@@ -32,6 +40,17 @@ pub struct TrainConfig {
     pub warmup_epochs: f64,
     /// Random translation of each training image by up to this many pixels (0 disables).
     pub shift: usize,
+    /// Random affine augmentation of each training image (none by default).
+    #[serde(default, skip_serializing_if = "Affine::is_none")]
+    pub augment: Affine,
+    /// Label smoothing ε: the target puts `1 − ε` on the label and `ε` spread evenly over
+    /// all classes (0 disables).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+    /// Training images held out, from the end of the training set, to validate on after
+    /// every epoch (0: none). The rest are trained on.
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub validation: usize,
     /// Dataset name (`mnist`, `fashion`, or another), recorded with the run.
     #[serde(default = "default_dataset")]
     pub dataset: String,
@@ -58,6 +77,9 @@ impl Default for TrainConfig {
             seed: 0,
             warmup_epochs: 1.0,
             shift: 0,
+            augment: Affine::NONE,
+            label_smoothing: 0.0,
+            validation: 0,
             dataset: default_dataset(),
             data_dir: None,
             class_names: Vec::new(),
@@ -108,6 +130,34 @@ impl TrainConfig {
         }
         if self.shift > 8 {
             return bad("shift", self.shift, "must be between 0 and 8 pixels");
+        }
+        let a = &self.augment;
+        if !(a.rotate.is_finite() && (0.0..=180.0).contains(&a.rotate)) {
+            return bad("rotate", num(a.rotate), "must be between 0 and 180 degrees");
+        }
+        if !(a.scale.is_finite() && (0.0..=0.5).contains(&a.scale)) {
+            return bad("scale", num(a.scale), "must be between 0 and 0.5");
+        }
+        if !(a.translate.is_finite() && (0.0..=8.0).contains(&a.translate)) {
+            return bad(
+                "translate",
+                num(a.translate),
+                "must be between 0 and 8 pixels",
+            );
+        }
+        if self.shift > 0 && !a.is_none() {
+            return bad(
+                "shift",
+                self.shift,
+                "cannot be combined with an affine augmentation (use translate)",
+            );
+        }
+        if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
+            return bad(
+                "label_smoothing",
+                num(self.label_smoothing),
+                "must be in [0, 1)",
+            );
         }
         Ok(())
     }

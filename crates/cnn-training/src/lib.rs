@@ -9,6 +9,7 @@
 //! unless asked.
 #![deny(missing_docs)]
 
+mod augment;
 mod batch;
 pub mod checkpoint;
 mod config;
@@ -24,6 +25,7 @@ mod schedule;
 mod state;
 mod trainer;
 
+pub use augment::{Affine, affine_batch};
 pub use batch::{batch_tensor, label_tensor};
 pub use checkpoint::load_model;
 pub use config::TrainConfig;

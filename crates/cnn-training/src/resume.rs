@@ -98,10 +98,11 @@ impl<M: Model> Trainer<M> {
             key: "state",
             full: true,
         })?;
-        if state.n_train != n_train {
+        let trained_on = n_train.checked_sub(state.config.validation);
+        if trained_on != Some(state.n_train) {
             return Err(Error::TrainSizeChanged {
                 path: path.to_path_buf(),
-                saved: state.n_train,
+                saved: state.n_train + state.config.validation,
                 given: n_train,
             });
         }

@@ -8,6 +8,7 @@ use candle_nn::{VarBuilder, VarMap};
 use cnn_data::{Dataset, Split};
 use cnn_models::{Cnn, NetSpec};
 
+use crate::augment::affine_batch;
 use crate::batch::{batch_tensor, label_tensor, shifted_batch};
 use crate::eval::evaluate;
 use crate::{EpochMetrics, Error, Model, Result, Rng, Sgd, TrainConfig, lr_at};
@@ -124,8 +125,9 @@ impl Trainer<Cnn> {
 }
 
 impl<M: Model> Trainer<M> {
-    /// A fresh run for `n_train` training images of a model of your own: `build` creates it
-    /// from a [`VarBuilder`] whose variables the trainer then initialises and trains.
+    /// A fresh run on a training split of `n_train` images (the last `cfg.validation` of
+    /// them held out) of a model of your own: `build` creates it from a [`VarBuilder`] whose
+    /// variables the trainer then initialises and trains.
     pub fn with_model(
         cfg: TrainConfig,
         device: &Device,
@@ -136,6 +138,14 @@ impl<M: Model> Trainer<M> {
         if n_train == 0 {
             return Err(Error::EmptySplit("training"));
         }
+        if cfg.validation >= n_train {
+            return Err(Error::InvalidConfig {
+                field: "validation",
+                value: cfg.validation.to_string(),
+                reason: "must leave at least one training image",
+            });
+        }
+        let n_train = n_train - cfg.validation;
         let varmap = VarMap::new();
         let model = build(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
         let mut rng = Rng::new(cfg.seed);
@@ -193,7 +203,7 @@ impl<M: Model> Trainer<M> {
         self.history.len()
     }
 
-    /// Training images per epoch.
+    /// Training images per epoch (the held-out validation images excluded).
     pub fn n_train(&self) -> usize {
         self.n_train
     }
@@ -225,7 +235,7 @@ impl<M: Model> Trainer<M> {
     pub fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
         let lr = self.current_lr();
         let logits = self.model.forward_t(x, true)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+        let loss = smoothed_cross_entropy(&logits, y, self.cfg.label_smoothing)?;
         let value = loss.to_scalar::<f32>()?;
         if !value.is_finite() {
             let suggest = (self.cfg.lr / 4.0 * 1e4).round() / 1e4;
@@ -243,8 +253,17 @@ impl<M: Model> Trainer<M> {
         Ok(value)
     }
 
-    /// Builds the next training batch from `indices`, with random shifts if configured.
+    /// Builds the next training batch from `indices`, augmented as configured.
     fn train_batch(&mut self, split: &Split, indices: &[usize]) -> Result<Tensor> {
+        if !self.cfg.augment.is_none() {
+            return affine_batch(
+                split,
+                indices,
+                &self.cfg.augment,
+                &mut self.rng,
+                &self.device,
+            );
+        }
         if self.cfg.shift == 0 {
             return batch_tensor(split, indices, &self.device);
         }
@@ -254,9 +273,9 @@ impl<M: Model> Trainer<M> {
     /// Checks that `data` fits the run: the training size it was set up for and, for a model
     /// built from a spec, its input shape and classes.
     fn check_data(&self, data: &Dataset) -> Result<()> {
-        if data.train.len() != self.n_train {
+        if data.train.len() != self.n_train + self.cfg.validation {
             return Err(Error::TrainSize {
-                expected: self.n_train,
+                expected: self.n_train + self.cfg.validation,
                 found: data.train.len(),
             });
         }
@@ -295,7 +314,7 @@ impl<M: Model> Trainer<M> {
         self.check_data(data)?;
         let train = &data.train;
         let epoch = self.history.len() + 1;
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order: Vec<usize> = (0..self.n_train).collect();
         self.rng.shuffle(&mut order);
         let batches = self.batches_per_epoch();
         on_event(&Event::EpochStart { epoch, batches });
@@ -323,6 +342,16 @@ impl<M: Model> Trainer<M> {
         let train_seconds = start.elapsed().as_secs_f64();
         let eval_start = Instant::now();
         let test = evaluate(&self.model, &data.test, &self.device)?;
+        let val = if self.cfg.validation > 0 {
+            let held_out: Vec<usize> = (self.n_train..train.len()).collect();
+            Some(evaluate(
+                &self.model,
+                &train.select(&held_out),
+                &self.device,
+            )?)
+        } else {
+            None
+        };
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -333,11 +362,26 @@ impl<M: Model> Trainer<M> {
             learning_rate: lr,
             train_seconds,
             eval_seconds: eval_start.elapsed().as_secs_f64(),
+            val_loss: val.as_ref().map(|v| v.loss),
+            val_accuracy: val.as_ref().map(|v| v.accuracy()),
         };
         self.history.push(metrics.clone());
         on_event(&Event::EpochEnd(metrics.clone()));
         Ok(Some(metrics))
     }
+}
+
+/// Cross-entropy against targets that put `1 − eps` on the label and `eps` spread evenly
+/// over the classes (plain cross-entropy when `eps` is 0), averaged over the batch.
+fn smoothed_cross_entropy(logits: &Tensor, labels: &Tensor, eps: f64) -> Result<Tensor> {
+    if eps == 0.0 {
+        return Ok(candle_nn::loss::cross_entropy(logits, labels)?);
+    }
+    let logp = candle_nn::ops::log_softmax(logits, candle_core::D::Minus1)?;
+    let nll = logp.gather(&labels.unsqueeze(1)?, 1)?.squeeze(1)?.neg()?;
+    let uniform = logp.mean(candle_core::D::Minus1)?.neg()?;
+    let mixed = ((nll * (1.0 - eps))? + (uniform * eps)?)?;
+    Ok(mixed.mean_all()?)
 }
 
 impl<M: Model> std::fmt::Debug for Trainer<M> {

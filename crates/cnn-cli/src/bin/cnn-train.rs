@@ -52,9 +52,26 @@ struct Cli {
     /// Epochs of linear learning-rate warm-up [default: 1].
     #[arg(long)]
     warmup_epochs: Option<f64>,
-    /// Random translation of training images by up to N pixels [default: 0].
+    /// Random translation of training images by up to N whole pixels [default: 0].
     #[arg(long)]
     shift: Option<usize>,
+    /// Random rotation of each training image by up to ±DEG degrees [default: 0].
+    #[arg(long, value_name = "DEG")]
+    rotate: Option<f64>,
+    /// Random scaling of each training image by up to ±F (0.1: 90% to 110%) [default: 0].
+    #[arg(long, value_name = "F")]
+    scale: Option<f64>,
+    /// Random translation of each training image by up to ±PX pixels along each axis,
+    /// resampled between pixels [default: 0].
+    #[arg(long, value_name = "PX")]
+    translate: Option<f64>,
+    /// Label smoothing ε: 1−ε on the label, ε spread over all classes [default: 0].
+    #[arg(long, value_name = "EPS")]
+    label_smoothing: Option<f64>,
+    /// Hold out the last N training images and report validation loss and accuracy after
+    /// every epoch (choose a recipe on these, not on the test set) [default: 0].
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
     /// Train on the first N training images only (quick runs).
     #[arg(long, value_name = "N")]
     train_limit: Option<usize>,
@@ -138,6 +155,13 @@ fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
         seed: cli.seed.unwrap_or(d.seed),
         warmup_epochs: cli.warmup_epochs.unwrap_or(d.warmup_epochs),
         shift: cli.shift.unwrap_or(d.shift),
+        augment: cnn_training::Affine {
+            rotate: cli.rotate.unwrap_or(d.augment.rotate),
+            scale: cli.scale.unwrap_or(d.augment.scale),
+            translate: cli.translate.unwrap_or(d.augment.translate),
+        },
+        label_smoothing: cli.label_smoothing.unwrap_or(d.label_smoothing),
+        validation: cli.validation.unwrap_or(d.validation),
         dataset: source.kind.name().to_string(),
         data_dir,
         class_names: Vec::new(),
@@ -285,6 +309,23 @@ fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<()> {
             cli.warmup_epochs.is_some_and(|v| v != r.warmup_epochs),
         ),
         ("--shift", cli.shift.is_some_and(|v| v != r.shift)),
+        (
+            "--rotate",
+            cli.rotate.is_some_and(|v| v != r.augment.rotate),
+        ),
+        ("--scale", cli.scale.is_some_and(|v| v != r.augment.scale)),
+        (
+            "--translate",
+            cli.translate.is_some_and(|v| v != r.augment.translate),
+        ),
+        (
+            "--label-smoothing",
+            cli.label_smoothing.is_some_and(|v| v != r.label_smoothing),
+        ),
+        (
+            "--validation",
+            cli.validation.is_some_and(|v| v != r.validation),
+        ),
     ];
     if let Some((flag, _)) = differs.iter().find(|(_, d)| *d) {
         anyhow::bail!(
@@ -435,7 +476,7 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
     let cfg = trainer.config();
     let spec = trainer.model().spec();
     cnn_cli::say!(
-        "training {} ({} parameters) on {} {} images of {}x{} in {} classes, testing on {}; device {:?}; output {}",
+        "training {} ({} parameters) on {} {} images of {}x{} in {} classes{}, testing on {}; device {:?}; output {}",
         spec.name,
         trainer
             .model()
@@ -443,17 +484,36 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
             .iter()
             .map(|l| l.params)
             .sum::<usize>(),
-        data.train.len(),
+        trainer.n_train(),
         data.kind.name(),
         data.train.rows(),
         data.train.cols(),
         data.classes(),
+        if cfg.validation > 0 {
+            format!(" ({} more held out to validate)", cfg.validation)
+        } else {
+            String::new()
+        },
         data.test.len(),
         device,
         out.display()
     )?;
+    let a = &cfg.augment;
+    let extra = [
+        (!a.is_none()).then(|| {
+            format!(
+                " rotate {} scale {} translate {}",
+                a.rotate, a.scale, a.translate
+            )
+        }),
+        (cfg.label_smoothing > 0.0).then(|| format!(" label_smoothing {}", cfg.label_smoothing)),
+        (cfg.validation > 0).then(|| format!(" validation {}", cfg.validation)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<String>();
     cnn_cli::say!(
-        "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}; ops {}",
+        "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}{extra}; ops {}",
         cfg.epochs,
         cfg.batch_size,
         cfg.lr,
@@ -476,6 +536,7 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
     .map(|s| s.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     let epochs = cfg.epochs;
+    let trained = trainer.n_train();
     let stop = Arc::new(AtomicBool::new(false));
     // A failed epoch line stops training as Ctrl-C does; the failure is reported after.
     let mut write_failed: Option<anyhow::Error> = None;
@@ -498,15 +559,19 @@ fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> 
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
+            let val = match (m.val_loss, m.val_accuracy) {
+                (Some(l), Some(a)) => format!("  val_loss {l:.4}  val_acc {:.2}%", 100.0 * a),
+                _ => String::new(),
+            };
             let line = cnn_cli::say!(
-                "epoch {:>3}/{epochs}  train_loss {:.4}  test_loss {:.4}  test_acc {:.2}%  lr {:.4}  {:.1} s ({:.0} img/s)",
+                "epoch {:>3}/{epochs}  train_loss {:.4}{val}  test_loss {:.4}  test_acc {:.2}%  lr {:.4}  {:.1} s ({:.0} img/s)",
                 m.epoch,
                 m.train_loss,
                 m.test_loss,
                 100.0 * m.test_accuracy,
                 m.learning_rate,
                 m.train_seconds,
-                data.train.len() as f64 / m.train_seconds.max(1e-9),
+                trained as f64 / m.train_seconds.max(1e-9),
             );
             if let Err(e) = line {
                 write_failed.get_or_insert(e);

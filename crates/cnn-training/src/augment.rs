@@ -1,0 +1,180 @@
+//! Random affine augmentation of a training batch: each image rotated, scaled and translated
+//! by amounts drawn from the run's generator, resampled bilinearly, on the batch being built.
+//!
+//! Written by hand: the warp is twenty lines, and a crate (imageproc, say) would bring an
+//! image type per picture and its own threads; here the draws come from the run's seeded
+//! generator (so a resumed run repeats them) and the work runs on candle's thread pool.
+
+use candle_core::{Device, Tensor};
+use cnn_data::Split;
+
+use crate::{Result, Rng};
+
+/// How far each training image may be moved: every amount is drawn uniformly in `±` its
+/// value. All zero (the default) means no augmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Affine {
+    /// Rotation, in degrees.
+    pub rotate: f64,
+    /// Relative change of size (0.1: from 90% to 110%).
+    pub scale: f64,
+    /// Translation along each axis, in pixels (fractions resample between pixels).
+    pub translate: f64,
+}
+
+impl Affine {
+    /// No augmentation.
+    pub const NONE: Affine = Affine {
+        rotate: 0.0,
+        scale: 0.0,
+        translate: 0.0,
+    };
+
+    /// Whether this moves images at all.
+    pub fn is_none(&self) -> bool {
+        *self == Self::NONE
+    }
+
+    /// Draws one image's warp (four draws: angle, scale, x, y).
+    fn draw(&self, rng: &mut Rng, shape: (usize, usize)) -> [f32; 6] {
+        let mut sym = |r: f64| f64::from(rng.uniform(-1.0, 1.0)) * r;
+        let angle = sym(self.rotate);
+        let scale = 1.0 + sym(self.scale);
+        let shift = (sym(self.translate), sym(self.translate));
+        matrix(angle, scale, shift, shape)
+    }
+}
+
+/// The map from an output pixel to where it is sampled in the source, `[a, b, c, d, e, f]`
+/// with `src = (a·x + b·y + c, d·x + e·y + f)`, for the warp
+/// `out = centre + scale·R(degrees)·(src − centre) + (tx, ty)`.
+fn matrix(
+    degrees: f64,
+    scale: f64,
+    (tx, ty): (f64, f64),
+    (rows, cols): (usize, usize),
+) -> [f32; 6] {
+    let (cx, cy) = ((cols as f64 - 1.0) / 2.0, (rows as f64 - 1.0) / 2.0);
+    let angle = degrees.to_radians();
+    let (cos, sin) = (angle.cos() / scale, angle.sin() / scale);
+    let (ox, oy) = (cx + tx, cy + ty);
+    [
+        cos as f32,
+        sin as f32,
+        (cx - cos * ox - sin * oy) as f32,
+        -sin as f32,
+        cos as f32,
+        (cy + sin * ox - cos * oy) as f32,
+    ]
+}
+
+/// Writes `src` warped by `m` into `dst` (values in `[0, 1]`), zero outside the source.
+fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32]) {
+    let at = |x: isize, y: isize| -> f32 {
+        if x < 0 || y < 0 || x >= cols as isize || y >= rows as isize {
+            0.0
+        } else {
+            f32::from(src[y as usize * cols + x as usize])
+        }
+    };
+    for y in 0..rows {
+        for x in 0..cols {
+            let (xf, yf) = (x as f32, y as f32);
+            let sx = m[0] * xf + m[1] * yf + m[2];
+            let sy = m[3] * xf + m[4] * yf + m[5];
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (x0, y0) = (x0 as isize, y0 as isize);
+            let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+            let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+            dst[y * cols + x] = (top * (1.0 - fy) + bottom * fy) / 255.0;
+        }
+    }
+}
+
+/// Items `indices` of `split` as an `N x 1 x rows x cols` batch in `[0, 1]`, each warped by
+/// its own random affine map. The draws are made in item order from `rng` (four per item),
+/// then the images are warped in parallel, so the batch does not depend on the threads.
+pub fn affine_batch(
+    split: &Split,
+    indices: &[usize],
+    affine: &Affine,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Tensor> {
+    let shape = (split.rows(), split.cols());
+    let n = split.pixels_per_image();
+    let warps: Vec<[f32; 6]> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
+    let mut values = vec![0f32; indices.len() * n];
+    {
+        let slots: Vec<std::sync::Mutex<&mut [f32]>> = values
+            .chunks_mut(n.max(1))
+            .map(std::sync::Mutex::new)
+            .collect();
+        candle_core::utils::barrier_pool().execute_chunked(indices.len(), |range| {
+            for k in range {
+                // Each worker takes its own items: the locks are never contended.
+                let mut dst = slots[k]
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                warp(split.image(indices[k]), shape, &warps[k], &mut dst);
+            }
+        });
+    }
+    Ok(Tensor::from_vec(
+        values,
+        (indices.len(), 1, split.rows(), split.cols()),
+        device,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_warp_gives_the_image_back() {
+        let src: Vec<u8> = (0..35).map(|i| (i * 7) as u8).collect();
+        let mut dst = vec![0f32; 35];
+        let mut rng = Rng::new(1);
+        let m = Affine::NONE.draw(&mut rng, (5, 7));
+        warp(&src, (5, 7), &m, &mut dst);
+        for (a, b) in src.iter().zip(&dst) {
+            assert!((f32::from(*a) / 255.0 - b).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn a_quarter_turn_moves_a_corner_to_the_next_and_a_shift_moves_by_pixels() {
+        let mut src = vec![0u8; 9];
+        src[0] = 255;
+        let mut dst = vec![0f32; 9];
+        warp(
+            &src,
+            (3, 3),
+            &matrix(90.0, 1.0, (0.0, 0.0), (3, 3)),
+            &mut dst,
+        );
+        let lit: Vec<usize> = (0..9).filter(|&i| dst[i] > 0.99).collect();
+        assert_eq!(lit, [2], "{dst:?}");
+        warp(
+            &src,
+            (3, 3),
+            &matrix(0.0, 1.0, (1.0, 2.0), (3, 3)),
+            &mut dst,
+        );
+        let lit: Vec<usize> = (0..9).filter(|&i| dst[i] > 0.99).collect();
+        assert_eq!(lit, [7], "{dst:?}");
+        // Half a pixel: shared between two pixels.
+        warp(
+            &src,
+            (3, 3),
+            &matrix(0.0, 1.0, (0.5, 0.0), (3, 3)),
+            &mut dst,
+        );
+        assert!(
+            (dst[0] - 0.5).abs() < 1e-6 && (dst[1] - 0.5).abs() < 1e-6,
+            "{dst:?}"
+        );
+    }
+}

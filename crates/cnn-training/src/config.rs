@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Affine, Error, Result};
 
+/// Label smoothing of the MNIST default recipe (see [`TrainConfig::for_dataset`]).
+pub const DIGITS_LABEL_SMOOTHING: f64 = 0.0;
+
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -89,6 +92,22 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The default recipe for `dataset` (`mnist`, `fashion`, or another name): the
+    /// project's [`Default`], with the augmentation and label smoothing chosen for that
+    /// dataset on validation data (`docs/recipe.md`): for MNIST digits [`Affine::DIGITS`];
+    /// for Fashion-MNIST and unknown data, none.
+    pub fn for_dataset(dataset: &str) -> Self {
+        let mut cfg = TrainConfig {
+            dataset: dataset.to_string(),
+            ..TrainConfig::default()
+        };
+        if dataset == "mnist" {
+            cfg.augment = Affine::DIGITS;
+            cfg.label_smoothing = DIGITS_LABEL_SMOOTHING;
+        }
+        cfg
+    }
+
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<()> {
         fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> Result<()> {

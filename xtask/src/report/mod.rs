@@ -94,15 +94,11 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 #[allow(clippy::print_stdout)]
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
     let quick = o.quick;
+    let defaults = TrainConfig::for_dataset(data.kind.name());
     let cfg = TrainConfig {
-        dataset: data.kind.name().to_string(),
         class_names: data.class_names.clone(),
-        epochs: if quick {
-            1
-        } else {
-            TrainConfig::default().epochs
-        },
-        ..TrainConfig::default()
+        epochs: if quick { 1 } else { defaults.epochs },
+        ..defaults
     };
     let epochs = cfg.epochs;
     let mut trainer = Trainer::new(cfg, &arch.spec(), &o.device, &data.train)?;

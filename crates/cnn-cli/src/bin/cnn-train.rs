@@ -55,6 +55,11 @@ struct Cli {
     /// Random translation of training images by up to N whole pixels [default: 0].
     #[arg(long)]
     shift: Option<usize>,
+    /// Augmentation preset: none (no augmentation, no label smoothing: the recipe before
+    /// augmentation) or light (±5°, ±5% size, ±1.5 px); the flags below adjust it
+    /// [default: the dataset's default recipe].
+    #[arg(long, value_enum)]
+    augment: Option<AugmentArg>,
     /// Random rotation of each training image by up to ±DEG degrees [default: 0].
     #[arg(long, value_name = "DEG")]
     rotate: Option<f64>,
@@ -112,6 +117,14 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AugmentArg {
+    /// No augmentation and no label smoothing.
+    None,
+    /// ±5° rotation, ±5% size, ±1.5 px translation.
+    Light,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum DatasetArg {
     /// The shipped MNIST digits.
     Mnist,
@@ -140,7 +153,15 @@ enum Ops {
 const DEFAULT_MODEL: &str = "small_cnn";
 
 fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
-    let d = TrainConfig::default();
+    let mut d = TrainConfig::for_dataset(source.kind.name());
+    match cli.augment {
+        Some(AugmentArg::None) => {
+            d.augment = cnn_training::Affine::NONE;
+            d.label_smoothing = 0.0;
+        }
+        Some(AugmentArg::Light) => d.augment = cnn_training::Affine::LIGHT,
+        None => {}
+    }
     // Recorded absolute, so --final-state and the report find the data from anywhere.
     let data_dir = cli
         .data_dir

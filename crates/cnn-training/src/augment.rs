@@ -80,26 +80,35 @@ fn matrix(
     ]
 }
 
+/// Zero border around the source, wide enough that every bilinear sample that is not fully
+/// inside the image reads zeros without a bounds check.
+const PAD: usize = 2;
+
 /// Writes `src` warped by `m` into `dst` (values in `[0, 1]`), zero outside the source.
 fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32]) {
-    let at = |x: isize, y: isize| -> f32 {
-        if x < 0 || y < 0 || x >= cols as isize || y >= rows as isize {
-            0.0
-        } else {
-            f32::from(src[y as usize * cols + x as usize])
+    let (pw, ph) = (cols + 2 * PAD, rows + 2 * PAD);
+    let mut padded = vec![0f32; pw * ph];
+    for (y, row) in src.chunks_exact(cols).enumerate() {
+        let start = (y + PAD) * pw + PAD;
+        for (p, &v) in padded[start..start + cols].iter_mut().zip(row) {
+            *p = f32::from(v) / 255.0;
         }
-    };
+    }
+    // Coordinates beyond these fall in the border: clamped, they still read only zeros.
+    let (max_x, max_y) = ((pw - 2) as f32, (ph - 2) as f32);
     for y in 0..rows {
+        let yf = y as f32;
+        let (bx, by) = (m[1] * yf + m[2] + PAD as f32, m[4] * yf + m[5] + PAD as f32);
         for x in 0..cols {
-            let (xf, yf) = (x as f32, y as f32);
-            let sx = m[0] * xf + m[1] * yf + m[2];
-            let sy = m[3] * xf + m[4] * yf + m[5];
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
-            let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
-            let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
-            dst[y * cols + x] = (top * (1.0 - fy) + bottom * fy) / 255.0;
+            let xf = x as f32;
+            let sx = (m[0] * xf + bx).clamp(0.0, max_x);
+            let sy = (m[3] * xf + by).clamp(0.0, max_y);
+            let (x0, y0) = (sx as usize, sy as usize);
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let i = y0 * pw + x0;
+            let top = padded[i] + (padded[i + 1] - padded[i]) * fx;
+            let bottom = padded[i + pw] + (padded[i + pw + 1] - padded[i + pw]) * fx;
+            dst[y * cols + x] = top + (bottom - top) * fy;
         }
     }
 }

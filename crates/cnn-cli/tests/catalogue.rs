@@ -841,7 +841,7 @@ fn flag_cases() -> Vec<Case> {
     // (flag, [zero, negative, NaN, huge]); "ok" marks accepted values.
     let values = ["0", "-1", "NaN", "1e300"];
     let int_values = ["0", "-1", "NaN", "99999999999999999999"];
-    let flags: [(&str, [&str; 4], [bool; 4]); 10] = [
+    let flags: [(&str, [&str; 4], [bool; 4]); 15] = [
         ("--epochs", int_values, [false; 4]),
         ("--batch-size", int_values, [false; 4]),
         ("--lr", values, [false; 4]),
@@ -852,6 +852,11 @@ fn flag_cases() -> Vec<Case> {
         ("--shift", int_values, [true, false, false, false]),
         ("--train-limit", int_values, [false; 4]),
         ("--ngpus", int_values, [true, false, false, false]),
+        ("--rotate", values, [true, false, false, false]),
+        ("--scale", values, [true, false, false, false]),
+        ("--translate", values, [true, false, false, false]),
+        ("--label-smoothing", values, [true, false, false, false]),
+        ("--validation", int_values, [true, false, false, false]),
     ];
     for (flag, vals, ok) in flags {
         for (i, (val, ok)) in vals.iter().zip(ok).enumerate() {
@@ -879,6 +884,8 @@ fn flag_cases() -> Vec<Case> {
         ("--batch-size", "1000000"),
         ("--shift", "30"),
         ("--ngpus", "2"),
+        ("--rotate", "200"),
+        ("--validation", "60000"),
     ] {
         let name = flag.trim_start_matches("--");
         v.push(case(
@@ -895,6 +902,12 @@ fn flag_cases() -> Vec<Case> {
             "`--model big_cnn`",
             &["--model", "big_cnn"][..],
             "big_cnn",
+        ),
+        (
+            "flag-shift-and-translate",
+            "`--shift 2 --translate 1.5`: two augmentations of one kind",
+            &["--shift", "2", "--translate", "1.5"][..],
+            "--shift",
         ),
         (
             "flag-unknown-flag",

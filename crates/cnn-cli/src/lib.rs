@@ -345,7 +345,7 @@ fn shell_quote(arg: &std::ffi::OsStr) -> String {
 mod tests {
     #[cfg(unix)]
     #[test]
-    fn the_resume_command_gives_the_shell_back_every_byte() {
+    fn the_resume_command_gives_the_shell_back_every_byte() -> std::io::Result<()> {
         use std::ffi::OsString;
         use std::os::unix::ffi::{OsStrExt, OsStringExt};
         let args = vec![
@@ -358,8 +358,7 @@ mod tests {
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("printf '%s\\0' {command}"))
-            .output()
-            .unwrap();
+            .output()?;
         assert!(out.status.success(), "{command}");
         let words: Vec<&[u8]> = out
             .stdout
@@ -369,5 +368,6 @@ mod tests {
         let mut expected: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
         expected.push(b"--resume");
         assert_eq!(words, expected, "{command}");
+        Ok(())
     }
 }

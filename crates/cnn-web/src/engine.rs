@@ -96,8 +96,12 @@ impl Engine {
         let split = Split::new(input.clone(), vec![0], rows, cols, 1).map_err(Error::Preprocess)?;
         let infer = |e: cnn_models::Error| Error::Inference(e.into());
         let x = cnn_training::batch_tensor(&split, &[0], &self.device).map_err(Error::Inference)?;
-        let logits = self.model.forward_t(&x, false).map_err(infer)?;
-        let probs = candle_nn::ops::softmax(&logits, D::Minus1).map_err(Error::Tensor)?;
+        // One pass gives both ends: the first layer's maps and the logits.
+        let acts = self.model.activations(&x).map_err(infer)?;
+        let (Some(first), Some(logits)) = (acts.first(), acts.last()) else {
+            return Err(Error::NoOutput);
+        };
+        let probs = candle_nn::ops::softmax(logits, D::Minus1).map_err(Error::Tensor)?;
         let probabilities: Vec<f32> = probs
             .flatten_all()
             .and_then(|p| p.to_vec1())
@@ -108,7 +112,7 @@ impl Engine {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map_or(0, |(i, _)| i);
         let maps = match self.kernels {
-            Some(_) => Some(map_panel(&self.model.first_layer_maps(&x).map_err(infer)?)?),
+            Some(_) => Some(map_panel(first)?),
             None => None,
         };
         Ok(Some(Analysis {

@@ -28,6 +28,9 @@ pub enum Error {
     /// Running the network failed.
     #[error("inference failed")]
     Inference(#[source] cnn_training::Error),
+    /// The network returned no layer outputs (a network without layers).
+    #[error("the network produced no output")]
+    NoOutput,
     /// A tensor operation outside the network failed.
     #[error("tensor operation failed")]
     Tensor(#[source] candle_core::Error),
@@ -35,3 +38,15 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error and its sources on one line, `: `-separated, as the page shows them.
+pub fn one_line(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        line.push_str(": ");
+        line.push_str(&s.to_string());
+        source = s.source();
+    }
+    line
+}

@@ -35,14 +35,7 @@ thread_local! {
 }
 
 fn fail(state: &mut State, err: &dyn std::error::Error) -> i32 {
-    let mut msg = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    state.text = msg.into_bytes();
+    state.text = crate::error::one_line(err).into_bytes();
     -1
 }
 

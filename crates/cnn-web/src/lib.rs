@@ -14,5 +14,5 @@ pub mod ffi;
 mod paint;
 
 pub use engine::{Analysis, Engine};
-pub use error::{Error, Result};
+pub use error::{Error, Result, one_line};
 pub use paint::Panel;

@@ -84,18 +84,6 @@ fn a_blank_pad_has_no_analysis() {
 fn bytes_that_are_not_weights_are_refused_with_their_name() {
     let err = Engine::from_bytes(b"not safetensors", "upload.bin").unwrap_err();
     assert!(matches!(err, Error::Load(_)), "{err:?}");
-    let chain = format!("{:?}", anyhow_like(&err));
+    let chain = cnn_web::one_line(&err);
     assert!(chain.contains("upload.bin"), "{chain}");
-}
-
-/// The error and its sources as one line, as the page shows them.
-fn anyhow_like(err: &dyn std::error::Error) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        line.push_str(": ");
-        line.push_str(&s.to_string());
-        source = s.source();
-    }
-    line
 }

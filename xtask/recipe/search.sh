@@ -4,11 +4,15 @@
 # looked at. Prints one Markdown row per run: model, candidate, flags, validation accuracy
 # of the last epoch, and its mean over the last 3 epochs.
 #
-#   bash xtask/recipe/search.sh [small_cnn|medium_cnn|all] [mnist|fashion]
+#   bash xtask/recipe/search.sh [small_cnn|medium_cnn|all] [mnist|fashion] ["name|flags"...]
+#
+# Without candidates it runs the first round's four; later rounds pass theirs, e.g.
+#   bash xtask/recipe/search.sh medium_cnn mnist "light,lr0.2|--augment light --lr 0.2"
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 which="${1:-all}"
 dataset="${2:-mnist}"
+shift 2 || true
 cargo build --release --bin cnn-train >/dev/null 2>&1
 out=target/recipe-search/$dataset
 mkdir -p "$out"
@@ -21,6 +25,7 @@ candidates=(
   "light+ls|--rotate 5 --scale 0.05 --translate 1.5 --label-smoothing 0.05"
   "heavy|--rotate 10 --scale 0.1 --translate 2.5"
 )
+[ "$#" -gt 0 ] && candidates=("$@")
 models=(small_cnn medium_cnn)
 [ "$which" != all ] && models=("$which")
 

@@ -1,5 +1,6 @@
-//! Random affine augmentation of a training batch: each image rotated, scaled and translated
-//! by amounts drawn from the run's generator, resampled bilinearly, on the batch being built.
+//! Random affine (and optionally elastic) augmentation of a training batch: each image
+//! rotated, scaled, translated and bent by amounts drawn from the run's generator, resampled
+//! bilinearly, on the batch being built.
 //!
 //! Written by hand: the warp is twenty lines, and a crate (imageproc, say) would bring an
 //! image type per picture and its own threads; here the draws come from the run's seeded
@@ -20,6 +21,24 @@ pub struct Affine {
     pub scale: f64,
     /// Translation along each axis, in pixels (fractions resample between pixels).
     pub translate: f64,
+    /// Elastic distortion, in pixels: each point of a 4x4 grid laid over the image moves
+    /// along each axis by up to this much, and the pixels between follow smoothly
+    /// (bilinearly). A cheap form of Simard et al.'s smoothed random displacement field.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub elastic: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Control points per side of the elastic grid.
+const GRID: usize = 4;
+
+/// One image's draws: the affine map and, when elastic, the grid's displacements.
+struct Warp {
+    m: [f32; 6],
+    grid: Option<[[f32; 2]; GRID * GRID]>,
 }
 
 impl Affine {
@@ -28,6 +47,7 @@ impl Affine {
         rotate: 0.0,
         scale: 0.0,
         translate: 0.0,
+        elastic: 0.0,
     };
 
     /// The augmentation of the MNIST default recipe: none yet. The validation search
@@ -40,6 +60,7 @@ impl Affine {
         rotate: 5.0,
         scale: 0.05,
         translate: 1.5,
+        elastic: 0.0,
     };
 
     /// Whether this moves images at all.
@@ -47,13 +68,17 @@ impl Affine {
         *self == Self::NONE
     }
 
-    /// Draws one image's warp (four draws: angle, scale, x, y).
-    fn draw(&self, rng: &mut Rng, shape: (usize, usize)) -> [f32; 6] {
+    /// Draws one image's warp: four draws (angle, scale, x, y), then, when elastic, two
+    /// per grid point (x, y), row by row.
+    fn draw(&self, rng: &mut Rng, shape: (usize, usize)) -> Warp {
         let mut sym = |r: f64| f64::from(rng.uniform(-1.0, 1.0)) * r;
         let angle = sym(self.rotate);
         let scale = 1.0 + sym(self.scale);
         let shift = (sym(self.translate), sym(self.translate));
-        matrix(angle, scale, shift, shape)
+        let m = matrix(angle, scale, shift, shape);
+        let grid = (self.elastic > 0.0)
+            .then(|| std::array::from_fn(|_| [sym(self.elastic) as f32, sym(self.elastic) as f32]));
+        Warp { m, grid }
     }
 }
 
@@ -84,8 +109,33 @@ fn matrix(
 /// inside the image reads zeros without a bounds check.
 const PAD: usize = 2;
 
-/// Writes `src` warped by `m` into `dst` (values in `[0, 1]`), zero outside the source.
-fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32]) {
+/// The grid's displacement at every pixel, bilinear between grid points (which sit evenly
+/// from the first pixel to the last): `(dx, dy)` per pixel, row-major.
+fn displacement(grid: &[[f32; 2]; GRID * GRID], (rows, cols): (usize, usize)) -> Vec<[f32; 2]> {
+    let cell = |n: usize, i: usize| -> (usize, f32) {
+        let t = i as f32 * (GRID - 1) as f32 / (n.max(2) - 1) as f32;
+        let j = (t as usize).min(GRID - 2);
+        (j, t - j as f32)
+    };
+    let mut out = Vec::with_capacity(rows * cols);
+    for y in 0..rows {
+        let (gy, fy) = cell(rows, y);
+        for x in 0..cols {
+            let (gx, fx) = cell(cols, x);
+            let at = |r: usize, c: usize, a: usize| grid[(gy + r) * GRID + gx + c][a];
+            let d = |a| {
+                let top = at(0, 0, a) + (at(0, 1, a) - at(0, 0, a)) * fx;
+                let bottom = at(1, 0, a) + (at(1, 1, a) - at(1, 0, a)) * fx;
+                top + (bottom - top) * fy
+            };
+            out.push([d(0), d(1)]);
+        }
+    }
+    out
+}
+
+/// Writes `src` warped into `dst` (values in `[0, 1]`), zero outside the source.
+fn warp(src: &[u8], (rows, cols): (usize, usize), w: &Warp, dst: &mut [f32]) {
     let (pw, ph) = (cols + 2 * PAD, rows + 2 * PAD);
     let mut padded = vec![0f32; pw * ph];
     for (y, row) in src.chunks_exact(cols).enumerate() {
@@ -94,6 +144,8 @@ fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32])
             *p = f32::from(v) / 255.0;
         }
     }
+    let field = w.grid.as_ref().map(|g| displacement(g, (rows, cols)));
+    let m = &w.m;
     // Coordinates beyond these fall in the border: clamped, they still read only zeros.
     let (max_x, max_y) = ((pw - 2) as f32, (ph - 2) as f32);
     for y in 0..rows {
@@ -101,8 +153,12 @@ fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32])
         let (bx, by) = (m[1] * yf + m[2] + PAD as f32, m[4] * yf + m[5] + PAD as f32);
         for x in 0..cols {
             let xf = x as f32;
-            let sx = (m[0] * xf + bx).clamp(0.0, max_x);
-            let sy = (m[3] * xf + by).clamp(0.0, max_y);
+            let (mut sx, mut sy) = (m[0] * xf + bx, m[3] * xf + by);
+            if let Some(field) = &field {
+                let [dx, dy] = field[y * cols + x];
+                (sx, sy) = (sx + dx, sy + dy);
+            }
+            let (sx, sy) = (sx.clamp(0.0, max_x), sy.clamp(0.0, max_y));
             let (x0, y0) = (sx as usize, sy as usize);
             let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
             let i = y0 * pw + x0;
@@ -114,7 +170,8 @@ fn warp(src: &[u8], (rows, cols): (usize, usize), m: &[f32; 6], dst: &mut [f32])
 }
 
 /// Items `indices` of `split` as an `N x 1 x rows x cols` batch in `[0, 1]`, each warped by
-/// its own random affine map. The draws are made in item order from `rng` (four per item),
+/// its own random warp. The draws are made in item order from `rng` (four per item, more
+/// when elastic),
 /// then the images are warped in parallel, so the batch does not depend on the threads.
 pub fn affine_batch(
     split: &Split,
@@ -125,7 +182,7 @@ pub fn affine_batch(
 ) -> Result<Tensor> {
     let shape = (split.rows(), split.cols());
     let n = split.pixels_per_image();
-    let warps: Vec<[f32; 6]> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
+    let warps: Vec<Warp> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
     let mut values = vec![0f32; indices.len() * n];
     {
         let slots: Vec<std::sync::Mutex<&mut [f32]>> = values
@@ -153,6 +210,10 @@ pub fn affine_batch(
 mod tests {
     use super::*;
 
+    fn flat(m: [f32; 6]) -> Warp {
+        Warp { m, grid: None }
+    }
+
     #[test]
     fn the_identity_warp_gives_the_image_back() {
         let src: Vec<u8> = (0..35).map(|i| (i * 7) as u8).collect();
@@ -173,7 +234,7 @@ mod tests {
         warp(
             &src,
             (3, 3),
-            &matrix(90.0, 1.0, (0.0, 0.0), (3, 3)),
+            &flat(matrix(90.0, 1.0, (0.0, 0.0), (3, 3))),
             &mut dst,
         );
         let lit: Vec<usize> = (0..9).filter(|&i| dst[i] > 0.99).collect();
@@ -181,7 +242,7 @@ mod tests {
         warp(
             &src,
             (3, 3),
-            &matrix(0.0, 1.0, (1.0, 2.0), (3, 3)),
+            &flat(matrix(0.0, 1.0, (1.0, 2.0), (3, 3))),
             &mut dst,
         );
         let lit: Vec<usize> = (0..9).filter(|&i| dst[i] > 0.99).collect();
@@ -190,12 +251,44 @@ mod tests {
         warp(
             &src,
             (3, 3),
-            &matrix(0.0, 1.0, (0.5, 0.0), (3, 3)),
+            &flat(matrix(0.0, 1.0, (0.5, 0.0), (3, 3))),
             &mut dst,
         );
         assert!(
             (dst[0] - 0.5).abs() < 1e-6 && (dst[1] - 0.5).abs() < 1e-6,
             "{dst:?}"
         );
+    }
+
+    #[test]
+    fn an_even_elastic_field_is_a_shift_and_a_bent_one_passes_through_its_grid_points() {
+        let src: Vec<u8> = (0..64).map(|i| (i * 37 % 251) as u8).collect();
+        let identity = matrix(0.0, 1.0, (0.0, 0.0), (8, 8));
+        let even = Warp {
+            m: identity,
+            grid: Some([[1.0, -2.0]; GRID * GRID]),
+        };
+        let (mut bent, mut shifted) = (vec![0f32; 64], vec![0f32; 64]);
+        warp(&src, (8, 8), &even, &mut bent);
+        warp(
+            &src,
+            (8, 8),
+            &flat(matrix(0.0, 1.0, (-1.0, 2.0), (8, 8))),
+            &mut shifted,
+        );
+        for (a, b) in bent.iter().zip(&shifted) {
+            assert!((a - b).abs() < 1e-6, "{bent:?} vs {shifted:?}");
+        }
+        // On a 10x10 image the grid points sit at pixels 0, 3, 6 and 9.
+        let grid: [[f32; 2]; GRID * GRID] = std::array::from_fn(|i| [i as f32, -(i as f32)]);
+        let field = displacement(&grid, (10, 10));
+        for (gy, gx) in [(0, 0), (1, 2), (3, 3), (2, 1)] {
+            let at = field[3 * gy * 10 + 3 * gx];
+            let want = grid[gy * GRID + gx];
+            assert!((at[0] - want[0]).abs() < 1e-5 && (at[1] - want[1]).abs() < 1e-5);
+        }
+        // Halfway between two grid points along a row: the mean of the two.
+        let mid = displacement(&grid, (7, 7))[1];
+        assert!((mid[0] - 0.5).abs() < 1e-5, "{mid:?}");
     }
 }

@@ -164,6 +164,9 @@ impl TrainConfig {
                 "must be between 0 and 8 pixels",
             );
         }
+        if !(a.elastic.is_finite() && (0.0..=8.0).contains(&a.elastic)) {
+            return bad("elastic", num(a.elastic), "must be between 0 and 8 pixels");
+        }
         if self.shift > 0 && !a.is_none() {
             return bad(
                 "shift",

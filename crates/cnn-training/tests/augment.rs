@@ -1,4 +1,4 @@
-//! The affine augmentation on real digits: seeded, and label-preserving for a trained model.
+//! The affine and elastic augmentation on real digits: seeded, and label-preserving for a trained model.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -17,6 +17,7 @@ const STRONG: Affine = Affine {
     rotate: 10.0,
     scale: 0.1,
     translate: 2.0,
+    elastic: 1.0,
 };
 
 #[test]

@@ -173,8 +173,9 @@ impl ConvShape {
     }
 }
 
-/// Images per unit of parallel work in the backward pass. Fixed, so that weight gradients are
-/// summed in the same order whatever the number of threads: runs are reproducible.
+/// Images per GEMM and per unit of parallel work. Fixed (not derived from the thread count),
+/// so that every output and weight gradient is summed in the same order whatever the number
+/// of threads: runs are reproducible.
 const GROUP: usize = 4;
 
 thread_local! {
@@ -204,11 +205,28 @@ thread_local! {
     static PADDED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// One image's im2col: `col[(ci*k+kh)*k+kw][y*W + x] = x[ci][y+kh-p][x+kw-p]`, zero outside.
+/// Where one image's columns sit in a group's matrix: `[rows, ld]` row-major, the image's
+/// `H*W` columns starting at column `off` of every row. Images of a group are multiplied
+/// side by side, so each GEMM is `GROUP` times wider than one image's.
+#[derive(Clone, Copy)]
+struct Cols {
+    ld: usize,
+    off: usize,
+}
+
+impl Cols {
+    /// Row `r` of this image's part: `hw` values.
+    fn row(self, r: usize, hw: usize) -> std::ops::Range<usize> {
+        r * self.ld + self.off..r * self.ld + self.off + hw
+    }
+}
+
+/// One image's im2col: `col[(ci*k+kh)*k+kw][y*W + x] = x[ci][y+kh-p][x+kw-p]`, zero outside,
+/// written at `at` of a group's matrix.
 ///
 /// Copies the image into a zero-padded plane first, so every row of `col` is a plain copy
 /// with no border tests.
-fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
+fn im2col(x: &[f32], s: ConvShape, col: &mut [f32], at: Cols) {
     let (h, w, hw, k, p) = (s.h, s.w, s.hw(), s.kernel, s.pad());
     let (ph, pw) = (h + 2 * p, w + 2 * p);
     PADDED.with(|cell| {
@@ -225,12 +243,13 @@ fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
                 plane[(y + p) * pw + p..][..w].copy_from_slice(&x[ci * hw + y * w..][..w]);
             }
         }
-        // Rows in (ci, kh, kw) order, walked as nested loops (no index arithmetic per row).
-        let mut rows = col.chunks_exact_mut(hw);
+        // Rows in (ci, kh, kw) order, walked as nested loops.
+        let mut r = 0;
         for plane in pad[..s.c_in * ph * pw].chunks_exact(ph * pw) {
             for kh in 0..k {
                 for kw in 0..k {
-                    let Some(out) = rows.next() else { return };
+                    let out = &mut col[at.row(r, hw)];
+                    r += 1;
                     for (y, dst) in out.chunks_exact_mut(w).enumerate() {
                         dst.copy_from_slice(&plane[(y + kh) * pw + kw..][..w]);
                     }
@@ -240,11 +259,13 @@ fn im2col(x: &[f32], s: ConvShape, col: &mut [f32]) {
     });
 }
 
-/// Adds one image's column gradients back into its input gradient: the adjoint of [`im2col`].
-fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32]) {
+/// Adds one image's column gradients (at `at` of a group's matrix) back into its input
+/// gradient: the adjoint of [`im2col`].
+fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32], at: Cols) {
     let (h, w, hw, k, p) = (s.h, s.w, s.hw(), s.kernel, s.pad());
     dx.fill(0.0);
-    for (r, row) in dcol.chunks_exact(hw).enumerate() {
+    for r in 0..s.k() {
+        let row = &dcol[at.row(r, hw)];
         let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
         let plane = &mut dx[ci * hw..][..hw];
         // Output column x reads input column x + kw - p: the valid x form one range.
@@ -266,16 +287,21 @@ fn col2im(dcol: &[f32], s: ConvShape, dx: &mut [f32]) {
     }
 }
 
-/// Pre-activations of one image: `z[co][p] = b[co] + Σ_k w[co][k]·col[k][p]`.
-fn conv_one(x: &[f32], wt: &[f32], bias: &[f32], s: ConvShape, col: &mut [f32], z: &mut [f32]) {
-    im2col(x, s, col);
-    for (row, &b) in z.chunks_exact_mut(s.hw()).zip(bias) {
+/// Pre-activations of a group of images side by side (`x` holds them one after another):
+/// `z[co][i*HW + p] = b[co] + Σ_k w[co][k]·col[k][i*HW + p]`, one GEMM for the group.
+fn conv_group(x: &[f32], wt: &[f32], bias: &[f32], s: ConvShape, col: &mut [f32], z: &mut [f32]) {
+    let (hw, in_len) = (s.hw(), s.c_in * s.hw());
+    let ld = x.len() / in_len * hw;
+    for (i, img) in x.chunks_exact(in_len).enumerate() {
+        im2col(img, s, col, Cols { ld, off: i * hw });
+    }
+    for (row, &b) in z.chunks_exact_mut(ld).zip(bias) {
         row.fill(b);
     }
     sgemm(
         z,
         Mat::row_major(wt, s.c_out, s.k()),
-        Mat::row_major(col, s.k(), s.hw()),
+        Mat::row_major(col, s.k(), ld),
         true,
     );
 }
@@ -295,18 +321,25 @@ pub(crate) fn conv_fwd(
     let mut out = vec![0.0; s.batch * out_len];
     let mut arg = vec![0u8; if pool { s.batch * out_len } else { 0 }];
     {
-        let outs = slots(&mut out, out_len);
-        let args = slots(&mut arg, out_len);
-        par_for(s.batch, |n| {
-            with_scratch([s.k() * hw, s.c_out * hw, 0], |col, z, _| {
-                conv_one(&x[n * in_len..][..in_len], wt, bias, s, col, z);
-                let mut o = lock(&outs[n]);
-                if pool {
-                    pool_relu(z, s, &mut o, &mut lock(&args[n]));
-                } else {
-                    o.iter_mut()
-                        .zip(z.iter())
-                        .for_each(|(o, &v)| *o = v.max(0.0));
+        let outs = slots(&mut out, GROUP * out_len);
+        let args = slots(&mut arg, GROUP * out_len);
+        par_for(s.batch.div_ceil(GROUP), |g| {
+            let imgs = GROUP.min(s.batch - g * GROUP);
+            let ld = imgs * hw;
+            with_scratch([s.k() * ld, s.c_out * ld, 0], |col, z, _| {
+                let x = &x[g * GROUP * in_len..][..imgs * in_len];
+                conv_group(x, wt, bias, s, col, z);
+                let mut o = lock(&outs[g]);
+                for (i, o) in o.chunks_exact_mut(out_len).enumerate() {
+                    let at = Cols { ld, off: i * hw };
+                    if pool {
+                        pool_relu(z, at, s, o, &mut lock(&args[g])[i * out_len..][..out_len]);
+                    } else {
+                        for (co, o) in o.chunks_exact_mut(hw).enumerate() {
+                            let z = &z[at.row(co, hw)];
+                            o.iter_mut().zip(z).for_each(|(o, &v)| *o = v.max(0.0));
+                        }
+                    }
                 }
             })
         });
@@ -317,10 +350,10 @@ pub(crate) fn conv_fwd(
 /// `out = relu(maxpool2(z))` per channel, recording the window position of each maximum
 /// (the first one in row-major order on ties, as PyTorch does). Branch-free: which element
 /// is largest is data-dependent and would mispredict.
-fn pool_relu(z: &[f32], s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
-    let (h, w, oh, ow) = (s.h, s.w, s.h / 2, s.w / 2);
+fn pool_relu(z: &[f32], at: Cols, s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
+    let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
     for co in 0..s.c_out {
-        let plane = &z[co * h * w..][..h * w];
+        let plane = &z[at.row(co, s.hw())];
         for y in 0..oh {
             let (r0, r1) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
             let j0 = (co * oh + y) * ow;
@@ -345,24 +378,31 @@ fn pool_relu(z: &[f32], s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
     }
 }
 
-/// Gradient at the pre-activations `z` of one image, from the output gradient `g`.
-fn grad_to_z(g: &[f32], out: &[f32], arg: Option<&[u8]>, s: ConvShape, dz: &mut [f32]) {
+/// Gradient at the pre-activations `z` of one image (written at `at` of its group's
+/// matrix), from the output gradient `g`.
+fn grad_to_z(g: &[f32], out: &[f32], arg: Option<&[u8]>, s: ConvShape, dz: &mut [f32], at: Cols) {
+    let hw = s.hw();
     match arg {
-        None => dz
-            .iter_mut()
-            .zip(g.iter().zip(out))
-            .for_each(|(d, (&g, &o))| *d = if o > 0.0 { g } else { 0.0 }),
+        None => {
+            for co in 0..s.c_out {
+                let (g, o) = (&g[co * hw..][..hw], &out[co * hw..][..hw]);
+                dz[at.row(co, hw)]
+                    .iter_mut()
+                    .zip(g.iter().zip(o))
+                    .for_each(|(d, (&g, &o))| *d = if o > 0.0 { g } else { 0.0 });
+            }
+        }
         Some(arg) => {
-            dz.fill(0.0);
             let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
             for co in 0..s.c_out {
+                let plane = &mut dz[at.row(co, hw)];
+                plane.fill(0.0);
                 for y in 0..oh {
                     for xo in 0..ow {
                         let j = (co * oh + y) * ow + xo;
                         if out[j] > 0.0 {
                             let a = arg[j] as usize;
-                            let pos = co * s.hw() + (2 * y + a / 2) * w + 2 * xo + a % 2;
-                            dz[pos] = g[j];
+                            plane[(2 * y + a / 2) * w + 2 * xo + a % 2] = g[j];
                         }
                     }
                 }
@@ -383,43 +423,35 @@ pub(crate) fn conv_bwd(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(arg.is_some()));
     let groups = s.batch.div_ceil(GROUP);
-    let group = |g: usize, mut dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+    let group = |g: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+        let imgs = GROUP.min(s.batch - g * GROUP);
+        let ld = imgs * hw;
         let mut dw = vec![0.0; s.c_out * s.k()];
         let mut db = vec![0.0; s.c_out];
         with_scratch(
             [
-                s.k() * hw,
-                s.c_out * hw,
-                if need_dx { s.k() * hw } else { 0 },
+                s.k() * ld,
+                s.c_out * ld,
+                if need_dx { s.k() * ld } else { 0 },
             ],
             |col, dz, dcol| {
-                for n in g * GROUP..((g + 1) * GROUP).min(s.batch) {
+                for i in 0..imgs {
+                    let (n, at) = (g * GROUP + i, Cols { ld, off: i * hw });
                     let o = n * out_len;
-                    grad_to_z(
-                        &grad[o..][..out_len],
-                        &out[o..][..out_len],
-                        arg.map(|a| &a[o..][..out_len]),
-                        s,
-                        dz,
-                    );
-                    for (b, row) in db.iter_mut().zip(dz.chunks_exact(hw)) {
-                        *b += row.iter().sum::<f32>();
-                    }
-                    im2col(&x[n * in_len..][..in_len], s, col);
-                    sgemm(
-                        &mut dw,
-                        Mat::row_major(dz, s.c_out, hw),
-                        Mat::transposed(col, s.k(), hw),
-                        true,
-                    );
-                    if let Some(dx) = dx.as_deref_mut() {
-                        sgemm(
-                            dcol,
-                            Mat::transposed(wt, s.c_out, s.k()),
-                            Mat::row_major(dz, s.c_out, hw),
-                            false,
-                        );
-                        col2im(dcol, s, &mut dx[(n - g * GROUP) * in_len..][..in_len]);
+                    let arg = arg.map(|a| &a[o..][..out_len]);
+                    grad_to_z(&grad[o..][..out_len], &out[o..][..out_len], arg, s, dz, at);
+                    im2col(&x[n * in_len..][..in_len], s, col, at);
+                }
+                for (b, row) in db.iter_mut().zip(dz.chunks_exact(ld)) {
+                    *b += row.iter().sum::<f32>();
+                }
+                let dz_mat = Mat::row_major(dz, s.c_out, ld);
+                sgemm(&mut dw, dz_mat, Mat::transposed(col, s.k(), ld), true);
+                if let Some(dx) = dx {
+                    let wt_t = Mat::transposed(wt, s.c_out, s.k());
+                    sgemm(dcol, wt_t, dz_mat, false);
+                    for (i, dx) in dx.chunks_exact_mut(in_len).enumerate() {
+                        col2im(dcol, s, dx, Cols { ld, off: i * hw });
                     }
                 }
             },

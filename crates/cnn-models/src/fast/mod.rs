@@ -10,6 +10,8 @@
 
 mod kernels;
 mod linear;
+mod matmul;
 mod ops;
 
+pub use matmul::matmul;
 pub use ops::{conv_relu, conv_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2};

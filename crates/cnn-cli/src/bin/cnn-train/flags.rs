@@ -61,6 +61,10 @@ pub(crate) struct Cli {
     /// resampled between pixels [default: 0].
     #[arg(long, value_name = "PX")]
     pub(crate) translate: Option<f64>,
+    /// Elastic distortion of each training image: the points of a 4x4 grid over it move by
+    /// up to ±PX pixels along each axis, the pixels between follow smoothly [default: 0].
+    #[arg(long, value_name = "PX")]
+    pub(crate) elastic: Option<f64>,
     /// Label smoothing ε: 1−ε on the label, ε spread over all classes [default: 0].
     #[arg(long, value_name = "EPS")]
     pub(crate) label_smoothing: Option<f64>,
@@ -171,6 +175,7 @@ pub(crate) fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
             rotate: cli.rotate.unwrap_or(d.augment.rotate),
             scale: cli.scale.unwrap_or(d.augment.scale),
             translate: cli.translate.unwrap_or(d.augment.translate),
+            elastic: cli.elastic.unwrap_or(d.augment.elastic),
         },
         label_smoothing: cli.label_smoothing.unwrap_or(d.label_smoothing),
         validation: cli.validation.unwrap_or(d.validation),
@@ -222,6 +227,10 @@ pub(crate) fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<(
         (
             "--translate",
             cli.translate.is_some_and(|v| v != r.augment.translate),
+        ),
+        (
+            "--elastic",
+            cli.elastic.is_some_and(|v| v != r.augment.elastic),
         ),
         (
             "--label-smoothing",

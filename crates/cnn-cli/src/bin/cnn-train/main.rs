@@ -295,8 +295,15 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
     let extra = [
         (!a.is_none()).then(|| {
             format!(
-                " rotate {} scale {} translate {}",
-                a.rotate, a.scale, a.translate
+                " rotate {} scale {} translate {}{}",
+                a.rotate,
+                a.scale,
+                a.translate,
+                if a.elastic > 0.0 {
+                    format!(" elastic {}", a.elastic)
+                } else {
+                    String::new()
+                }
             )
         }),
         (cfg.label_smoothing > 0.0).then(|| format!(" label_smoothing {}", cfg.label_smoothing)),

@@ -1,0 +1,320 @@
+//! `cargo xtask bench`: medians of training and inference throughput, ours beside PyTorch's,
+//! the machine's GEMM peak and each step's share of it, per thread count; optionally the
+//! time to an accuracy.
+
+mod ours;
+mod time_to;
+mod torch;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use cnn_data::{DataSource, Dataset};
+use cnn_models::{Arch, OpsPath};
+
+/// Set in the environment of the bench's own child processes, one per `--threads` value.
+const CHILD: &str = "XTASK_BENCH_THREADS";
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Presets to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "small_cnn,medium_cnn")]
+    models: Vec<String>,
+    /// Timed runs of each measurement (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Training steps per timed run.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    batches: u32,
+    /// Skip candle-nn's reference path (slow).
+    #[arg(long)]
+    no_reference: bool,
+    /// A Python with torch, for the PyTorch columns [default: $CNN_TORCH_PYTHON, else python3].
+    #[arg(long, value_name = "PATH")]
+    torch_python: Option<String>,
+    /// Thread counts to measure, comma-separated, each in its own process (ours and
+    /// PyTorch's alike) [default: $RAYON_NUM_THREADS, else every logical core].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Vec<u32>,
+    /// Also time training `small_cnn` until its test accuracy first reaches this percentage
+    /// (checked after each epoch), ours with the default recipe against PyTorch's
+    /// `torch_peer.py`.
+    #[arg(long, value_name = "PERCENT")]
+    time_to: Option<f64>,
+}
+
+/// The bench's settings, checked once.
+pub struct Options {
+    models: Vec<Arch>,
+    runs: usize,
+    batches: usize,
+    reference: bool,
+    torch_python: Option<String>,
+    threads: Vec<usize>,
+    time_to: Option<f64>,
+}
+
+impl BenchArgs {
+    fn settings(self) -> Result<Options> {
+        if let Some(t) = self.time_to
+            && !(t.is_finite() && 0.0 < t && t < 100.0)
+        {
+            bail!("--time-to {t}: give a test accuracy in percent, above 0 and below 100");
+        }
+        Ok(Options {
+            models: self
+                .models
+                .iter()
+                .map(|m| m.parse::<Arch>().map_err(anyhow::Error::from))
+                .collect::<Result<_>>()
+                .context("--models")?,
+            runs: self.runs as usize,
+            batches: self.batches as usize,
+            reference: !self.no_reference,
+            torch_python: self
+                .torch_python
+                .or_else(|| std::env::var("CNN_TORCH_PYTHON").ok()),
+            threads: self.threads.iter().map(|&t| t as usize).collect(),
+            time_to: self.time_to,
+        })
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Images per second, training and inference.
+pub struct Figures {
+    train: f64,
+    infer: f64,
+}
+
+/// Seconds of training, epochs and the best test accuracy (%) so far of a run that stops
+/// when it first reaches a target accuracy.
+#[derive(Default)]
+pub struct TimeTo {
+    seconds: f64,
+    epochs: usize,
+    best: f64,
+}
+
+impl TimeTo {
+    /// Adds one epoch of `secs` seconds of training that ended at `acc` % test accuracy.
+    fn record(&mut self, secs: f64, acc: f64) {
+        self.seconds += secs;
+        self.epochs += 1;
+        self.best = self.best.max(acc);
+    }
+
+    fn describe(&self, target: f64) -> String {
+        if self.best >= target {
+            format!("{:.1} s ({} epochs)", self.seconds, self.epochs)
+        } else {
+            format!(
+                "not reached in {} epochs (best {:.2}%)",
+                self.epochs, self.best
+            )
+        }
+    }
+}
+
+/// CPU model name, logical cores, and the widest SIMD level `gemm` can pick at run time.
+pub fn machine() -> (String, usize, &'static str) {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    #[cfg(target_arch = "x86_64")]
+    let simd = if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512"
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        "AVX2+FMA"
+    } else if std::arch::is_x86_feature_detected!("avx") {
+        "AVX"
+    } else {
+        "SSE2"
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let simd = "NEON/scalar";
+    (model, cores, simd)
+}
+
+pub fn main(args: BenchArgs) -> Result<()> {
+    let o = args.settings()?;
+    // Thread pools are sized once per process, so each requested count runs in a child.
+    if !o.threads.is_empty() && std::env::var_os(CHILD).is_none() {
+        return per_thread_count(&o.threads);
+    }
+    bench(&o)
+}
+
+/// Runs this same command once per thread count, in a child process whose thread pools
+/// (candle's, rayon's, PyTorch's) are sized by the environment.
+fn per_thread_count(threads: &[usize]) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the xtask binary")?;
+    for &n in threads {
+        let status = Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(CHILD, n.to_string())
+            .env("RAYON_NUM_THREADS", n.to_string())
+            .env("CANDLE_NUM_THREADS", n.to_string())
+            .status()
+            .with_context(|| format!("running the bench with {n} threads"))?;
+        if !status.success() {
+            bail!("the bench with {n} threads failed ({status})");
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn bench(o: &Options) -> Result<()> {
+    let (cpu, cores, simd) = machine();
+    let threads = candle_core::utils::get_num_threads();
+    println!("## {threads} threads");
+    println!();
+    println!("machine: {cpu}, {cores} logical cores, SIMD {simd}; {threads} threads; batch 64");
+    println!(
+        "method: median of {} runs of {} training steps (after 5 warm-up steps), and of {} passes over the 10k test set (batches of 1000)",
+        o.runs, o.batches, o.runs
+    );
+    let peak = ours::gemm_peak(o.runs)?;
+    println!(
+        "GEMM peak: {peak:.0} GFLOP/s (2048x2048x2048 SGEMM through the fast path's kernels, median of {})",
+        o.runs
+    );
+    let data = cnn_data::load(&DataSource::new(
+        crate::repo_root().join("assets/mnist"),
+        cnn_data::DatasetKind::Mnist,
+    ))?;
+    let py = torch::python(o);
+    if py.is_none() {
+        println!(
+            "note: no Python with torch found (set --torch-python PATH or CNN_TORCH_PYTHON); PyTorch columns skipped"
+        );
+    }
+    println!();
+    println!(
+        "| model | path | train img/s | epoch s (60k) | train GFLOP/s (share of peak) | 10k inference img/s | train time vs PyTorch | inference vs PyTorch |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for &arch in &o.models {
+        table_rows(&data, arch, o, py.as_deref(), threads, peak)?;
+    }
+    println!();
+    println!(
+        "train time vs PyTorch: our epoch time / PyTorch's (lower is better); inference: our img/s / PyTorch's (higher is better); GFLOP/s counts the conv and linear products only ({})",
+        o.models
+            .iter()
+            .map(|&a| format!(
+                "{a}: {:.2} MFLOP a training image",
+                ours::train_flops_per_image(a) / 1e6
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(target) = o.time_to {
+        time_to_rows(&data, target, py.as_deref(), threads)?;
+    }
+    println!();
+    Ok(())
+}
+
+/// One table row per path of `arch` (ours, candle-nn's, PyTorch's).
+#[allow(clippy::print_stdout)]
+fn table_rows(
+    data: &Dataset,
+    arch: Arch,
+    o: &Options,
+    py: Option<&str>,
+    threads: usize,
+    peak: f64,
+) -> Result<()> {
+    let torch = py
+        .map(|py| torch::throughput(py, arch, o, threads))
+        .transpose()?;
+    let flops = ours::train_flops_per_image(arch);
+    let gflops = |img_per_s: f64| {
+        let g = img_per_s * flops / 1e9;
+        format!("{g:.0} ({:.0}%)", 100.0 * g / peak)
+    };
+    let mut paths = vec![("fast", OpsPath::Fast)];
+    if o.reference {
+        paths.push(("candle-nn reference", OpsPath::Reference));
+    }
+    for (name, ops) in paths {
+        let f = ours::throughput(data, arch, ops, o)?;
+        let (rt, ri) = match &torch {
+            Some(t) => (
+                format!("{:.2}x", t.train / f.train),
+                format!("{:.2}x", f.infer / t.infer),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {arch} | {name} | {:.0} | {:.1} | {} | {:.0} | {rt} | {ri} |",
+            f.train,
+            60_000.0 / f.train,
+            gflops(f.train),
+            f.infer
+        );
+    }
+    if let Some(t) = torch {
+        println!(
+            "| {arch} | PyTorch | {:.0} | {:.1} | {} | {:.0} | 1.00x | 1.00x |",
+            t.train,
+            60_000.0 / t.train,
+            gflops(t.train),
+            t.infer
+        );
+    }
+    Ok(())
+}
+
+/// Seconds of `small_cnn` training to `target` % test accuracy, ours and PyTorch's.
+#[allow(clippy::print_stdout)]
+fn time_to_rows(data: &Dataset, target: f64, py: Option<&str>, threads: usize) -> Result<()> {
+    let arch = Arch::SmallCnn;
+    let ours = time_to::ours(data, arch, target)?;
+    println!();
+    println!(
+        "time to {target}% test accuracy, {arch} (training seconds, test passes not counted):"
+    );
+    println!("- ours, default recipe: {}", ours.describe(target));
+    match py {
+        Some(py) => {
+            let theirs = torch::time_to(py, arch, target, 15, threads)?;
+            println!(
+                "- PyTorch, torch_peer.py (SGD lr 0.05, momentum 0.9, weight decay 1e-4): {}",
+                theirs.describe(target)
+            );
+            if ours.best >= target && theirs.best >= target {
+                println!("- ours / PyTorch: {:.2}x", ours.seconds / theirs.seconds);
+            }
+        }
+        None => println!("- PyTorch: skipped (no Python with torch)"),
+    }
+    Ok(())
+}

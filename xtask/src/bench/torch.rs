@@ -1,0 +1,111 @@
+//! PyTorch's side of the bench: finding a Python with torch, its throughput
+//! (`xtask/bench/torch_bench.py`) and its time to an accuracy (`../shared/bench/torch_peer.py`).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use cnn_models::Arch;
+
+use super::{Figures, Options, TimeTo};
+
+/// The first of `--torch-python`, `$CNN_TORCH_PYTHON` and `python3` that can import torch.
+pub fn python(o: &Options) -> Option<String> {
+    let candidates = o
+        .torch_python
+        .iter()
+        .cloned()
+        .chain(["python3".to_string()]);
+    candidates.into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import torch"])
+            .output()
+            .map(|out| out.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// PyTorch's training and inference images per second, timed as ours are.
+pub fn throughput(py: &str, arch: Arch, o: &Options, threads: usize) -> Result<Figures> {
+    let script = crate::repo_root().join("xtask/bench/torch_bench.py");
+    let out = Command::new(py)
+        .arg(&script)
+        .args([
+            arch.name(),
+            &o.runs.to_string(),
+            &o.batches.to_string(),
+            &threads.to_string(),
+        ])
+        .arg(crate::repo_root().join("assets/mnist"))
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> Result<f64> {
+        field(&text, name).with_context(|| format!("no {name} in torch_bench output: {text}"))
+    };
+    Ok(Figures {
+        train: field("train_img_per_s")?,
+        infer: field("infer_img_per_s")?,
+    })
+}
+
+/// The number after the word `name` in `text`.
+fn field(text: &str, name: &str) -> Option<f64> {
+    text.split_whitespace()
+        .skip_while(|w| *w != name)
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+}
+
+/// Seconds of training until `arch` first reaches `target` % test accuracy with
+/// `torch_peer.py`'s recipe (SGD lr 0.05, momentum 0.9, weight decay 1e-4, batch 64, at most
+/// `epochs` epochs; the test pass after each epoch is not counted). Stops the run there.
+pub fn time_to(py: &str, arch: Arch, target: f64, epochs: usize, threads: usize) -> Result<TimeTo> {
+    let script = crate::repo_root().join("../shared/bench/torch_peer.py");
+    if !script.is_file() {
+        bail!(
+            "--time-to needs {} (the shared bench kit beside the repository)",
+            script.display()
+        );
+    }
+    let mut child = Command::new(py)
+        .arg(&script)
+        .args([
+            arch.name(),
+            &epochs.to_string(),
+            "64",
+            "0.05",
+            "0.9",
+            "1e-4",
+        ])
+        .arg(crate::repo_root().join("assets/mnist"))
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .env("MKL_NUM_THREADS", threads.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("running {}", script.display()))?;
+    let stdout = child.stdout.take().context("torch_peer.py: no stdout")?;
+    let mut result = TimeTo::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading torch_peer.py's output")?;
+        let (Some(secs), Some(acc)) = (field(&line, "train_s"), field(&line, "test_acc")) else {
+            continue;
+        };
+        result.record(secs, acc);
+        if acc >= target {
+            break;
+        }
+    }
+    // Stopped early on purpose, or finished: either way the run's work is done.
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(result)
+}

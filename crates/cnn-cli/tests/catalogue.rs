@@ -841,7 +841,7 @@ fn flag_cases() -> Vec<Case> {
     // (flag, [zero, negative, NaN, huge]); "ok" marks accepted values.
     let values = ["0", "-1", "NaN", "1e300"];
     let int_values = ["0", "-1", "NaN", "99999999999999999999"];
-    let flags: [(&str, [&str; 4], [bool; 4]); 15] = [
+    let flags: [(&str, [&str; 4], [bool; 4]); 16] = [
         ("--epochs", int_values, [false; 4]),
         ("--batch-size", int_values, [false; 4]),
         ("--lr", values, [false; 4]),
@@ -855,6 +855,7 @@ fn flag_cases() -> Vec<Case> {
         ("--rotate", values, [true, false, false, false]),
         ("--scale", values, [true, false, false, false]),
         ("--translate", values, [true, false, false, false]),
+        ("--elastic", values, [true, false, false, false]),
         ("--label-smoothing", values, [true, false, false, false]),
         ("--validation", int_values, [true, false, false, false]),
     ];
@@ -885,6 +886,7 @@ fn flag_cases() -> Vec<Case> {
         ("--shift", "30"),
         ("--ngpus", "2"),
         ("--rotate", "200"),
+        ("--elastic", "9"),
         ("--validation", "60000"),
     ] {
         let name = flag.trim_start_matches("--");

@@ -97,3 +97,20 @@ pub fn gemm_peak(runs: usize) -> Result<f64> {
     }
     Ok(median(gflops))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_epoch_costs_what_the_layers_add_up_to() {
+        // small_cnn: conv 1→10 on 28x28, conv 10→20 on 14x14, linear 980→10 (multiply-adds).
+        let small = 9 * 10 * 784 + 90 * 20 * 196 + 980 * 10;
+        assert_eq!(train_flops_per_image(Arch::SmallCnn), 6.0 * small as f64);
+        // medium_cnn adds conv 20→40 on 7x7 and linears 1960→128→10: about 371 GFLOP an epoch.
+        let medium = small - 980 * 10 + 180 * 40 * 49 + 1960 * 128 + 128 * 10;
+        let epoch = 60_000.0 * train_flops_per_image(Arch::MediumCnn);
+        assert_eq!(epoch, 60_000.0 * 6.0 * medium as f64);
+        assert!((epoch / 1e9 - 370.2).abs() < 0.1, "{epoch}");
+    }
+}

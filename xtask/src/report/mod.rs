@@ -94,7 +94,7 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 #[allow(clippy::print_stdout)]
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
     let quick = o.quick;
-    let defaults = TrainConfig::for_dataset(data.kind.name());
+    let defaults = TrainConfig::for_dataset(data.kind.name(), Some(arch));
     let cfg = TrainConfig {
         class_names: data.class_names.clone(),
         epochs: if quick { 1 } else { defaults.epochs },

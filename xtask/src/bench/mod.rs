@@ -307,7 +307,7 @@ fn time_to_rows(data: &Dataset, target: f64, py: Option<&str>, threads: usize) -
         Some(py) => {
             let theirs = torch::time_to(py, arch, target, 15, threads)?;
             println!(
-                "- PyTorch, torch_peer.py (SGD lr 0.05, momentum 0.9, weight decay 1e-4): {}",
+                "- PyTorch, torch_peer.py (one-cycle SGD peaking at lr 0.05, momentum 0.9, weight decay 1e-4): {}",
                 theirs.describe(target)
             );
             if ours.best >= target && theirs.best >= target {

@@ -16,8 +16,10 @@ shift 2 || true
 cargo build --release --bin cnn-train >/dev/null 2>&1
 out=target/recipe-search/$dataset
 mkdir -p "$out"
-bin=$out/cnn-train
-cp target/release/cnn-train "$bin"   # a rebuild while this runs must not change the runs
+# A copy of its own: a rebuild, or a second search, while this runs must not change the runs.
+bin=$out/cnn-train-$$
+cp target/release/cnn-train "$bin"
+trap 'rm -f "$bin"' EXIT
 
 candidates=(
   "none|--augment none"

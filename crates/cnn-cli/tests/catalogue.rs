@@ -841,7 +841,7 @@ fn flag_cases() -> Vec<Case> {
     // (flag, [zero, negative, NaN, huge]); "ok" marks accepted values.
     let values = ["0", "-1", "NaN", "1e300"];
     let int_values = ["0", "-1", "NaN", "99999999999999999999"];
-    let flags: [(&str, [&str; 4], [bool; 4]); 16] = [
+    let flags: [(&str, [&str; 4], [bool; 4]); 17] = [
         ("--epochs", int_values, [false; 4]),
         ("--batch-size", int_values, [false; 4]),
         ("--lr", values, [false; 4]),
@@ -857,6 +857,7 @@ fn flag_cases() -> Vec<Case> {
         ("--translate", values, [true, false, false, false]),
         ("--elastic", values, [true, false, false, false]),
         ("--label-smoothing", values, [true, false, false, false]),
+        ("--clean-epochs", int_values, [true, false, false, false]),
         ("--validation", int_values, [true, false, false, false]),
     ];
     for (flag, vals, ok) in flags {
@@ -887,6 +888,7 @@ fn flag_cases() -> Vec<Case> {
         ("--ngpus", "2"),
         ("--rotate", "200"),
         ("--elastic", "9"),
+        ("--clean-epochs", "16"),
         ("--validation", "60000"),
     ] {
         let name = flag.trim_start_matches("--");

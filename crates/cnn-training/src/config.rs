@@ -50,6 +50,11 @@ pub struct TrainConfig {
     /// Random affine augmentation of each training image (none by default).
     #[serde(default, skip_serializing_if = "Affine::is_none")]
     pub augment: Affine,
+    /// Epochs at the end of the run that train on the images as they are, without the
+    /// augmentation (`augment` and `shift`), so that the last, low-learning-rate steps fit
+    /// the undistorted images the network will be judged on (0: augment every epoch).
+    #[serde(default, skip_serializing_if = "is_zero_count")]
+    pub clean_epochs: usize,
     /// Label smoothing ε: the target puts `1 − ε` on the label and `ε` spread evenly over
     /// all classes (0 disables).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -85,6 +90,7 @@ impl Default for TrainConfig {
             warmup_epochs: 1.0,
             shift: 0,
             augment: Affine::NONE,
+            clean_epochs: 0,
             label_smoothing: 0.0,
             validation: 0,
             dataset: default_dataset(),
@@ -181,6 +187,13 @@ impl TrainConfig {
                 "shift",
                 self.shift,
                 "cannot be combined with an affine augmentation (use translate)",
+            );
+        }
+        if self.clean_epochs > self.epochs {
+            return bad(
+                "clean_epochs",
+                self.clean_epochs,
+                "must be at most the number of epochs",
             );
         }
         if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {

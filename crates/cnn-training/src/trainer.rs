@@ -253,8 +253,17 @@ impl<M: Model> Trainer<M> {
         Ok(value)
     }
 
-    /// Builds the next training batch from `indices`, augmented as configured.
-    fn train_batch(&mut self, split: &Split, indices: &[usize]) -> Result<Tensor> {
+    /// Whether the 1-based `epoch` is one of the last `clean_epochs`, trained unaugmented.
+    fn is_clean(&self, epoch: usize) -> bool {
+        epoch + self.cfg.clean_epochs > self.cfg.epochs
+    }
+
+    /// Builds the next training batch of the 1-based `epoch` from `indices`, augmented as
+    /// configured.
+    fn train_batch(&mut self, epoch: usize, split: &Split, indices: &[usize]) -> Result<Tensor> {
+        if self.is_clean(epoch) {
+            return batch_tensor(split, indices, &self.device);
+        }
         if !self.cfg.augment.is_none() {
             return affine_batch(
                 split,
@@ -325,7 +334,7 @@ impl<M: Model> Trainer<M> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let x = self.train_batch(train, idx)?;
+            let x = self.train_batch(epoch, train, idx)?;
             let y = label_tensor(train, idx, &self.device)?;
             lr = self.current_lr();
             let loss = self.step(&x, &y)?;

@@ -525,3 +525,46 @@ fn a_checkpoint_recording_an_invalid_recipe_blames_the_file() {
         other => panic!("{:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn the_last_clean_epochs_train_on_the_images_as_they_are_and_resume_bit_for_bit() {
+    let data = subset(640, 100);
+    let light = |clean_epochs| TrainConfig {
+        augment: cnn_training::Affine::LIGHT,
+        clean_epochs,
+        ..quick(2)
+    };
+    let epoch = |t: &mut Trainer| {
+        t.train_epoch(&data, &AtomicBool::new(false), &mut |_| {})
+            .unwrap();
+        weights(t)
+    };
+    // One clean epoch of two: the first is the augmented run's, the second is not.
+    let (mut a, mut b) = (
+        trainer(Arch::SmallCnn, light(1), 640),
+        trainer(Arch::SmallCnn, light(0), 640),
+    );
+    assert_eq!(epoch(&mut a), epoch(&mut b));
+    let a2 = epoch(&mut a);
+    assert_ne!(a2, epoch(&mut b));
+    // Clean throughout is no augmentation at all, draws included.
+    let (mut c, mut d) = (
+        trainer(Arch::SmallCnn, light(2), 640),
+        trainer(Arch::SmallCnn, quick(2), 640),
+    );
+    for _ in 0..2 {
+        assert_eq!(epoch(&mut c), epoch(&mut d));
+    }
+    // Resumed across the switch, the run is the same run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = trainer(Arch::SmallCnn, light(1), 640);
+    epoch(&mut e);
+    e.save(dir.path()).unwrap();
+    let path = dir.path().join("checkpoint.safetensors");
+    let mut resumed = Trainer::resume(&path, &Device::Cpu, 640).unwrap();
+    assert_eq!(resumed.config().clean_epochs, 1);
+    assert_eq!(epoch(&mut resumed), a2);
+    // More clean epochs than epochs is refused, by name.
+    let msg = light(3).validate().unwrap_err().to_string();
+    assert!(msg.starts_with("invalid clean_epochs "), "{msg}");
+}

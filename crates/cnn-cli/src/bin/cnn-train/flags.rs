@@ -67,6 +67,11 @@ pub(crate) struct Cli {
     /// up to ±PX pixels along each axis, the pixels between follow smoothly [default: 0].
     #[arg(long, value_name = "PX")]
     pub(crate) elastic: Option<f64>,
+    /// Train the last N epochs on the images as they are, without the augmentation above
+    /// (nor --shift), so the final low-learning-rate steps fit undistorted images
+    /// [default: 0].
+    #[arg(long, value_name = "N")]
+    pub(crate) clean_epochs: Option<usize>,
     /// Label smoothing ε: 1−ε on the label, ε spread over all classes [default: 0.05 for
     /// medium_cnn on MNIST, else 0].
     #[arg(long, value_name = "EPS")]
@@ -200,6 +205,7 @@ pub(crate) fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
             translate: cli.translate.unwrap_or(d.augment.translate),
             elastic: cli.elastic.unwrap_or(d.augment.elastic),
         },
+        clean_epochs: cli.clean_epochs.unwrap_or(d.clean_epochs),
         label_smoothing: cli.label_smoothing.unwrap_or(d.label_smoothing),
         validation: cli.validation.unwrap_or(d.validation),
         dataset: source.kind.name().to_string(),
@@ -254,6 +260,10 @@ pub(crate) fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<(
         (
             "--elastic",
             cli.elastic.is_some_and(|v| v != r.augment.elastic),
+        ),
+        (
+            "--clean-epochs",
+            cli.clean_epochs.is_some_and(|v| v != r.clean_epochs),
         ),
         (
             "--label-smoothing",

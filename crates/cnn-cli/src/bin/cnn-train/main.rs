@@ -306,6 +306,7 @@ fn print_header(trainer: &Trainer, data: &Dataset, device: &Device, out: &Path) 
                 }
             )
         }),
+        (cfg.clean_epochs > 0).then(|| format!(" clean_epochs {}", cfg.clean_epochs)),
         (cfg.label_smoothing > 0.0).then(|| format!(" label_smoothing {}", cfg.label_smoothing)),
         (cfg.validation > 0).then(|| format!(" validation {}", cfg.validation)),
     ]

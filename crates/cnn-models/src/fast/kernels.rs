@@ -1,10 +1,10 @@
 //! Slice-level CPU kernels of the fast path: im2col, batched GEMM convolution, max-pool.
 //!
 //! Layout conventions: images are `[B, C, H, W]` row-major; one image's im2col matrix is
-//! `[C*k*k, H*W]` for a `k x k` kernel with same padding (`k / 2` on each side). The GEMMs go through the `gemm` crate
-//! (the one candle uses), which picks AVX2/FMA or scalar code at run time. (Its AVX-512
-//! kernels, behind the `x86-v4` feature of `gemm-common`/`gemm-f32`, measured no faster for
-//! these small matrices on an AVX-512 EPYC, so they are left off.)
+//! `[C*k*k, H*W]` for a `k x k` kernel with same padding (`k / 2` on each side), and the
+//! images of a group sit side by side in one matrix. The GEMMs go through the `gemm` crate
+//! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar kernels at run time (its
+//! `x86-v4` feature; never `-C target-cpu`).
 
 use std::sync::Mutex;
 

@@ -14,6 +14,10 @@ pub const DIGITS_LR: f64 = 0.3;
 /// [`TrainConfig::for_dataset`]); the other networks train without.
 pub const DIGITS_LABEL_SMOOTHING: f64 = 0.05;
 
+/// Epochs at the end of the MNIST default recipe trained without augmentation (see
+/// [`TrainConfig::for_dataset`] and [`TrainConfig::clean_epochs`]).
+pub const DIGITS_CLEAN_EPOCHS: usize = 3;
+
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
@@ -116,11 +120,25 @@ impl TrainConfig {
         if dataset == "mnist" {
             cfg.augment = Affine::DIGITS;
             cfg.lr = DIGITS_LR;
+            cfg.clean_epochs = DIGITS_CLEAN_EPOCHS;
             if preset == Some(Arch::MediumCnn) {
                 cfg.label_smoothing = DIGITS_LABEL_SMOOTHING;
             }
         }
         cfg
+    }
+
+    /// This recipe for `epochs` epochs, its clean epochs scaled along: the recipe's share of
+    /// clean epochs (`clean_epochs / self.epochs`), rounded down, so a short run is not all
+    /// clean (one of 15 epochs: none; 50: 10 of 50).
+    pub fn with_epochs(mut self, epochs: usize) -> Self {
+        if self.epochs > 0 {
+            // In u128: no epoch count a user can type overflows it.
+            let share = epochs as u128 * self.clean_epochs as u128 / self.epochs as u128;
+            self.clean_epochs = share as usize;
+        }
+        self.epochs = epochs;
+        self
     }
 
     /// Checks every value; the error names the field.
@@ -204,5 +222,29 @@ impl TrainConfig {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digits_clean_epochs_keep_their_share_of_the_run() {
+        let cfg = TrainConfig::for_dataset("mnist", Some(Arch::SmallCnn));
+        assert_eq!((cfg.epochs, cfg.clean_epochs), (15, DIGITS_CLEAN_EPOCHS));
+        let share = |epochs| cfg.clone().with_epochs(epochs).clean_epochs;
+        assert_eq!(share(50), 10);
+        assert_eq!(share(15), 3);
+        assert_eq!(share(4), 0);
+        assert_eq!(share(usize::MAX), usize::MAX / 5);
+        for epochs in [1, 2, 7, 50, 100_000] {
+            assert!(
+                cfg.clone().with_epochs(epochs).validate().is_ok(),
+                "{epochs}"
+            );
+        }
+        // Other data: no augmentation, so none are clean.
+        assert_eq!(TrainConfig::for_dataset("fashion", None).clean_epochs, 0);
     }
 }

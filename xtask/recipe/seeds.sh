@@ -10,9 +10,11 @@ which="${1:-all}"
 dataset="${2:-mnist}"
 shift 2 || true
 cargo build --release --bin cnn-train >/dev/null 2>&1
-bin=target/recipe-seeds/cnn-train
 mkdir -p target/recipe-seeds
-cp target/release/cnn-train "$bin"   # a rebuild while this runs must not change the runs
+# A copy of its own: a rebuild, or a second run of this script, must not change the runs.
+bin=target/recipe-seeds/cnn-train-$$
+cp target/release/cnn-train "$bin"
+trap 'rm -f "$bin"' EXIT
 models=(small_cnn medium_cnn)
 [ "$which" != all ] && models=("$which")
 echo "| model | data | seed 0 | seed 1 | seed 2 | mean | spread (max-min) | s/epoch (median) |"

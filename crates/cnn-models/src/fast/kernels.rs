@@ -451,7 +451,10 @@ pub(crate) fn conv_bwd(
     let group = |g: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let imgs = GROUP.min(s.batch - g * GROUP);
         let ld = imgs * hw;
-        let mut dw = vec![0.0; s.c_out * s.k()];
+        // The weight gradient transposed, `[k, Co]`: `gemm` multiplies `col · dzᵀ` into
+        // this layout faster than `dz · colᵀ` into `[Co, k]` (a third faster for
+        // `medium_cnn`'s conv3, where `k` = 180 is the larger side) with the same sums.
+        let mut dwt = vec![0.0; s.k() * s.c_out];
         let mut db = vec![0.0; s.c_out];
         with_scratch(
             [
@@ -471,7 +474,8 @@ pub(crate) fn conv_bwd(
                     *b += row.iter().sum::<f32>();
                 }
                 let dz_mat = Mat::row_major(dz, s.c_out, ld);
-                sgemm(&mut dw, dz_mat, Mat::transposed(col, s.k(), ld), true);
+                let dz_t = Mat::transposed(dz, s.c_out, ld);
+                sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
                 if let Some(dx) = dx {
                     let wt_t = Mat::transposed(wt, s.c_out, s.k());
                     sgemm(dcol, wt_t, dz_mat, false);
@@ -481,7 +485,7 @@ pub(crate) fn conv_bwd(
                 }
             },
         );
-        (dw, db)
+        (dwt, db)
     };
     let mut dx = if need_dx {
         Some(vec![0.0; s.batch * in_len])
@@ -504,14 +508,20 @@ pub(crate) fn conv_bwd(
         });
     }
     // Summed in group order: the same result for any number of threads.
-    let mut dw = vec![0.0; s.c_out * s.k()];
+    let mut dwt = vec![0.0; s.k() * s.c_out];
     let mut db = vec![0.0; s.c_out];
     for p in partials {
         let (pw, pb) = p
             .into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
+        dwt.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
         db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
+    }
+    let mut dw = vec![0.0; s.c_out * s.k()];
+    for (r, row) in dwt.chunks_exact(s.c_out).enumerate() {
+        for (co, &v) in row.iter().enumerate() {
+            dw[co * s.k() + r] = v;
+        }
     }
     (dx, dw, db)
 }

@@ -95,10 +95,11 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
     let quick = o.quick;
     let defaults = TrainConfig::for_dataset(data.kind.name(), Some(arch));
+    // One epoch when quick, its share of clean epochs scaled along (none).
+    let epochs = if quick { 1 } else { defaults.epochs };
     let cfg = TrainConfig {
         class_names: data.class_names.clone(),
-        epochs: if quick { 1 } else { defaults.epochs },
-        ..defaults
+        ..defaults.with_epochs(epochs)
     };
     let epochs = cfg.epochs;
     let mut trainer = Trainer::new(cfg, &arch.spec(), &o.device, &data.train)?;

@@ -109,9 +109,11 @@ impl TrainConfig {
     /// The default recipe for `dataset` (`mnist`, `fashion`, or another name) and, when it
     /// is one of the presets, the network `preset`: the project's [`Default`], with what
     /// was chosen on validation data (`docs/recipe.md`). For MNIST digits that is
-    /// [`Affine::DIGITS`] and a peak learning rate of [`DIGITS_LR`], plus label smoothing
-    /// of [`DIGITS_LABEL_SMOOTHING`] for `medium_cnn` (it costs the narrower `small_cnn`
-    /// accuracy); for Fashion-MNIST and unknown data, the project's default unchanged.
+    /// [`Affine::DIGITS`] with the last [`DIGITS_CLEAN_EPOCHS`] epochs unwarped, and a peak
+    /// learning rate of [`DIGITS_LR`], plus label smoothing of [`DIGITS_LABEL_SMOOTHING`]
+    /// for `medium_cnn` (it costs the narrower `small_cnn` accuracy); for Fashion-MNIST and
+    /// unknown data, the project's default unchanged. To change the number of epochs, use
+    /// [`TrainConfig::with_epochs`], which scales the clean ones along.
     pub fn for_dataset(dataset: &str, preset: Option<Arch>) -> Self {
         let mut cfg = TrainConfig {
             dataset: dataset.to_string(),
@@ -130,7 +132,7 @@ impl TrainConfig {
 
     /// This recipe for `epochs` epochs, its clean epochs scaled along: the recipe's share of
     /// clean epochs (`clean_epochs / self.epochs`), rounded down, so a short run is not all
-    /// clean (one of 15 epochs: none; 50: 10 of 50).
+    /// clean (from the MNIST recipe's 3 of 15: none of 4, 10 of 50).
     pub fn with_epochs(mut self, epochs: usize) -> Self {
         if self.epochs > 0 {
             // In u128: no epoch count a user can type overflows it.

@@ -11,7 +11,7 @@ use crate::{EpochMetrics, Error, Result, TrainConfig, parse_history_csv};
 /// Everything about a run besides its tensors: recipe, network, position and history.
 ///
 /// Stored as JSON in the checkpoint's metadata (key `state`, format 3). Files of formats 1
-/// and 2 kept the same facts as separate text keys; [`RunState::from_legacy`] reads them.
+/// and 2 kept the same facts as separate text keys; `RunState::from_legacy` (private) reads them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     /// The recipe, and what the run was trained on.

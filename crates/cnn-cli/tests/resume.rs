@@ -110,7 +110,7 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
         .unwrap()
         .subsec_nanos() as u64;
     let mut state = seed | 1;
-    let mut kills = 0;
+    let mut kills = 0u64;
     loop {
         let resume = broken.join("checkpoint.safetensors").exists();
         let mut child = train(&broken, resume)
@@ -120,7 +120,11 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let wait = Duration::from_millis(200 + state % (full_time.as_millis() as u64 / 2).max(1));
+        // Random within half a run, plus a tenth of a run per kill so far: every restart
+        // spends its first moments loading data, and with fast epochs a run killed only
+        // inside that window could be restarted 50 times without finishing an epoch.
+        let full_ms = full_time.as_millis() as u64;
+        let wait = Duration::from_millis(200 + state % (full_ms / 2).max(1) + kills * full_ms / 10);
         std::thread::sleep(wait);
         match child.try_wait().unwrap() {
             Some(status) => {

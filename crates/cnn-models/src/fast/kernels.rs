@@ -433,14 +433,32 @@ fn grad_to_z(g: &[f32], out: &[f32], arg: Option<&[u8]>, s: ConvShape, dz: &mut 
             let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
             for co in 0..s.c_out {
                 let plane = &mut dz[at.row(co, hw)];
-                plane.fill(0.0);
+                // A last row or column that no window covers (odd sides) gets no gradient.
+                plane[2 * oh * w..].fill(0.0);
+                if w % 2 == 1 {
+                    plane[..2 * oh * w]
+                        .iter_mut()
+                        .skip(w - 1)
+                        .step_by(w)
+                        .for_each(|v| *v = 0.0);
+                }
+                let j0 = co * oh * ow;
                 for y in 0..oh {
-                    for xo in 0..ow {
-                        let j = (co * oh + y) * ow + xo;
-                        if out[j] > 0.0 {
-                            let a = arg[j] as usize;
-                            plane[(2 * y + a / 2) * w + 2 * xo + a % 2] = g[j];
-                        }
+                    let (top, bot) = plane[2 * y * w..][..2 * w].split_at_mut(w);
+                    let j = j0 + y * ow;
+                    let windows = out[j..][..ow]
+                        .iter()
+                        .zip(&arg[j..][..ow])
+                        .zip(&g[j..][..ow]);
+                    // Every window position written (the gradient or zero) rather than a fill
+                    // then a scattered store: one pass, branch-free, over the plane.
+                    let pairs = top.chunks_exact_mut(2).zip(bot.chunks_exact_mut(2));
+                    for ((t, b), ((&o, &a), &g)) in pairs.zip(windows) {
+                        let v = if o > 0.0 { g } else { 0.0 };
+                        t[0] = if a == 0 { v } else { 0.0 };
+                        t[1] = if a == 1 { v } else { 0.0 };
+                        b[0] = if a == 2 { v } else { 0.0 };
+                        b[1] = if a == 3 { v } else { 0.0 };
                     }
                 }
             }

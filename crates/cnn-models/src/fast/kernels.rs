@@ -466,6 +466,35 @@ fn grad_to_z(g: &[f32], out: &[f32], arg: Option<&[u8]>, s: ConvShape, dz: &mut 
     }
 }
 
+/// Adds the sum of each `ld`-long row of `m` to the matching entry of `acc`, each row
+/// summed left to right as `row.iter().sum()` would.
+///
+/// One row at a time, that sum is a single chain of dependent additions (the order is fixed,
+/// so the compiler may not reorder it), and a bias gradient of `medium_cnn`'s first layer
+/// spent longer in it than in the layer's GEMM. Eight rows advanced side by side keep the
+/// same order within each row, hence the same bits, with eight chains in flight.
+fn add_row_sums(m: &[f32], ld: usize, acc: &mut [f32]) {
+    const CHAINS: usize = 8;
+    if ld == 0 {
+        return;
+    }
+    for (rows, acc) in m.chunks(CHAINS * ld).zip(acc.chunks_mut(CHAINS)) {
+        let n = rows.len() / ld;
+        // Always eight rows (a short tail repeats its last row, and those sums are dropped),
+        // so the loop below unrolls and the sums stay in registers.
+        let row: [&[f32]; CHAINS] = std::array::from_fn(|t| &rows[t.min(n - 1) * ld..][..ld]);
+        let mut sums = [0.0f32; CHAINS];
+        // `j` walks eight rows in step; an iterator per row would not unroll into registers.
+        #[allow(clippy::needless_range_loop)]
+        for j in 0..ld {
+            for t in 0..CHAINS {
+                sums[t] += row[t][j];
+            }
+        }
+        acc.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+    }
+}
+
 /// Gradients of [`conv_fwd`]: `(dx, dw, db)`; `dx` only when `need_dx`.
 pub(crate) fn conv_bwd(
     x: &[f32],
@@ -500,9 +529,7 @@ pub(crate) fn conv_bwd(
                     grad_to_z(&grad[o..][..out_len], &out[o..][..out_len], arg, s, dz, at);
                     im2col(&x[n * in_len..][..in_len], s, col, at);
                 }
-                for (b, row) in db.iter_mut().zip(dz.chunks_exact(ld)) {
-                    *b += row.iter().sum::<f32>();
-                }
+                add_row_sums(dz, ld, &mut db);
                 let dz_mat = Mat::row_major(dz, s.c_out, ld);
                 let dz_t = Mat::transposed(dz, s.c_out, ld);
                 sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
@@ -658,6 +685,24 @@ mod tests {
             });
         }
         v
+    }
+
+    #[test]
+    fn row_sums_have_the_bits_of_plain_row_sums() {
+        for rows in [1, 7, 8, 9, 20, 40] {
+            for ld in [1, 3, 196, 3136] {
+                // Values of mixed sign and magnitude, so any change of order shows in the bits.
+                let m: Vec<f32> = (0..rows * ld)
+                    .map(|i| ((i * 7919) % 1000) as f32 * 1.37e-3 - 0.6 + (i % 13) as f32 * 1e-7)
+                    .collect();
+                let mut got = vec![0.25f32; rows];
+                add_row_sums(&m, ld, &mut got);
+                for (r, &g) in got.iter().enumerate() {
+                    let want = 0.25f32 + m[r * ld..][..ld].iter().sum::<f32>();
+                    assert_eq!(g.to_bits(), want.to_bits(), "row {r} of {rows}, ld {ld}");
+                }
+            }
+        }
     }
 
     #[test]

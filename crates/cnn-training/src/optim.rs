@@ -35,6 +35,34 @@ fn layout_error(op: &str) -> candle_core::Error {
 /// steps, which cost 7% of a `medium_cnn` step. The arithmetic is the same `f32` operations in
 /// the same order as [`Sgd::backward_step`]'s fallback (candle's `t * x` is `t·x + 0`), so both
 /// give bit-identical weights.
+/// Values per piece of work in [`par_zip`]: large enough that a piece outweighs handing
+/// it to a worker, small enough that `medium_cnn`'s hidden layer splits across cores.
+const UPDATE_CHUNK: usize = 16 * 1024;
+
+/// Runs `f` on matching pieces of `out`, `a` and `b` (all of one length) on candle's CPU
+/// thread pool. The updates are element-wise, so the split changes no result; run in one
+/// pass, the update of `medium_cnn`'s 251k hidden-layer weights kept a second core idle
+/// for a twentieth of each training step.
+fn par_zip(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) {
+    if out.len() <= UPDATE_CHUNK {
+        return f(out, a, b);
+    }
+    let pieces: Vec<std::sync::Mutex<&mut [f32]>> = out
+        .chunks_mut(UPDATE_CHUNK)
+        .map(std::sync::Mutex::new)
+        .collect();
+    candle_core::utils::barrier_pool().execute_chunked(pieces.len(), |range| {
+        for i in range {
+            // Each piece belongs to one worker: the lock is never contended.
+            let mut piece = pieces[i]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let at = i * UPDATE_CHUNK..i * UPDATE_CHUNK + piece.len();
+            f(&mut piece, &a[at.clone()], &b[at]);
+        }
+    });
+}
+
 struct MomentumUpdate {
     mu: f32,
     one_minus_mu: f32,
@@ -63,13 +91,15 @@ impl InplaceOp3 for MomentumUpdate {
         if g.len() != v.len() || w.len() != v.len() {
             return Err(err());
         }
-        for ((v, &g), &w) in v.iter_mut().zip(g).zip(w) {
-            let g = match self.decay {
-                Some(wd) => g + (w * wd + 0.0),
-                None => g,
-            };
-            *v = (*v * self.mu + 0.0) + (g * self.one_minus_mu + 0.0);
-        }
+        par_zip(v, g, w, |v, g, w| {
+            for ((v, &g), &w) in v.iter_mut().zip(g).zip(w) {
+                let g = match self.decay {
+                    Some(wd) => g + (w * wd + 0.0),
+                    None => g,
+                };
+                *v = (*v * self.mu + 0.0) + (g * self.one_minus_mu + 0.0);
+            }
+        });
         Ok(())
     }
 }
@@ -97,9 +127,11 @@ impl InplaceOp2 for ScaledSub {
         if v.len() != w.len() {
             return Err(err());
         }
-        for (w, &v) in w.iter_mut().zip(v) {
-            *w -= v * self.lr + 0.0;
-        }
+        par_zip(w, v, v, |w, v, _| {
+            for (w, &v) in w.iter_mut().zip(v) {
+                *w -= v * self.lr + 0.0;
+            }
+        });
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar kernels at run time (its
 //! `x86-v4` feature; never `-C target-cpu`).
 
+use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 /// Runs `f(i)` for every `i` in `0..n` on candle's own CPU thread pool.
@@ -355,11 +356,14 @@ pub(crate) fn conv_fwd(
     pool: bool,
 ) -> (Vec<f32>, Vec<u8>) {
     let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(pool));
-    let mut out = vec![0.0; s.batch * out_len];
-    let mut arg = vec![0u8; if pool { s.batch * out_len } else { 0 }];
+    let (n, n_arg) = (s.batch * out_len, if pool { s.batch * out_len } else { 0 });
+    // Left uninitialised rather than zeroed: every value is written below, and zeroing
+    // megabytes of output that are then overwritten cost an inference pass a twentieth.
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    let mut arg: Vec<u8> = Vec::with_capacity(n_arg);
     {
-        let outs = slots(&mut out, GROUP * out_len);
-        let args = slots(&mut arg, GROUP * out_len);
+        let outs = slots(&mut out.spare_capacity_mut()[..n], GROUP * out_len);
+        let args = slots(&mut arg.spare_capacity_mut()[..n_arg], GROUP * out_len);
         par_for(s.batch.div_ceil(GROUP), |g| {
             let imgs = GROUP.min(s.batch - g * GROUP);
             let ld = imgs * hw;
@@ -374,12 +378,22 @@ pub(crate) fn conv_fwd(
                     } else {
                         for (co, o) in o.chunks_exact_mut(hw).enumerate() {
                             let z = &z[at.row(co, hw)];
-                            o.iter_mut().zip(z).for_each(|(o, &v)| *o = v.max(0.0));
+                            o.iter_mut().zip(z).for_each(|(o, &v)| {
+                                o.write(v.max(0.0));
+                            });
                         }
                     }
                 }
             })
         });
+    }
+    // SAFETY: the groups cover all `batch` images, and for each image the loops above
+    // write all `out_len` outputs (every channel's pooled windows, or every pixel) and, when
+    // pooled, as many window positions. A panicking worker unwinds through `par_for`
+    // before these lines.
+    unsafe {
+        out.set_len(n);
+        arg.set_len(n_arg);
     }
     (out, arg)
 }
@@ -387,7 +401,13 @@ pub(crate) fn conv_fwd(
 /// `out = relu(maxpool2(z))` per channel, recording the window position of each maximum
 /// (the first one in row-major order on ties, as PyTorch does). Branch-free: which element
 /// is largest is data-dependent and would mispredict.
-fn pool_relu(z: &[f32], at: Cols, s: ConvShape, out: &mut [f32], arg: &mut [u8]) {
+fn pool_relu(
+    z: &[f32],
+    at: Cols,
+    s: ConvShape,
+    out: &mut [MaybeUninit<f32>],
+    arg: &mut [MaybeUninit<u8>],
+) {
     let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
     for co in 0..s.c_out {
         let plane = &z[at.row(co, s.hw())];
@@ -403,13 +423,13 @@ fn pool_relu(z: &[f32], at: Cols, s: ConvShape, out: &mut [f32], arg: &mut [u8])
                 let top = if right_top { t[1] } else { t[0] };
                 let bot = if right_bot { b[1] } else { b[0] };
                 let lower = bot > top;
-                *a = if lower {
+                a.write(if lower {
                     2 + u8::from(right_bot)
                 } else {
                     u8::from(right_top)
-                };
+                });
                 let m = if lower { bot } else { top };
-                *o = if m > 0.0 { m } else { 0.0 };
+                o.write(if m > 0.0 { m } else { 0.0 });
             }
         }
     }

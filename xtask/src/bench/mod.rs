@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: medians of training and inference throughput, ours beside PyTorch's,
 //! the machine's GEMM peak and each step's share of it, per thread count; optionally the
-//! time to an accuracy.
+//! time to an accuracy and where a training step's time goes.
 
+mod breakdown;
 mod ours;
 mod time_to;
 mod torch;
@@ -42,6 +43,10 @@ pub struct BenchArgs {
     /// `torch_peer.py`.
     #[arg(long, value_name = "PERCENT")]
     time_to: Option<f64>,
+    /// Also split a training step of each model into batch, forward, loss, backward and
+    /// update (medians over the timed steps).
+    #[arg(long)]
+    breakdown: bool,
 }
 
 /// The bench's settings, checked once.
@@ -53,6 +58,7 @@ pub struct Options {
     torch_python: Option<String>,
     threads: Vec<usize>,
     time_to: Option<f64>,
+    breakdown: bool,
 }
 
 impl BenchArgs {
@@ -77,6 +83,7 @@ impl BenchArgs {
                 .or_else(|| std::env::var("CNN_TORCH_PYTHON").ok()),
             threads: self.threads.iter().map(|&t| t as usize).collect(),
             time_to: self.time_to,
+            breakdown: self.breakdown,
         })
     }
 }
@@ -235,10 +242,39 @@ fn bench(o: &Options) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if o.breakdown {
+        breakdown_rows(&data, o)?;
+    }
     if let Some(target) = o.time_to {
         time_to_rows(&data, target, py.as_deref(), threads)?;
     }
     println!();
+    Ok(())
+}
+
+/// One row per model: median milliseconds of each part of a training step.
+#[allow(clippy::print_stdout)]
+fn breakdown_rows(data: &Dataset, o: &Options) -> Result<()> {
+    let steps = o.runs * o.batches / 2;
+    println!();
+    println!(
+        "a training step, part by part (median ms of {steps} steps timed by parts and {steps} whole; update = whole step - forward - loss - backward):"
+    );
+    println!();
+    println!("| model | batch | forward | loss | backward | update | whole step |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for &arch in &o.models {
+        let p = breakdown::parts(data, arch, steps)?;
+        println!(
+            "| {arch} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            p.batch,
+            p.forward,
+            p.loss,
+            p.backward,
+            p.update(),
+            p.step
+        );
+    }
     Ok(())
 }
 

@@ -83,3 +83,28 @@ pub fn parts(data: &Dataset, arch: Arch, steps: usize) -> Result<Parts> {
         step: median(step),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each part has timed steps behind it (a median of none would be NaN).
+    #[test]
+    fn every_part_of_a_real_step_is_timed() -> Result<()> {
+        let data = cnn_data::load(&cnn_data::DataSource::new(
+            crate::repo_root().join("assets/mnist"),
+            cnn_data::DatasetKind::Mnist,
+        ))?;
+        let p = parts(&data, Arch::SmallCnn, 3)?;
+        for (name, ms) in [
+            ("batch", p.batch),
+            ("forward", p.forward),
+            ("loss", p.loss),
+            ("backward", p.backward),
+            ("step", p.step),
+        ] {
+            assert!(ms.is_finite() && ms > 0.0, "{name}: {ms} ms");
+        }
+        Ok(())
+    }
+}

@@ -83,10 +83,14 @@ impl ConvBlock {
         }
     }
 
-    fn forward(&self, h: &Tensor, ops: OpsPath) -> Result<Tensor> {
+    /// The block's output; `train: false` tells the fast path no backward will follow.
+    fn forward(&self, h: &Tensor, ops: OpsPath, train: bool) -> Result<Tensor> {
         match (ops, self.conv.bias(), self.pool) {
-            (OpsPath::Fast, Some(b), true) => {
+            (OpsPath::Fast, Some(b), true) if train => {
                 Ok(crate::fast::conv_relu_pool2(h, self.conv.weight(), b)?)
+            }
+            (OpsPath::Fast, Some(b), true) => {
+                Ok(crate::fast::conv_relu_pool2_eval(h, self.conv.weight(), b)?)
             }
             (_, _, true) => pool(&self.conv_relu(h, ops)?, ops),
             (_, _, false) => self.conv_relu(h, ops),
@@ -318,7 +322,7 @@ impl Cnn {
         let mut h = xs.clone();
         for b in &self.blocks {
             h = match b {
-                Block::Conv(c) => c.forward(&h, self.ops)?,
+                Block::Conv(c) => c.forward(&h, self.ops, train)?,
                 Block::Pool => pool(&h, self.ops)?,
                 Block::Linear(l) => l.forward(&h, self.ops)?,
                 Block::Dropout(d) => d.forward_t(&h, train)?,

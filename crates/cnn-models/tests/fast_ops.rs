@@ -4,7 +4,9 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use cnn_models::fast::{conv_relu, conv_relu_pool2, maxpool2, reference_maxpool2};
+use cnn_models::fast::{
+    conv_relu, conv_relu_pool2, conv_relu_pool2_eval, maxpool2, reference_maxpool2,
+};
 use cnn_models::{Arch, Cnn, ModelConfig, NetSpec, OpsPath};
 
 /// Fresh pseudo-random values in [-1, 1) from `seed`.
@@ -148,6 +150,46 @@ fn conv_relu_matches_reference_values_and_gradients_for_every_kernel() {
             let case = format!("{:?}", (b, ci, co, h, w, k, pool));
             let vars = [("x", &x), ("w", &wt), ("b", &bias)];
             assert_same_op(&fast, &reference, &vars, seed + 3, &case);
+        }
+    }
+}
+
+/// The bits of a tensor, to compare two computations exactly.
+fn bits(t: &Tensor) -> Vec<u32> {
+    t.flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+#[test]
+fn the_evaluation_pool_gives_the_same_values_and_gradients_bit_for_bit() {
+    for (i, &(b, ci, co, h, w, k)) in conv_cases().iter().enumerate() {
+        if h < 2 || w < 2 {
+            continue;
+        }
+        let seed = 700 + i as u64;
+        let x = Var::from_tensor(&rand(&[b, ci, h, w], seed)).unwrap();
+        let wt = Var::from_tensor(&(rand(&[co, ci, k, k], seed + 1) * 0.5).unwrap()).unwrap();
+        let bias = Var::from_tensor(&(rand(&[co], seed + 2) * 0.1).unwrap()).unwrap();
+        let args = (x.as_tensor(), wt.as_tensor(), bias.as_tensor());
+        let train = conv_relu_pool2(args.0, args.1, args.2).unwrap();
+        let eval = conv_relu_pool2_eval(args.0, args.1, args.2).unwrap();
+        let case = format!("{:?}", (b, ci, co, h, w, k));
+        assert_eq!(bits(&train), bits(&eval), "values of {case}");
+        // A backward through the evaluation op finds the maxima again: the same gradients.
+        let probe = rand(train.dims(), seed + 3);
+        let grads = |t: &Tensor| (t * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let (gt, ge) = (grads(&train), grads(&eval));
+        for v in [&x, &wt, &bias] {
+            let (a, b) = (
+                gt.get(v.as_tensor()).unwrap(),
+                ge.get(v.as_tensor()).unwrap(),
+            );
+            assert_eq!(bits(a), bits(b), "gradients of {case}");
         }
     }
 }

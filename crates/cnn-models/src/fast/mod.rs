@@ -14,4 +14,7 @@ mod matmul;
 mod ops;
 
 pub use matmul::matmul;
-pub use ops::{conv_relu, conv_relu_pool2, is_fast_capable, linear, maxpool2, reference_maxpool2};
+pub use ops::{
+    conv_relu, conv_relu_pool2, conv_relu_pool2_eval, is_fast_capable, linear, maxpool2,
+    reference_maxpool2,
+};

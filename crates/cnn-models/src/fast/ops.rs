@@ -61,9 +61,11 @@ fn conv_shape(x: &Shape, w: &Shape, pool: bool) -> Result<ConvShape> {
 /// Fused convolution (odd kernel, same padding) + bias + ReLU (+ 2x2 max-pool when `pool`).
 ///
 /// The forward caches the window position of each pooled maximum (one byte per output) for the
-/// backward; the op instance lives in candle's graph exactly as long as the output it made.
+/// backward, unless told no backward will follow (`record: false`; a backward then recomputes
+/// them); the op instance lives in candle's graph exactly as long as the output it made.
 struct Conv {
     pool: bool,
+    record: bool,
     argmax: Mutex<Option<Arc<Vec<u8>>>>,
 }
 
@@ -94,30 +96,27 @@ impl CustomOp3 for Conv {
         if b.len() != s.c_out {
             candle_core::bail!("conv: bias has {} values for {} channels", b.len(), s.c_out);
         }
-        let (out, arg) = kernels::conv_fwd(x, w, b, s, self.pool);
-        if self.pool {
+        let (out, arg) = kernels::conv_fwd(x, w, b, s, self.pool, self.record);
+        if self.pool && self.record {
             *self
                 .argmax
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))? =
                 Some(Arc::new(arg));
-            Ok((
-                CpuStorage::F32(out),
-                Shape::from((s.batch, s.c_out, s.h / 2, s.w / 2)),
-            ))
-        } else {
-            Ok((
-                CpuStorage::F32(out),
-                Shape::from((s.batch, s.c_out, s.h, s.w)),
-            ))
         }
+        let shape = if self.pool {
+            Shape::from((s.batch, s.c_out, s.h / 2, s.w / 2))
+        } else {
+            Shape::from((s.batch, s.c_out, s.h, s.w))
+        };
+        Ok((CpuStorage::F32(out), shape))
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -126,12 +125,15 @@ impl CustomOp3 for Conv {
             let cached = self
                 .argmax
                 .lock()
-                .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))?;
-            Some(
-                cached
-                    .clone()
-                    .ok_or_else(|| candle_core::Error::Msg("backward before forward".into()))?,
-            )
+                .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))?
+                .clone();
+            match cached {
+                Some(a) => Some(a),
+                // A forward that recorded nothing (evaluation): find the maxima again.
+                None => Some(Arc::new(with_slices([x, w, b, res], |[xv, wv, bv, _]| {
+                    Ok(kernels::conv_fwd(xv, wv, bv, s, true, true).1)
+                })?)),
+            }
         } else {
             None
         };
@@ -301,9 +303,10 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
     if relu { y.relu() } else { Ok(y) }
 }
 
-fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool) -> Result<Tensor> {
+fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool, record: bool) -> Result<Tensor> {
     let op = Conv {
         pool,
+        record,
         argmax: Mutex::new(None),
     };
     x.contiguous()?
@@ -325,7 +328,7 @@ fn all_fast(ts: [&Tensor; 3]) -> bool {
 /// ops elsewhere.
 pub fn conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        fused(x, w, b, false)
+        fused(x, w, b, false, true)
     } else {
         reference_conv_relu(x, w, b)
     }
@@ -338,7 +341,19 @@ pub fn conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// graph, which would otherwise allocate, zero and add a gradient buffer for each of them.
 pub fn conv_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        fused(x, w, b, true)
+        fused(x, w, b, true, true)
+    } else {
+        reference_maxpool2(&reference_conv_relu(x, w, b)?)
+    }
+}
+
+/// [`conv_relu_pool2`] for a forward pass that no backward is expected to follow
+/// (evaluation, prediction): the same values, without recording where each window's maximum
+/// was (a tenth of an inference pass). A backward through it still works: it finds the
+/// maxima again first.
+pub fn conv_relu_pool2_eval(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if all_fast([x, w, b]) {
+        fused(x, w, b, true, false)
     } else {
         reference_maxpool2(&reference_conv_relu(x, w, b)?)
     }

@@ -189,10 +189,27 @@ pub(crate) fn read_sums(dir: &Path) -> Result<Option<(PathBuf, HashMap<String, S
     Ok(Some((path, map)))
 }
 
+/// DEFLATE's largest compression ratio (a run of one byte value): a gzip file of `n` bytes
+/// cannot hold more than about `1032 * n`.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
 fn read_bounded(reader: impl Read, path: &Path, gz: bool, limit: u64) -> Result<Vec<u8>> {
     let mut out = Vec::new();
+    read_bounded_into(reader, path, gz, limit, &mut out)?;
+    Ok(out)
+}
+
+/// Appends at most `limit + 1` bytes of `reader` to `out` (the extra byte shows the reader
+/// went on), refusing a total over [`MAX_DECOMPRESSED_BYTES`].
+fn read_bounded_into(
+    reader: impl Read,
+    path: &Path,
+    gz: bool,
+    limit: u64,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     let mut limited = reader.take(limit.saturating_add(1));
-    limited.read_to_end(&mut out).map_err(|e| {
+    limited.read_to_end(out).map_err(|e| {
         if gz {
             Error::BadGzip {
                 path: path.to_path_buf(),
@@ -211,13 +228,20 @@ fn read_bounded(reader: impl Read, path: &Path, gz: bool, limit: u64) -> Result<
             limit: MAX_DECOMPRESSED_BYTES,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads an IDX file no further than one byte past what its header implies (so a gzip bomb
 /// or a padded file stops there), refusing headers that imply more than
-/// [`MAX_DECOMPRESSED_BYTES`].
-fn read_idx(mut reader: impl Read, path: &Path, gz: bool, kind: IdxKind) -> Result<Vec<u8>> {
+/// [`MAX_DECOMPRESSED_BYTES`]. `max_len`, the most the file can hold (its length, or for
+/// gzip its length times DEFLATE's largest ratio), sizes the buffer.
+fn read_idx(
+    mut reader: impl Read,
+    path: &Path,
+    gz: bool,
+    kind: IdxKind,
+    max_len: u64,
+) -> Result<Vec<u8>> {
     let mut head = read_bounded((&mut reader).take(kind.header_len() as u64), path, gz, 16)?;
     let h = match parse_header(&head, kind, path) {
         Ok(h) => h,
@@ -232,14 +256,22 @@ fn read_idx(mut reader: impl Read, path: &Path, gz: bool, kind: IdxKind) -> Resu
         });
     }
     let want = expected - head.len() as u64;
-    let rest = read_bounded(reader, path, gz, want)?;
-    if rest.len() as u64 > want {
+    // Read the rest straight after the header, into room for the whole file (never more
+    // than the file can hold): growing a buffer by doubling and then copying it behind the
+    // header held three copies of the training images at once.
+    let room = max_len.min(expected);
+    head.reserve_exact(
+        usize::try_from(room)
+            .unwrap_or(0)
+            .saturating_sub(head.len()),
+    );
+    read_bounded_into(reader, path, gz, want, &mut head)?;
+    if head.len() as u64 > expected {
         return Err(Error::Padded {
             path: path.to_path_buf(),
             expected,
         });
     }
-    head.extend_from_slice(&rest);
     Ok(head)
 }
 
@@ -318,14 +350,19 @@ pub(crate) fn prepare(
     let raw = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
     let (source, bytes, compressed) = if raw.exists() {
-        let bytes = read_idx(open_file(&raw)?, &raw, false, kind)?;
+        let file = open_file(&raw)?;
+        let len = file.metadata().map_or(0, |m| m.len());
+        let bytes = read_idx(file, &raw, false, kind, len)?;
         (raw, bytes, false)
     } else if gz.exists() {
+        let file = open_file(&gz)?;
+        let len = file.metadata().map_or(0, |m| m.len());
         let bytes = read_idx(
-            flate2::read::MultiGzDecoder::new(open_file(&gz)?),
+            flate2::read::MultiGzDecoder::new(file),
             &gz,
             true,
             kind,
+            len.saturating_mul(DEFLATE_MAX_RATIO),
         )?;
         (gz, bytes, true)
     } else {

@@ -183,21 +183,9 @@ pub fn affine_batch(
     let n = split.pixels_per_image();
     let warps: Vec<Warp> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
     let mut values = vec![0f32; indices.len() * n];
-    {
-        let slots: Vec<std::sync::Mutex<&mut [f32]>> = values
-            .chunks_mut(n.max(1))
-            .map(std::sync::Mutex::new)
-            .collect();
-        candle_core::utils::barrier_pool().execute_chunked(indices.len(), |range| {
-            for k in range {
-                // Each worker takes its own items: the locks are never contended.
-                let mut dst = slots[k]
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                warp(split.image(indices[k]), shape, &warps[k], &mut dst);
-            }
-        });
-    }
+    crate::par::for_each_piece(&mut values, n, |k, dst| {
+        warp(split.image(indices[k]), shape, &warps[k], dst);
+    });
     Ok(Tensor::from_vec(
         values,
         (indices.len(), 1, split.rows(), split.cols()),

@@ -18,6 +18,7 @@ mod eval;
 mod history;
 mod model;
 mod optim;
+mod par;
 mod resume;
 pub mod rng;
 mod run;

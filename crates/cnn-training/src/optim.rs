@@ -47,19 +47,9 @@ fn par_zip(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32],
     if out.len() <= UPDATE_CHUNK {
         return f(out, a, b);
     }
-    let pieces: Vec<std::sync::Mutex<&mut [f32]>> = out
-        .chunks_mut(UPDATE_CHUNK)
-        .map(std::sync::Mutex::new)
-        .collect();
-    candle_core::utils::barrier_pool().execute_chunked(pieces.len(), |range| {
-        for i in range {
-            // Each piece belongs to one worker: the lock is never contended.
-            let mut piece = pieces[i]
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let at = i * UPDATE_CHUNK..i * UPDATE_CHUNK + piece.len();
-            f(&mut piece, &a[at.clone()], &b[at]);
-        }
+    crate::par::for_each_piece(out, UPDATE_CHUNK, |i, piece| {
+        let at = i * UPDATE_CHUNK..i * UPDATE_CHUNK + piece.len();
+        f(piece, &a[at.clone()], &b[at]);
     });
 }
 

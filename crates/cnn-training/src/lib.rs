@@ -29,7 +29,9 @@ mod trainer;
 pub use augment::{Affine, affine_batch};
 pub use batch::{batch_tensor, label_tensor};
 pub use checkpoint::load_model;
-pub use config::{DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, TrainConfig};
+pub use config::{
+    DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, FASHION_MEDIUM_LR, TrainConfig,
+};
 pub use error::{Error, Result};
 pub use eval::{EVAL_BATCH, Evaluation, evaluate, predict_pixels, predict_proba};
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};

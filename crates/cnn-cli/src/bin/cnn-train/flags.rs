@@ -28,7 +28,8 @@ pub(crate) struct Cli {
     pub(crate) batch_size: Option<usize>,
     /// Peak learning rate of the warm-up + cosine schedule, applied to the momentum-averaged
     /// gradient (so 0.5 with momentum 0.9 equals PyTorch's lr=0.05, momentum=0.9)
-    /// [default: 0.3 on MNIST, 0.5 on other data and with --augment none].
+    /// [default: 0.3 on MNIST and for medium_cnn on Fashion-MNIST, 0.5 on other data and
+    /// with --augment none].
     #[arg(long)]
     pub(crate) lr: Option<f64>,
     /// Momentum μ in v = μv + (1-μ)g; 0 is plain SGD [default: 0.9].

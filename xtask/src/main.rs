@@ -2,6 +2,8 @@
 
 mod bench;
 mod report;
+mod setup;
+mod test;
 mod web;
 
 // mimalloc keeps freed memory for reuse. glibc's malloc hands the megabyte-sized buffers of
@@ -40,6 +42,10 @@ enum Command {
     /// Build the interactive page (the models running in the browser as wasm) into
     /// target/web/; with --serve, also serve it on 127.0.0.1 and print the URL.
     Web(web::WebArgs),
+    /// Run the whole test suite (`cargo test --workspace --release`), first installing what
+    /// it needs where missing: Chromium, Node.js, npm and Fashion-MNIST (apt-get), the
+    /// wasm32 target (rustup) and the browser test's npm lock.
+    Test(test::TestArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report::main(args),
             Command::Bench(args) => bench::main(args),
             Command::Web(args) => web::main(args),
+            Command::Test(args) => test::main(args),
         }?;
         Ok(ExitCode::SUCCESS)
     })

@@ -32,20 +32,20 @@ fn check_tools(e2e: &Path) {
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|o| o.status.success()),
-        "the browser test needs Node.js: `apt-get install nodejs npm` (Debian), \
-         then `npm ci --prefix crates/cnn-web/e2e`"
+        "the browser test needs Node.js: `cargo xtask test` installs it (Debian's nodejs)"
     );
     let chromium =
         std::env::var_os("CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
     assert!(
         chromium.is_file(),
-        "the browser test needs Chromium at {}: `apt-get install chromium` (Debian), or set \
-         CHROMIUM to its path",
+        "the browser test needs Chromium at {}: `cargo xtask test` installs it (Debian's \
+         chromium), or set CHROMIUM to its path",
         chromium.display()
     );
     assert!(
         e2e.join("node_modules/playwright-core").is_dir(),
-        "the browser test needs playwright-core: `npm ci --prefix crates/cnn-web/e2e`"
+        "the browser test needs playwright-core: `cargo xtask test` installs it \
+         (`npm ci --prefix crates/cnn-web/e2e`)"
     );
 }
 

@@ -19,6 +19,16 @@ pub fn assets_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets")
 }
 
+/// The trained weights of a preset (`final_state.safetensors` of seed 0's run, as shipped
+/// in `assets/models/`), compiled into the programs so that a copied or installed
+/// `cnn-predict` works from any folder. 1.1 MB for both.
+pub fn shipped_weights(arch: Arch) -> &'static [u8] {
+    match arch {
+        Arch::SmallCnn => include_bytes!("../../../assets/models/small_cnn.safetensors"),
+        Arch::MediumCnn => include_bytes!("../../../assets/models/medium_cnn.safetensors"),
+    }
+}
+
 /// Largest spec file read (a spec is a few hundred bytes).
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 
@@ -81,6 +91,18 @@ pub fn explain(e: cnn_training::Error) -> anyhow::Error {
             };
             anyhow::anyhow!("{e}{advice}")
         }
+        E::RunFolderIsFile { path } => {
+            anyhow::anyhow!("--out {}: is a file, not a folder", path.display())
+        }
+        E::RunExists { path, file } => anyhow::anyhow!(
+            "--out {}: already holds {file}, which a run writes; continue that run with --resume, or pass --overwrite to replace its files",
+            path.display()
+        ),
+        E::RunBusy { path } => anyhow::anyhow!(
+            "--out {}: another run is using this folder (it holds {}); wait for it to end or pick another --out",
+            path.display(),
+            cnn_training::LOCK_FILE
+        ),
         other => other.into(),
     }
 }

@@ -638,6 +638,23 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
             .to_vec(),
         "--resume",
     );
+    std::fs::create_dir_all(root.join("user-folder")).unwrap();
+    std::fs::write(root.join("user-folder/history.csv"), "my own numbers\n").unwrap();
+    add(
+        "run-folder-holds-user-files",
+        "a fresh run into a folder of the user's that holds a `history.csv` the run would replace",
+        [
+            "--epochs",
+            "1",
+            "--train-limit",
+            "500",
+            "--out",
+            "DIR/user-folder",
+        ]
+        .map(String::from)
+        .to_vec(),
+        "history.csv",
+    );
     let mut args = resume("DIR/run");
     args[2] = "400".into();
     add(
@@ -663,6 +680,13 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         ("--seed", "3", "another seed"),
         ("--batch-size", "32", "another batch size"),
         ("--momentum", "0.5", "another momentum"),
+        (
+            "--augment",
+            "none",
+            "no augmentation on a run trained with light augmentation",
+        ),
+        ("--rotate", "10", "another rotation"),
+        ("--label-smoothing", "0.1", "another label smoothing"),
     ] {
         let mut args = resume("DIR/run");
         args.extend([flag.to_string(), value.to_string()]);

@@ -86,7 +86,10 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// The project's default recipe.
+    /// The plain recipe (the one before augmentation was chosen on validation data):
+    /// 15 epochs, batch 64, peak learning rate 0.5, momentum 0.9, L2 λ = 6, seed 0, one
+    /// warm-up epoch, no augmentation, no label smoothing, no validation split. Programs
+    /// start from [`TrainConfig::for_dataset`], which adds what was chosen per dataset.
     fn default() -> Self {
         Self {
             epochs: 15,
@@ -150,6 +153,60 @@ impl TrainConfig {
         }
         self.epochs = epochs;
         self
+    }
+
+    /// The recipe fields in which `other` differs from this recipe, by name (`augment`'s
+    /// parts as `augment.rotate` and so on). What the run was trained on (`dataset`,
+    /// `data_dir`, `class_names`) and `ops` (which does not change what is computed) are
+    /// not part of the recipe. A resumed run compares the recipe asked for with the one
+    /// it recorded this way.
+    pub fn recipe_differences(&self, other: &TrainConfig) -> Vec<&'static str> {
+        // Destructured whole, so a new field cannot be left out of the comparison.
+        let TrainConfig {
+            epochs,
+            batch_size,
+            lr,
+            momentum,
+            l2,
+            seed,
+            warmup_epochs,
+            shift,
+            augment:
+                Affine {
+                    rotate,
+                    scale,
+                    translate,
+                    elastic,
+                },
+            clean_epochs,
+            label_smoothing,
+            validation,
+            dataset: _,
+            data_dir: _,
+            class_names: _,
+            ops: _,
+        } = self;
+        let o = other;
+        [
+            ("epochs", *epochs != o.epochs),
+            ("batch_size", *batch_size != o.batch_size),
+            ("lr", *lr != o.lr),
+            ("momentum", *momentum != o.momentum),
+            ("l2", *l2 != o.l2),
+            ("seed", *seed != o.seed),
+            ("warmup_epochs", *warmup_epochs != o.warmup_epochs),
+            ("shift", *shift != o.shift),
+            ("augment.rotate", *rotate != o.augment.rotate),
+            ("augment.scale", *scale != o.augment.scale),
+            ("augment.translate", *translate != o.augment.translate),
+            ("augment.elastic", *elastic != o.augment.elastic),
+            ("clean_epochs", *clean_epochs != o.clean_epochs),
+            ("label_smoothing", *label_smoothing != o.label_smoothing),
+            ("validation", *validation != o.validation),
+        ]
+        .into_iter()
+        .filter_map(|(name, differs)| differs.then_some(name))
+        .collect()
     }
 
     /// Checks every value; the error names the field.
@@ -239,6 +296,51 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_recipe_field_that_changes_is_named_and_nothing_else() {
+        let base = TrainConfig::for_dataset("mnist", Some(Arch::MediumCnn));
+        type Change = (&'static str, fn(&mut TrainConfig));
+        let changes: [Change; 15] = [
+            ("epochs", |c| c.epochs += 1),
+            ("batch_size", |c| c.batch_size += 1),
+            ("lr", |c| c.lr *= 2.0),
+            ("momentum", |c| c.momentum = 0.5),
+            ("l2", |c| c.l2 += 1.0),
+            ("seed", |c| c.seed += 1),
+            ("warmup_epochs", |c| c.warmup_epochs += 0.5),
+            ("shift", |c| c.shift += 1),
+            ("augment.rotate", |c| c.augment.rotate += 1.0),
+            ("augment.scale", |c| c.augment.scale += 0.01),
+            ("augment.translate", |c| c.augment.translate += 0.5),
+            ("augment.elastic", |c| c.augment.elastic += 0.5),
+            ("clean_epochs", |c| c.clean_epochs += 1),
+            ("label_smoothing", |c| c.label_smoothing += 0.1),
+            ("validation", |c| c.validation += 10),
+        ];
+        for (name, change) in changes {
+            let mut other = base.clone();
+            change(&mut other);
+            assert_eq!(base.recipe_differences(&other), vec![name]);
+        }
+        let mut data_only = base.clone();
+        data_only.dataset = "fashion".into();
+        data_only.data_dir = Some("elsewhere".into());
+        data_only.class_names = vec!["a".into()];
+        data_only.ops = OpsPath::Reference;
+        assert!(base.recipe_differences(&data_only).is_empty());
+        let none = TrainConfig::for_dataset("mnist", None);
+        assert_eq!(
+            none.recipe_differences(&TrainConfig::default()),
+            vec![
+                "lr",
+                "augment.rotate",
+                "augment.scale",
+                "augment.translate",
+                "clean_epochs"
+            ]
+        );
+    }
 
     #[test]
     fn the_digits_clean_epochs_keep_their_share_of_the_run() {

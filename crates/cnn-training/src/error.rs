@@ -58,6 +58,28 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A run folder's path names a file.
+    #[error("{path}: is a file, not a folder")]
+    RunFolderIsFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A fresh run was asked for in a folder that holds a run's files.
+    #[error(
+        "{path}: already holds {file}, which a run writes; continue that run, or replace its files"
+    )]
+    RunExists {
+        /// The folder.
+        path: PathBuf,
+        /// The first run file found in it.
+        file: &'static str,
+    },
+    /// Another process holds the folder's lock.
+    #[error("{path}: another run is using this folder (it holds run.lock)")]
+    RunBusy {
+        /// The folder.
+        path: PathBuf,
+    },
     /// A checkpoint path names a folder.
     #[error("{path} is not a usable checkpoint: it is a folder, not a file")]
     CheckpointIsFolder {

@@ -29,20 +29,13 @@ fn layout_error(op: &str) -> candle_core::Error {
     candle_core::Error::Msg(format!("{op}: expects contiguous f32 tensors of one size"))
 }
 
-/// `v ← μv + (1-μ)(g + λw)` in place on the CPU, in one pass and with no allocation.
-///
-/// candle's element-wise ops would allocate and walk a fresh tensor for each of the seven
-/// steps, which cost 7% of a `medium_cnn` step. The arithmetic is the same `f32` operations in
-/// the same order as [`Sgd::backward_step`]'s fallback (candle's `t * x` is `t·x + 0`), so both
-/// give bit-identical weights.
 /// Values per piece of work in [`par_zip`]: large enough that a piece outweighs handing
 /// it to a worker, small enough that `medium_cnn`'s hidden layer splits across cores.
 const UPDATE_CHUNK: usize = 16 * 1024;
 
 /// Runs `f` on matching pieces of `out`, `a` and `b` (all of one length) on candle's CPU
-/// thread pool. The updates are element-wise, so the split changes no result; run in one
-/// pass, the update of `medium_cnn`'s 251k hidden-layer weights kept a second core idle
-/// for a twentieth of each training step.
+/// thread pool. The updates are element-wise, so the split changes no result, and a large
+/// layer's update does not leave the other cores idle.
 fn par_zip(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) {
     if out.len() <= UPDATE_CHUNK {
         return f(out, a, b);
@@ -53,6 +46,11 @@ fn par_zip(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32],
     });
 }
 
+/// `v ← μv + (1-μ)(g + λw)` in place on the CPU, in one pass and with no allocation:
+/// candle's element-wise ops would allocate and walk a fresh tensor for each of the seven
+/// steps. The arithmetic is the same `f32` operations in the same order as
+/// [`Sgd::backward_step`]'s fallback (candle's `t * x` is `t·x + 0`), so both give
+/// bit-identical weights.
 struct MomentumUpdate {
     mu: f32,
     one_minus_mu: f32,
@@ -82,8 +80,7 @@ impl InplaceOp3 for MomentumUpdate {
             return Err(err());
         }
         let (mu, omm) = (self.mu, self.one_minus_mu);
-        // One loop per case, the decay test outside it: with the test inside, the loop was
-        // not vectorised and took five times as long as the weight step.
+        // One loop per case, the decay test outside it, so that LLVM vectorises each.
         par_zip(v, g, w, |v, g, w| match self.decay {
             Some(wd) => {
                 for ((v, &g), &w) in v.iter_mut().zip(g).zip(w) {

@@ -292,19 +292,7 @@ impl<M: Model> Trainer<M> {
             return Err(Error::EmptySplit("test"));
         }
         if let Some(spec) = &self.spec {
-            let (input, classes) = spec.shape()?;
-            for (name, split) in [("training", &data.train), ("test", &data.test)] {
-                if split.image_shape() != input || split.classes() != classes {
-                    return Err(Error::DataMismatch {
-                        split: name,
-                        model: spec.name.clone(),
-                        model_input: input,
-                        model_classes: classes,
-                        data_input: split.image_shape(),
-                        data_classes: split.classes(),
-                    });
-                }
-            }
+            check_fit(spec, data)?;
         }
         Ok(())
     }
@@ -402,4 +390,33 @@ impl<M: Model> std::fmt::Debug for Trainer<M> {
             .field("epochs_done", &self.history.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Checks that both splits of `data` have the input shape and the classes of the network
+/// `spec` describes ([`Error::DataMismatch`] otherwise).
+///
+/// ```
+/// # use cnn_data::{Dataset, DatasetKind, Split};
+/// let spec = cnn_models::Arch::SmallCnn.mnist_spec();
+/// let split = Split::new(vec![0; 2 * 28 * 28], vec![0, 1], 28, 28, 10)?;
+/// let (train, test, class_names) = (split.clone(), split, Vec::new());
+/// let data = Dataset { kind: DatasetKind::Mnist, train, test, class_names };
+/// assert!(cnn_training::check_fit(&spec, &data).is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_fit(spec: &NetSpec, data: &Dataset) -> Result<()> {
+    let (input, classes) = spec.shape()?;
+    for (name, split) in [("training", &data.train), ("test", &data.test)] {
+        if split.image_shape() != input || split.classes() != classes {
+            return Err(Error::DataMismatch {
+                split: name,
+                model: spec.name.clone(),
+                model_input: input,
+                model_classes: classes,
+                data_input: split.image_shape(),
+                data_classes: split.classes(),
+            });
+        }
+    }
+    Ok(())
 }

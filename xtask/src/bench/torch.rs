@@ -1,5 +1,5 @@
-//! PyTorch's side of the bench: finding a Python with torch, its throughput
-//! (`xtask/bench/torch_bench.py`) and its time to an accuracy (`../shared/bench/torch_peer.py`).
+//! PyTorch's side of the bench: finding a Python with torch, and running the project's
+//! `xtask/bench/torch_peer.py` for its throughput and its time to an accuracy.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -27,10 +27,11 @@ pub fn python(o: &Options) -> Option<String> {
 
 /// PyTorch's training and inference images per second, timed as ours are.
 pub fn throughput(py: &str, arch: Arch, o: &Options, threads: usize) -> Result<Figures> {
-    let script = crate::repo_root().join("xtask/bench/torch_bench.py");
+    let script = peer_script();
     let out = Command::new(py)
         .arg(&script)
         .args([
+            "throughput",
             arch.name(),
             &o.runs.to_string(),
             &o.batches.to_string(),
@@ -48,7 +49,7 @@ pub fn throughput(py: &str, arch: Arch, o: &Options, threads: usize) -> Result<F
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |name: &str| -> Result<f64> {
-        field(&text, name).with_context(|| format!("no {name} in torch_bench output: {text}"))
+        field(&text, name).with_context(|| format!("no {name} in torch_peer.py's output: {text}"))
     };
     Ok(Figures {
         train: field("train_img_per_s")?,
@@ -70,25 +71,16 @@ fn field(text: &str, name: &str) -> Option<f64> {
 /// not counted). Stops the run there. (Its constant-rate recipe never reached 99% in 15
 /// epochs here: best 98.86%.)
 pub fn time_to(py: &str, arch: Arch, target: f64, epochs: usize, threads: usize) -> Result<TimeTo> {
-    let script = crate::repo_root().join("../shared/bench/torch_peer.py");
-    if !script.is_file() {
-        bail!(
-            "--time-to needs {} (the shared bench kit beside the repository)",
-            script.display()
-        );
-    }
+    let script = peer_script();
     let mut child = Command::new(py)
         .arg(&script)
         .args([
+            "time-to",
             arch.name(),
             &epochs.to_string(),
-            "64",
-            "0.05",
-            "0.9",
-            "1e-4",
+            &threads.to_string(),
         ])
         .arg(crate::repo_root().join("assets/mnist"))
-        .env("SCHED", "onecycle")
         .env("OMP_NUM_THREADS", threads.to_string())
         .env("MKL_NUM_THREADS", threads.to_string())
         .stdout(Stdio::piped())
@@ -111,4 +103,9 @@ pub fn time_to(py: &str, arch: Arch, target: f64, epochs: usize, threads: usize)
     let _ = child.kill();
     let _ = child.wait();
     Ok(result)
+}
+
+/// The project's PyTorch peer.
+fn peer_script() -> std::path::PathBuf {
+    crate::repo_root().join("xtask/bench/torch_peer.py")
 }

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_models::{Arch, Cnn};
-use cnn_training::{Event, FINAL_STATE_FILE, HISTORY_FILE, TrainConfig, Trainer};
+use cnn_training::{Claim, Event, RunFolder, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Dataset of the preset runs.
@@ -128,8 +128,12 @@ fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> 
         }
         _ => {}
     };
+    // Locked while training, as cnn-train locks it; --retrain replaces the run there.
+    let mut folder = RunFolder::new(run_dir);
+    folder.claim(Claim::Replace)?;
     let stop = AtomicBool::new(false);
     cnn_training::run(&mut trainer, data, Some(run_dir), &stop, &mut on_event)?;
+    folder.release();
     pb.finish_and_clear();
     Ok(())
 }
@@ -160,9 +164,10 @@ struct RunFiles {
 impl RunFiles {
     /// The files of a run folder, as `cnn-train` writes them.
     fn in_run(dir: &Path) -> Self {
+        let folder = RunFolder::new(dir);
         RunFiles {
-            state: dir.join(FINAL_STATE_FILE),
-            history: dir.join(HISTORY_FILE),
+            state: folder.final_state(),
+            history: folder.history(),
         }
     }
 
@@ -309,7 +314,7 @@ fn write_results(
 
 /// `cargo xtask report --run DIR`: the figures of one run folder, from what it recorded.
 fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
-    let state = run_dir.join(FINAL_STATE_FILE);
+    let state = RunFolder::new(run_dir).final_state();
     let ckpt = cnn_training::checkpoint::read(&state, &o.device)?;
     let cfg: TrainConfig = ckpt
         .config

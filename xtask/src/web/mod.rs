@@ -88,7 +88,8 @@ fn build(root: &Path, out: &Path, runs: &[PathBuf]) -> Result<()> {
 
 /// Compiles crates/cnn-web for wasm32 with the small `wasm` profile; returns the module.
 fn build_wasm(root: &Path) -> Result<PathBuf> {
-    const TARGET: &str = "wasm32-unknown-unknown";
+    const TARGET: &str = crate::setup::WASM_TARGET;
+    crate::setup::ensure_wasm_target(root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -104,10 +105,7 @@ fn build_wasm(root: &Path) -> Result<PathBuf> {
         .status()
         .context("cannot run cargo to build the page's wasm")?;
     if !status.success() {
-        bail!(
-            "building crates/cnn-web for {TARGET} failed (is the target installed? \
-             `rustup target add {TARGET}`)"
-        );
+        bail!("building crates/cnn-web for {TARGET} failed (cargo's errors above)");
     }
     Ok(root.join("target").join(TARGET).join("wasm/cnn_web.wasm"))
 }

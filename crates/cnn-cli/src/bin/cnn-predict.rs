@@ -10,7 +10,7 @@ use clap::Parser;
 use cnn_cli::DeviceArg;
 use cnn_data::preprocess::{load_image, save_preprocessed};
 use cnn_models::{Arch, Cnn};
-use cnn_training::FINAL_STATE_FILE;
+use cnn_training::{RunFolder, Source};
 
 // mimalloc keeps freed memory for reuse. glibc's malloc hands the megabyte-sized buffers of
 // each training step (gradients, activations) back to the kernel and faults them in again,
@@ -32,7 +32,7 @@ struct Cli {
     #[arg(long, value_name = "NAME|FILE")]
     model: Option<String>,
     /// Run folder holding final_state.safetensors [default: runs/<model>; for a preset
-    /// not trained there yet, its weights shipped in assets/models/].
+    /// not trained there yet, its shipped weights, built into this program].
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
@@ -59,44 +59,44 @@ struct Outcome {
 fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
     let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
-    let state = weights_file(cli.run.as_deref(), name);
     let expected = spec.as_ref().map(|s| s.name.as_str());
-    let (model, ckpt) =
-        cnn_training::load_model(&state, expected, device).map_err(cnn_cli::explain)?;
+    let folder = RunFolder::new(match &cli.run {
+        Some(dir) => dir.clone(),
+        None => PathBuf::from("runs").join(name),
+    });
+    // Without --run, a preset not trained here yet falls back to its shipped weights.
+    let preset = cli
+        .model
+        .as_deref()
+        .map_or(Some(Arch::MediumCnn), Arch::from_name);
+    let shipped = preset
+        .filter(|_| cli.run.is_none())
+        .map(cnn_cli::shipped_weights);
+    let loaded = folder
+        .load_model(expected, shipped, device)
+        .map_err(cnn_cli::explain)?;
+    let label = match loaded.source {
+        Source::Folder => folder.final_state().display().to_string(),
+        Source::Shipped => {
+            cnn_cli::warn(format_args!(
+                "note: no {} yet; using the shipped weights of {name} (built into cnn-predict)",
+                folder.final_state().display()
+            ));
+            format!("the shipped {name} weights")
+        }
+    };
+    let (model, ckpt) = (loaded.model, loaded.checkpoint);
     let channels = model.input_shape()[0];
     if channels != 1 {
         anyhow::bail!(
-            "{}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only",
-            state.display()
+            "{label}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only"
         );
     }
     let (names, note) = ckpt.class_names(model.classes());
     if let Some(note) = note {
-        cnn_cli::warn(format_args!("note: {}: {note}", state.display()));
+        cnn_cli::warn(format_args!("note: {label}: {note}"));
     }
     Ok((model, names))
-}
-
-/// The weights to use: the run folder's; without `--run`, `runs/<model>/`'s, or else the
-/// preset's trained weights shipped in `assets/models/` (so a fresh clone predicts at once).
-fn weights_file(run: Option<&Path>, name: &str) -> PathBuf {
-    if let Some(dir) = run {
-        return dir.join(FINAL_STATE_FILE);
-    }
-    let trained = PathBuf::from("runs").join(name).join(FINAL_STATE_FILE);
-    let shipped = cnn_cli::assets_dir()
-        .join("models")
-        .join(format!("{name}.safetensors"));
-    let shipped = shipped.canonicalize().unwrap_or(shipped);
-    if !trained.exists() && Arch::from_name(name).is_some() && shipped.is_file() {
-        cnn_cli::warn(format_args!(
-            "note: no {} yet; using the shipped weights {}",
-            trained.display(),
-            shipped.display()
-        ));
-        return shipped;
-    }
-    trained
 }
 
 /// The 28x28 input of one picture, written to `--save-preprocessed` when asked, under a

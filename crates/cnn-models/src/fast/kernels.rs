@@ -126,13 +126,10 @@ pub(crate) fn sgemm(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
 /// Fixed by the shape (not derived from the thread count), so each output element is
 /// computed by the same calls whatever the machine.
 ///
-/// Each block packs the whole right-hand matrix again (for `medium_cnn`'s hidden layer, its
-/// 1960x128 weights), so blocks of 16 rows spent half their time packing: blocks of 32 halve
-/// the CPU time of that layer's forward and input gradient at batch 64, with the same sums
-/// (a row's result does not depend on the rows beside it there), and still give two threads
-/// a block each. Narrow products (the 10 logits) pack little and keep blocks of 16, whose
-/// sums `gemm` orders differently from 32's for such shapes: earlier runs stay
-/// reproducible bit for bit.
+/// Each block packs the whole right-hand matrix again, so wide products take blocks of 32
+/// rows, which pack half as often as 16 and still give two threads a block each at batch 64.
+/// Narrow products (the 10 logits) pack little and keep blocks of 16: `gemm` orders their
+/// sums differently from 32's, and the block size is part of the reproducible result.
 fn row_block(n: usize) -> usize {
     if n >= 32 { 32 } else { 16 }
 }
@@ -360,8 +357,7 @@ pub(crate) fn conv_fwd(
     let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(pool));
     let n = s.batch * out_len;
     let n_arg = if pool && record { n } else { 0 };
-    // Left uninitialised rather than zeroed: every value is written below, and zeroing
-    // megabytes of output that are then overwritten cost an inference pass a twentieth.
+    // Left uninitialised rather than zeroed: every value is written below.
     let mut out: Vec<f32> = Vec::with_capacity(n);
     let mut arg: Vec<u8> = Vec::with_capacity(n_arg);
     {
@@ -556,8 +552,8 @@ pub(crate) fn conv_bwd(
         let imgs = GROUP.min(s.batch - g * GROUP);
         let ld = imgs * hw;
         // The weight gradient transposed, `[k, Co]`: `gemm` multiplies `col · dzᵀ` into
-        // this layout faster than `dz · colᵀ` into `[Co, k]` (a third faster for
-        // `medium_cnn`'s conv3, where `k` = 180 is the larger side) with the same sums.
+        // this layout faster than `dz · colᵀ` into `[Co, k]` when `k` is the larger side,
+        // with the same sums.
         let mut dwt = vec![0.0; s.k() * s.c_out];
         let mut db = vec![0.0; s.c_out];
         with_scratch(

@@ -1,14 +1,16 @@
-//! `cnn-train`'s flags: the clap definition, the recipe they make, and the check that a
-//! resumed run's flags agree with what it recorded.
+//! `cnn-train`'s flags: the clap definition, checked once into [`Settings`].
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use candle_core::Device;
 use clap::Parser;
 use cnn_cli::DeviceArg;
 use cnn_data::DataSource;
-use cnn_models::OpsPath;
-use cnn_training::TrainConfig;
+use cnn_models::{NetSpec, OpsPath};
+use cnn_training::{Claim, RunFolder};
+
+use crate::recipe::Recipe;
 
 /// Train and evaluate small CNNs on MNIST-format data.
 ///
@@ -38,7 +40,7 @@ pub(crate) struct Cli {
     /// L2 regularisation λ as in the original project: adds λ/(2n)·Σw² to the loss, n = number
     /// of training images, i.e. weight decay λ/n on weights (λ=6 → 1e-4 on MNIST) [default: 6].
     #[arg(long)]
-    l2: Option<f64>,
+    pub(crate) l2: Option<f64>,
     /// Seed for initialisation, shuffling, augmentation and dropout [default: 0].
     #[arg(long)]
     pub(crate) seed: Option<u64>,
@@ -109,7 +111,7 @@ pub(crate) struct Cli {
     #[arg(long, value_enum, default_value_t = Ops::Fast)]
     pub(crate) ops: Ops,
     /// Continue the run in <out> from its checkpoint.safetensors (its recorded recipe, model
-    /// and data are used; recipe flags are ignored).
+    /// and data are used; a recipe flag that differs from the recorded recipe is refused).
     #[arg(long, conflicts_with = "final_state")]
     pub(crate) resume: bool,
     /// Checkpoint to evaluate with --final-state [default: <out>/final_state.safetensors].
@@ -156,135 +158,94 @@ pub(crate) enum Ops {
 /// The preset trained, and looked for in `runs/`, when `--model` is not given.
 pub(crate) const DEFAULT_MODEL: &str = "small_cnn";
 
-pub(crate) fn config(cli: &Cli, source: &DataSource) -> TrainConfig {
-    let preset = cnn_models::Arch::from_name(cli.model.as_deref().unwrap_or(DEFAULT_MODEL));
-    // The digits' recipe was chosen on the shipped MNIST; a folder of one's own (any size,
-    // any classes) starts from the project's plain recipe.
-    let known = if cli.data_dir.is_some() {
-        "own data"
-    } else {
-        source.kind.name()
-    };
-    let mut d = TrainConfig::for_dataset(known, preset);
-    match cli.augment {
-        Some(AugmentArg::None) => {
-            // The recipe from before augmentation, whole: no warp, no smoothing, its peak.
-            let before = TrainConfig::default();
-            d.augment = before.augment;
-            d.label_smoothing = before.label_smoothing;
-            d.lr = before.lr;
-            d.clean_epochs = before.clean_epochs;
-        }
-        Some(AugmentArg::Light) => d.augment = cnn_training::Affine::LIGHT,
-        None => {}
-    }
-    // --shift is the older, whole-pixel augmentation: asked for alone, it takes the place of
-    // the default warp rather than clashing with it.
-    let warp_flags = [cli.rotate, cli.scale, cli.translate, cli.elastic];
-    if cli.shift.is_some_and(|s| s > 0)
-        && cli.augment.is_none()
-        && warp_flags.iter().all(Option::is_none)
-    {
-        d.augment = cnn_training::Affine::NONE;
-    }
-    // Recorded absolute, so --final-state and the report find the data from anywhere.
-    let data_dir = cli
-        .data_dir
-        .as_ref()
-        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
-    // Fewer or more epochs keep the recipe's share of clean ones.
-    let d = match cli.epochs {
-        Some(epochs) => d.with_epochs(epochs),
-        None => d,
-    };
-    TrainConfig {
-        epochs: d.epochs,
-        batch_size: cli.batch_size.unwrap_or(d.batch_size),
-        lr: cli.lr.unwrap_or(d.lr),
-        momentum: cli.momentum.unwrap_or(d.momentum),
-        l2: cli.l2.unwrap_or(d.l2),
-        seed: cli.seed.unwrap_or(d.seed),
-        warmup_epochs: cli.warmup_epochs.unwrap_or(d.warmup_epochs),
-        shift: cli.shift.unwrap_or(d.shift),
-        augment: cnn_training::Affine {
-            rotate: cli.rotate.unwrap_or(d.augment.rotate),
-            scale: cli.scale.unwrap_or(d.augment.scale),
-            translate: cli.translate.unwrap_or(d.augment.translate),
-            elastic: cli.elastic.unwrap_or(d.augment.elastic),
-        },
-        clean_epochs: cli.clean_epochs.unwrap_or(d.clean_epochs),
-        label_smoothing: cli.label_smoothing.unwrap_or(d.label_smoothing),
-        validation: cli.validation.unwrap_or(d.validation),
-        dataset: source.kind.name().to_string(),
-        data_dir,
-        class_names: Vec::new(),
-        ops: ops_path(cli.ops),
+/// What `cnn-train` was asked to do.
+#[derive(Clone)]
+pub(crate) enum Mode {
+    /// `--final-state`: evaluate a saved network (`--checkpoint`, or the folder's).
+    Evaluate { checkpoint: Option<PathBuf> },
+    /// Train: a fresh run, a replaced one (`--overwrite`) or a resumed one (`--resume`).
+    Train(Claim),
+}
+
+/// The flags, checked once.
+pub(crate) struct Settings {
+    pub(crate) mode: Mode,
+    pub(crate) device: Device,
+    /// The network `--model` names (a preset or a spec file), when given.
+    pub(crate) spec: Option<NetSpec>,
+    /// `--model` as given, or the default preset: what errors about the spec name.
+    pub(crate) model_arg: String,
+    pub(crate) folder: RunFolder,
+    /// `--dataset` and `--data-dir`, when either is given.
+    pub(crate) data: Option<DataSource>,
+    /// Whether `--data-dir` names a folder of one's own (not a built-in dataset).
+    pub(crate) own_data: bool,
+    pub(crate) train_limit: Option<usize>,
+    pub(crate) recipe: Recipe,
+    pub(crate) ops: OpsPath,
+}
+
+impl Settings {
+    /// The network's name, when `--model` gave one.
+    pub(crate) fn expected_model(&self) -> Option<&str> {
+        self.spec.as_ref().map(|s| s.name.as_str())
     }
 }
 
+impl Cli {
+    /// Checks the flags and reads the spec file; loads no data.
+    pub(crate) fn settings(self) -> Result<Settings> {
+        let device = cnn_cli::select_device(self.ngpus, self.device)?;
+        let mode = match (self.final_state, self.resume, self.overwrite) {
+            (true, ..) => Mode::Evaluate {
+                checkpoint: self.checkpoint.clone(),
+            },
+            _ if self.checkpoint.is_some() => bail!(
+                "--checkpoint is read only with --final-state (to evaluate that file); training would ignore it"
+            ),
+            (false, true, _) => Mode::Train(Claim::Resume),
+            (false, false, true) => Mode::Train(Claim::Replace),
+            (false, false, false) => Mode::Train(Claim::Fresh),
+        };
+        if self.train_limit == Some(0) {
+            bail!("invalid --train-limit 0: must be at least 1");
+        }
+        let model_arg = self.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into());
+        let spec = self.model.as_deref().map(cnn_cli::model_spec).transpose()?;
+        let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
+        let dir = self
+            .out
+            .clone()
+            .unwrap_or_else(|| RunFolder::default_dir(name, self.dataset()));
+        let folder = RunFolder::new(dir);
+        if matches!(mode, Mode::Train(_)) {
+            folder.check().map_err(cnn_cli::explain)?;
+        }
+        let data = (self.dataset.is_some() || self.data_dir.is_some())
+            .then(|| cnn_cli::select_data(self.dataset(), self.data_dir.clone()))
+            .transpose()?;
+        Ok(Settings {
+            mode,
+            device,
+            spec,
+            model_arg,
+            folder,
+            data,
+            own_data: self.data_dir.is_some(),
+            train_limit: self.train_limit,
+            ops: match self.ops {
+                Ops::Fast => OpsPath::Fast,
+                Ops::Reference => OpsPath::Reference,
+            },
+            recipe: Recipe::from_flags(&self),
+        })
+    }
+}
+
+/// How the layer implementation is named in the header and the evaluation line.
 pub(crate) fn ops_name(ops: OpsPath) -> &'static str {
     match ops {
         OpsPath::Fast => "fast",
         OpsPath::Reference => "reference",
     }
-}
-
-pub(crate) fn ops_path(ops: Ops) -> OpsPath {
-    match ops {
-        Ops::Fast => OpsPath::Fast,
-        Ops::Reference => OpsPath::Reference,
-    }
-}
-
-/// A resumed run repeats its recorded recipe: a recipe flag that differs from it (and would
-/// be ignored) is an error; one that repeats it, as the printed resume command does, is fine.
-pub(crate) fn refuse_recipe_flags(cli: &Cli, recorded: &TrainConfig) -> Result<()> {
-    let r = recorded;
-    let differs = [
-        ("--epochs", cli.epochs.is_some_and(|v| v != r.epochs)),
-        (
-            "--batch-size",
-            cli.batch_size.is_some_and(|v| v != r.batch_size),
-        ),
-        ("--lr", cli.lr.is_some_and(|v| v != r.lr)),
-        ("--momentum", cli.momentum.is_some_and(|v| v != r.momentum)),
-        ("--l2", cli.l2.is_some_and(|v| v != r.l2)),
-        ("--seed", cli.seed.is_some_and(|v| v != r.seed)),
-        (
-            "--warmup-epochs",
-            cli.warmup_epochs.is_some_and(|v| v != r.warmup_epochs),
-        ),
-        ("--shift", cli.shift.is_some_and(|v| v != r.shift)),
-        (
-            "--rotate",
-            cli.rotate.is_some_and(|v| v != r.augment.rotate),
-        ),
-        ("--scale", cli.scale.is_some_and(|v| v != r.augment.scale)),
-        (
-            "--translate",
-            cli.translate.is_some_and(|v| v != r.augment.translate),
-        ),
-        (
-            "--elastic",
-            cli.elastic.is_some_and(|v| v != r.augment.elastic),
-        ),
-        (
-            "--clean-epochs",
-            cli.clean_epochs.is_some_and(|v| v != r.clean_epochs),
-        ),
-        (
-            "--label-smoothing",
-            cli.label_smoothing.is_some_and(|v| v != r.label_smoothing),
-        ),
-        (
-            "--validation",
-            cli.validation.is_some_and(|v| v != r.validation),
-        ),
-    ];
-    if let Some((flag, _)) = differs.iter().find(|(_, d)| *d) {
-        anyhow::bail!(
-            "{flag} differs from the run's recorded recipe, which --resume continues unchanged (start a new run with --overwrite to change it)"
-        );
-    }
-    Ok(())
 }

@@ -28,6 +28,7 @@ mod cnn;
 mod dropout;
 mod error;
 pub mod fast;
+pub mod par;
 mod spec;
 mod spec_file;
 

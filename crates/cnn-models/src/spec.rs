@@ -459,14 +459,6 @@ impl NetSpec {
     pub fn num_params(&self) -> Result<usize> {
         Ok(self.layers()?.iter().map(|l| l.params).sum())
     }
-
-    /// Kernel side of the first layer, when it is a convolution.
-    pub fn first_conv_kernel(&self) -> Option<usize> {
-        match self.layers.first() {
-            Some(LayerSpec::Conv { kernel, .. }) => Some(*kernel),
-            _ => None,
-        }
-    }
 }
 
 fn check_layer(layer: usize, l: &LayerSpec) -> Result<()> {

@@ -183,7 +183,7 @@ pub fn affine_batch(
     let n = split.pixels_per_image();
     let warps: Vec<Warp> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
     let mut values = vec![0f32; indices.len() * n];
-    crate::par::for_each_piece(&mut values, n, |k, dst| {
+    cnn_models::par::for_each_piece(&mut values, n, |k, dst| {
         warp(split.image(indices[k]), shape, &warps[k], dst);
     });
     Ok(Tensor::from_vec(

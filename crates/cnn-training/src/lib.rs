@@ -18,7 +18,6 @@ mod eval;
 mod history;
 mod model;
 mod optim;
-mod par;
 mod resume;
 pub mod rng;
 mod run;

@@ -40,7 +40,7 @@ fn par_zip(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32],
     if out.len() <= UPDATE_CHUNK {
         return f(out, a, b);
     }
-    crate::par::for_each_piece(out, UPDATE_CHUNK, |i, piece| {
+    cnn_models::par::for_each_piece(out, UPDATE_CHUNK, |i, piece| {
         let at = i * UPDATE_CHUNK..i * UPDATE_CHUNK + piece.len();
         f(piece, &a[at.clone()], &b[at]);
     });

@@ -1,0 +1,101 @@
+//! Slice-level CPU kernels of the fast path: im2col, batched GEMM convolution, max-pool.
+//!
+//! Layout conventions: images are `[B, C, H, W]` row-major; one image's im2col matrix is
+//! `[C*k*k, H*W]` for a `k x k` kernel with same padding (`k / 2` on each side), and the
+//! images of a group sit side by side in one matrix. The GEMMs go through the `gemm` crate
+//! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar kernels at run time (its
+//! `x86-v4` feature; never `-C target-cpu`).
+//!
+//! One file a concern: `gemm` (the products), `im2col` (the columns and their adjoint),
+//! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `pool` (a plain
+//! 2x2 max-pool).
+
+mod conv_bwd;
+mod conv_fwd;
+mod gemm;
+mod im2col;
+mod pool;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Mutex;
+
+pub(crate) use conv_bwd::conv_bwd;
+pub(crate) use conv_fwd::conv_fwd;
+pub(crate) use gemm::{Mat, par_sgemm};
+pub(crate) use pool::{maxpool2_bwd, maxpool2_fwd};
+
+use crate::par::par_for;
+
+/// Splits `data` into `len`-sized pieces that parallel workers can each lock (uncontended).
+pub(super) fn slots<T>(data: &mut [T], len: usize) -> Vec<Mutex<&mut [T]>> {
+    if len == 0 {
+        return Vec::new();
+    }
+    data.chunks_mut(len).map(Mutex::new).collect()
+}
+
+/// Locks a slot; a poisoned lock only means another worker panicked, and its data is ours.
+pub(super) fn lock<'a, 'b, T>(m: &'a Mutex<&'b mut [T]>) -> std::sync::MutexGuard<'a, &'b mut [T]> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Shape of a `kernel x kernel`, same-padding, stride 1 convolution (`kernel` odd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvShape {
+    pub batch: usize,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kernel: usize,
+}
+
+impl ConvShape {
+    pub fn hw(&self) -> usize {
+        self.h * self.w
+    }
+    /// Rows of one image's im2col matrix.
+    pub fn k(&self) -> usize {
+        self.c_in * self.kernel * self.kernel
+    }
+    /// Zero padding on each side.
+    pub(super) fn pad(&self) -> usize {
+        self.kernel / 2
+    }
+    /// Values per output image: `Co*H*W`, or `Co*(H/2)*(W/2)` when pooled.
+    pub fn out_len(&self, pool: bool) -> usize {
+        if pool {
+            self.c_out * (self.h / 2) * (self.w / 2)
+        } else {
+            self.c_out * self.hw()
+        }
+    }
+}
+
+/// Images per GEMM and per unit of parallel work. Fixed (not derived from the thread count),
+/// so that every output and weight gradient is summed in the same order whatever the number
+/// of threads: runs are reproducible.
+pub(super) const GROUP: usize = 4;
+
+thread_local! {
+    /// Per-thread scratch (im2col matrix, pre-activations, column gradients): reused across
+    /// calls so a training step does not fault in fresh pages for its temporaries.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const { std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+pub(super) fn with_scratch<R>(
+    sizes: [usize; 3],
+    f: impl FnOnce(&mut [f32], &mut [f32], &mut [f32]) -> R,
+) -> R {
+    SCRATCH.with(|cell| {
+        let mut bufs = cell.borrow_mut();
+        for (b, &n) in bufs.iter_mut().zip(&sizes) {
+            if b.len() < n {
+                b.resize(n, 0.0);
+            }
+        }
+        let [a, b, c] = &mut *bufs;
+        f(&mut a[..sizes[0]], &mut b[..sizes[1]], &mut c[..sizes[2]])
+    })
+}

@@ -1,0 +1,86 @@
+//! The kernels against plain loops: im2col, the conv forward and backward, the pools.
+
+use super::conv_bwd::add_row_sums;
+use super::im2col::{Cols, col2im, im2col};
+use super::*;
+
+/// `x[ci][y][x]` of `s`, zero outside the image.
+fn at(x: &[f32], s: ConvShape, ci: usize, y: isize, xx: isize) -> f32 {
+    let (h, w) = (s.h as isize, s.w as isize);
+    if y < 0 || y >= h || xx < 0 || xx >= w {
+        return 0.0;
+    }
+    x[ci * s.hw() + (y * w + xx) as usize]
+}
+
+fn shapes() -> Vec<ConvShape> {
+    let mut v = Vec::new();
+    for (c_in, h, w, kernel) in [
+        (1, 28, 28, 3),
+        (2, 7, 5, 3),
+        (3, 4, 6, 5),
+        (1, 2, 3, 7),
+        (2, 1, 1, 3),
+        (1, 3, 1, 1),
+    ] {
+        v.push(ConvShape {
+            batch: 1,
+            c_in,
+            c_out: 1,
+            h,
+            w,
+            kernel,
+        });
+    }
+    v
+}
+
+#[test]
+fn row_sums_have_the_bits_of_plain_row_sums() {
+    for rows in [1, 7, 8, 9, 20, 40] {
+        for ld in [1, 3, 196, 3136] {
+            // Values of mixed sign and magnitude, so any change of order shows in the bits.
+            let m: Vec<f32> = (0..rows * ld)
+                .map(|i| ((i * 7919) % 1000) as f32 * 1.37e-3 - 0.6 + (i % 13) as f32 * 1e-7)
+                .collect();
+            let mut got = vec![0.25f32; rows];
+            add_row_sums(&m, ld, &mut got);
+            for (r, &g) in got.iter().enumerate() {
+                let want = 0.25f32 + m[r * ld..][..ld].iter().sum::<f32>();
+                assert_eq!(g.to_bits(), want.to_bits(), "row {r} of {rows}, ld {ld}");
+            }
+        }
+    }
+}
+
+#[test]
+fn im2col_and_col2im_are_the_definition_and_its_adjoint() {
+    for s in shapes() {
+        let (hw, k, p) = (s.hw(), s.kernel, s.pad() as isize);
+        let x: Vec<f32> = (0..s.c_in * hw).map(|i| i as f32 + 1.0).collect();
+        // Two images side by side, this one second, to exercise the offset.
+        let at_ = Cols {
+            ld: 2 * hw,
+            off: hw,
+        };
+        let mut col = vec![f32::NAN; s.k() * 2 * hw];
+        im2col(&x, s, &mut col, at_);
+        let mut dx_ref = vec![0.0f32; s.c_in * hw];
+        let dcol: Vec<f32> = (0..col.len()).map(|i| (i % 7) as f32 - 3.0).collect();
+        for r in 0..s.k() {
+            let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+            for j in 0..hw {
+                let (y, xx) = ((j / s.w) as isize, (j % s.w) as isize);
+                let (sy, sx) = (y + kh as isize - p, xx + kw as isize - p);
+                let want = at(&x, s, ci, sy, sx);
+                assert_eq!(col[at_.row(r, hw)][j], want, "{s:?} row {r} pos {j}");
+                if sy >= 0 && sy < s.h as isize && sx >= 0 && sx < s.w as isize {
+                    dx_ref[ci * hw + (sy * s.w as isize + sx) as usize] += dcol[at_.row(r, hw)][j];
+                }
+            }
+        }
+        let mut dx = vec![f32::NAN; s.c_in * hw];
+        col2im(&mut dcol.clone(), s, &mut dx, at_);
+        assert_eq!(dx, dx_ref, "{s:?}");
+    }
+}

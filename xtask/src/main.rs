@@ -1,4 +1,6 @@
-//! `cargo xtask`: project automation (figures, benchmarks), run from anywhere in the repository.
+//! `cargo xtask`: project automation (figures, benchmarks, the page, the test suite), run from
+//! anywhere in the repository.
+#![forbid(unsafe_code)]
 
 mod bench;
 mod report;

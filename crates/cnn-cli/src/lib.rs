@@ -63,8 +63,8 @@ pub fn model_spec(arg: &str) -> Result<NetSpec> {
 }
 
 /// The data source a run recorded: its data folder, else its dataset's default folder.
-pub fn recorded_data(cfg: &TrainConfig) -> Result<DataSource> {
-    select_data(&cfg.dataset, cfg.data_dir.clone())
+pub fn recorded_data(cfg: &TrainConfig) -> DataSource {
+    select_data(Some(cfg.dataset), cfg.data_dir.clone())
 }
 
 /// A library error with the flag to blame, and advice a user can act on.
@@ -191,25 +191,33 @@ fn cuda_device(i: usize) -> Result<Device> {
     .context("GPU requested")
 }
 
-/// The data source for `--dataset` and `--data-dir`.
-pub fn select_data(dataset: &str, data_dir: Option<PathBuf>) -> Result<DataSource> {
-    let kind = match dataset {
-        "mnist" => DatasetKind::Mnist,
-        "fashion" | "fashion-mnist" => DatasetKind::Fashion,
-        other => bail!("--dataset {other}: expected mnist or fashion"),
-    };
-    Ok(match (kind, data_dir) {
-        (kind, Some(dir)) => DataSource::new(dir, kind),
-        (DatasetKind::Mnist, None) => {
-            DataSource::new(assets_dir().join("mnist"), DatasetKind::Mnist)
-        }
-        (DatasetKind::Fashion, None) => DataSource::fashion_system(),
-    })
+/// `--dataset`'s value: `mnist` or `fashion` (`fashion-mnist`); a folder of one's own is
+/// given with `--data-dir` alone. A clap value parser.
+pub fn parse_dataset(s: &str) -> std::result::Result<DatasetKind, String> {
+    match DatasetKind::from_name(s) {
+        Some(DatasetKind::Own) | None => Err("expected mnist or fashion".into()),
+        Some(kind) => Ok(kind),
+    }
+}
+
+/// The data source for `--dataset` and `--data-dir`: a folder alone is data of one's own,
+/// a dataset alone is read from where it ships (MNIST in `assets/`, Fashion-MNIST from
+/// Debian's package), both together are that dataset in that folder.
+pub fn select_data(dataset: Option<DatasetKind>, data_dir: Option<PathBuf>) -> DataSource {
+    match (dataset, data_dir) {
+        (Some(kind), Some(dir)) => DataSource::new(dir, kind),
+        (None, Some(dir)) => DataSource::new(dir, DatasetKind::Own),
+        (Some(DatasetKind::Fashion), None) => DataSource::fashion_system(),
+        (_, None) => DataSource::new(assets_dir().join("mnist"), DatasetKind::Mnist),
+    }
 }
 
 /// Loads the dataset, with the flag to blame in the error context.
 pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
-    cnn_data::load(source).with_context(|| format!("loading {} data", source.kind.name()))
+    cnn_data::load(source).with_context(|| match source.kind {
+        DatasetKind::Own => "--data-dir".to_string(),
+        kind => format!("loading {kind} data"),
+    })
 }
 
 /// The reader of standard output has gone (a closed pipe, as in `cnn-train | head -n 3`):

@@ -95,7 +95,10 @@ fn a_spec_file_trains_on_a_custom_folder_and_the_run_folder_is_enough_afterwards
     common::assert_success(&out, "training the spec");
     let stdout = text(&out);
     assert!(stdout.contains("training tiny14 ("), "{stdout}");
-    assert!(stdout.contains("images of 14x14 in 5 classes"), "{stdout}");
+    assert!(
+        stdout.contains("images from ") && stdout.contains(" of 14x14 in 5 classes"),
+        "{stdout}"
+    );
     let last = stdout.lines().last().unwrap().to_string();
     let acc: f64 = last[15..].split('%').next().unwrap().parse().unwrap();
     assert!(acc > 95.0, "{last}");

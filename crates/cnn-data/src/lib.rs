@@ -17,6 +17,7 @@
 //! # Ok::<(), cnn_data::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod atomic;
 mod error;
@@ -49,20 +50,27 @@ pub const FASHION_SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// Optional file beside the data naming the classes, one name a line, by label.
 pub const CLASSES_FILE: &str = "classes.txt";
 
-/// Which dataset a folder holds; decides the class names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which dataset a folder holds; decides the class names when the folder names none, and
+/// is recorded with a run under its [`DatasetKind::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DatasetKind {
     /// Handwritten digits 0-9.
+    #[default]
     Mnist,
     /// Zalando's Fashion-MNIST: ten kinds of clothing.
     Fashion,
+    /// A folder of one's own: classes by number, or named by its `classes.txt`.
+    Own,
 }
 
 impl DatasetKind {
-    /// Human-readable names of the dataset's ten classes, by label.
+    /// Human-readable names of ten classes, by label: MNIST's digits (also a folder of
+    /// one's own, whose labels are numbers) or Fashion-MNIST's garments.
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
-            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::Mnist | DatasetKind::Own => {
+                ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
+            }
             DatasetKind::Fashion => [
                 "T-shirt/top",
                 "Trouser",
@@ -78,12 +86,45 @@ impl DatasetKind {
         }
     }
 
-    /// Short lowercase name, as used on the command line (`mnist`, `fashion`).
+    /// Short lowercase name, as recorded with a run and given on command lines (`mnist`,
+    /// `fashion`, `own`).
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::Mnist => "mnist",
             DatasetKind::Fashion => "fashion",
+            DatasetKind::Own => "own",
         }
+    }
+
+    /// The name a reader sees in titles and messages: `MNIST`, `Fashion-MNIST`, `own data`.
+    pub fn title(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::Fashion => "Fashion-MNIST",
+            DatasetKind::Own => "own data",
+        }
+    }
+
+    /// The kind called `name` ([`DatasetKind::name`], or `fashion-mnist`), if any.
+    ///
+    /// ```
+    /// use cnn_data::DatasetKind;
+    /// assert_eq!(DatasetKind::from_name("fashion-mnist"), Some(DatasetKind::Fashion));
+    /// assert_eq!(DatasetKind::from_name("cifar"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "mnist" => Some(DatasetKind::Mnist),
+            "fashion" | "fashion-mnist" => Some(DatasetKind::Fashion),
+            "own" => Some(DatasetKind::Own),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -264,17 +264,7 @@ pub fn architecture<DB: DrawingBackend<ErrorType: 'static>>(
         body.draw_text(&params, &right_style, (x1 - 12, cy))
             .map_err(draw_err)?;
         if i + 1 < layers.len() {
-            let (ax, ay0, ay1) = (w / 2, y + box_h, y + slot);
-            body.draw(&PathElement::new(
-                [(ax, ay0 + 1), (ax, ay1 - 2)],
-                BLACK.stroke_width(2),
-            ))
-            .map_err(draw_err)?;
-            body.draw(&Polygon::new(
-                [(ax - 6, ay1 - 9), (ax + 6, ay1 - 9), (ax, ay1 - 1)],
-                BLACK.filled(),
-            ))
-            .map_err(draw_err)?;
+            arrow_down(&body, w / 2, y + box_h, y + slot)?;
         }
     }
     let total: usize = layers.iter().map(|l| l.params).sum();
@@ -290,6 +280,25 @@ pub fn architecture<DB: DrawingBackend<ErrorType: 'static>>(
     )
     .map_err(draw_err)?;
     area.present().map_err(draw_err)
+}
+
+/// A downward arrow at `x` from `y0` to `y1`, between two layers' boxes.
+fn arrow_down<DB: DrawingBackend<ErrorType: 'static>>(
+    body: &DrawingArea<DB, Shift>,
+    x: i32,
+    y0: i32,
+    y1: i32,
+) -> Result<()> {
+    body.draw(&PathElement::new(
+        [(x, y0 + 1), (x, y1 - 2)],
+        BLACK.stroke_width(2),
+    ))
+    .map_err(draw_err)?;
+    body.draw(&Polygon::new(
+        [(x - 6, y1 - 9), (x + 6, y1 - 9), (x, y1 - 1)],
+        BLACK.filled(),
+    ))
+    .map_err(draw_err)
 }
 
 /// A confusion matrix of counts (rows: true class, columns: predicted class), coloured on a

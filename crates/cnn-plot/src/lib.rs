@@ -17,6 +17,7 @@
 //! # Ok::<(), cnn_plot::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod colors;
 #[cfg(feature = "draw")]

@@ -59,19 +59,28 @@ impl RawCheckpoint {
             return (cfg.class_names.clone(), None);
         }
         let numbers = || (0..classes).map(|c| c.to_string()).collect();
-        let dataset = match &self.config {
-            Some(cfg) => Some(cfg.dataset.as_str()),
-            None => self.metadata.get("dataset").map(String::as_str),
-        };
-        let kind = match dataset {
-            Some("fashion") => DatasetKind::Fashion,
-            Some("mnist") | None => DatasetKind::Mnist,
-            Some(other) => {
-                let note = format!(
-                    "the run names dataset `{other}` and records no class names; classes are shown by number"
-                );
-                return (numbers(), Some(note));
-            }
+        // The name as written: a recipe reads a name it does not know as data of one's own.
+        let recorded = self
+            .metadata
+            .get("config")
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| {
+                c.get("dataset")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_string)
+            })
+            .or_else(|| self.metadata.get("dataset").cloned());
+        let kind = match recorded.as_deref() {
+            None => DatasetKind::Mnist,
+            Some(name) => match DatasetKind::from_name(name) {
+                Some(kind) => kind,
+                None => {
+                    let note = format!(
+                        "the run names dataset `{name}` and records no class names; classes are shown by number"
+                    );
+                    return (numbers(), Some(note));
+                }
+            },
         };
         let known = kind.class_names();
         if known.len() == classes {
@@ -102,7 +111,7 @@ pub fn encode(tensors: &[(String, Tensor)], state: &RunState, full: bool) -> Res
     meta.insert("format_version".into(), FORMAT_VERSION.to_string());
     meta.insert("model".into(), name.into());
     meta.insert("epoch".into(), state.history.len().to_string());
-    meta.insert("dataset".into(), state.config.dataset.clone());
+    meta.insert("dataset".into(), state.config.dataset.name().into());
     if let Some(last) = state.history.last() {
         meta.insert("test_accuracy".into(), format!("{:.6}", last.test_accuracy));
     }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cnn_data::DatasetKind;
 use cnn_models::{Arch, OpsPath};
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +31,20 @@ fn is_zero_count(v: &usize) -> bool {
     *v == 0
 }
 
-fn default_dataset() -> String {
-    "mnist".into()
+/// [`DatasetKind`] as its name, as checkpoints have always recorded it; a name this build
+/// does not know (a library user's own) reads as [`DatasetKind::Own`].
+mod dataset_name {
+    use cnn_data::DatasetKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &DatasetKind, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(kind.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DatasetKind, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok(DatasetKind::from_name(&name).unwrap_or(DatasetKind::Own))
+    }
 }
 
 /// The training recipe, and what the run was trained on.
@@ -71,9 +84,9 @@ pub struct TrainConfig {
     /// every epoch (0: none). The rest are trained on.
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub validation: usize,
-    /// Dataset name (`mnist`, `fashion`, or another), recorded with the run.
-    #[serde(default = "default_dataset")]
-    pub dataset: String,
+    /// The dataset, recorded with the run by name (`mnist`, `fashion`, `own`).
+    #[serde(default, with = "dataset_name")]
+    pub dataset: DatasetKind,
     /// Folder the data came from, when not a built-in dataset, recorded with the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
@@ -104,7 +117,7 @@ impl Default for TrainConfig {
             clean_epochs: 0,
             label_smoothing: 0.0,
             validation: 0,
-            dataset: default_dataset(),
+            dataset: DatasetKind::Mnist,
             data_dir: None,
             class_names: Vec::new(),
             ops: OpsPath::default(),
@@ -113,7 +126,7 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// The default recipe for `dataset` (`mnist`, `fashion`, or another name) and, when it
+    /// The default recipe for `dataset` and, when it
     /// is one of the presets, the network `preset`: the project's [`Default`], with what
     /// was chosen on validation data (`docs/recipe.md`). For MNIST digits that is
     /// [`Affine::DIGITS`] with the last [`DIGITS_CLEAN_EPOCHS`] epochs unwarped, and a peak
@@ -121,14 +134,14 @@ impl TrainConfig {
     /// for `medium_cnn` (it costs the narrower `small_cnn` accuracy). For Fashion-MNIST,
     /// the project's default without augmentation (every warp tried cost accuracy there),
     /// with a peak of [`FASHION_MEDIUM_LR`] for `medium_cnn` (0.3 costs `small_cnn`
-    /// accuracy there); for unknown data, the project's default unchanged. To change the
+    /// accuracy there); for data of one's own, the project's default unchanged. To change the
     /// number of epochs, use [`TrainConfig::with_epochs`], which scales the clean ones along.
-    pub fn for_dataset(dataset: &str, preset: Option<Arch>) -> Self {
+    pub fn for_dataset(dataset: DatasetKind, preset: Option<Arch>) -> Self {
         let mut cfg = TrainConfig {
-            dataset: dataset.to_string(),
+            dataset,
             ..TrainConfig::default()
         };
-        if dataset == "mnist" {
+        if dataset == DatasetKind::Mnist {
             cfg.augment = Affine::DIGITS;
             cfg.lr = DIGITS_LR;
             cfg.clean_epochs = DIGITS_CLEAN_EPOCHS;
@@ -136,7 +149,7 @@ impl TrainConfig {
                 cfg.label_smoothing = DIGITS_LABEL_SMOOTHING;
             }
         }
-        if dataset == "fashion" && preset == Some(Arch::MediumCnn) {
+        if dataset == DatasetKind::Fashion && preset == Some(Arch::MediumCnn) {
             cfg.lr = FASHION_MEDIUM_LR;
         }
         cfg
@@ -211,27 +224,12 @@ impl TrainConfig {
 
     /// Checks every value; the error names the field.
     pub fn validate(&self) -> Result<()> {
-        fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> Result<()> {
-            Err(Error::InvalidConfig {
-                field,
-                value: value.to_string(),
-                reason,
-            })
-        }
         if !(1..=100_000).contains(&self.epochs) {
             return bad("epochs", self.epochs, "must be between 1 and 100000");
         }
         if !(1..=60_000).contains(&self.batch_size) {
             return bad("batch_size", self.batch_size, "must be between 1 and 60000");
         }
-        // Shown as the user would type them: 1e300, not three hundred digits.
-        let num = |v: f64| {
-            if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
-                format!("{v:e}")
-            } else {
-                v.to_string()
-            }
-        };
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 100.0) {
             return bad("lr", num(self.lr), "must be a number in (0, 100]");
         }
@@ -251,6 +249,26 @@ impl TrainConfig {
         if self.shift > 8 {
             return bad("shift", self.shift, "must be between 0 and 8 pixels");
         }
+        self.validate_augment()?;
+        if self.clean_epochs > self.epochs {
+            return bad(
+                "clean_epochs",
+                self.clean_epochs,
+                "must be at most the number of epochs",
+            );
+        }
+        if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
+            return bad(
+                "label_smoothing",
+                num(self.label_smoothing),
+                "must be in [0, 1)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The augmentation's part of [`TrainConfig::validate`].
+    fn validate_augment(&self) -> Result<()> {
         let a = &self.augment;
         if !(a.rotate.is_finite() && (0.0..=180.0).contains(&a.rotate)) {
             return bad("rotate", num(a.rotate), "must be between 0 and 180 degrees");
@@ -275,21 +293,24 @@ impl TrainConfig {
                 "cannot be combined with an affine augmentation (use translate)",
             );
         }
-        if self.clean_epochs > self.epochs {
-            return bad(
-                "clean_epochs",
-                self.clean_epochs,
-                "must be at most the number of epochs",
-            );
-        }
-        if !(self.label_smoothing.is_finite() && (0.0..1.0).contains(&self.label_smoothing)) {
-            return bad(
-                "label_smoothing",
-                num(self.label_smoothing),
-                "must be in [0, 1)",
-            );
-        }
         Ok(())
+    }
+}
+
+fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> Result<()> {
+    Err(Error::InvalidConfig {
+        field,
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// A value shown as the user would type it: 1e300, not three hundred digits.
+fn num(v: f64) -> String {
+    if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
     }
 }
 
@@ -299,7 +320,7 @@ mod tests {
 
     #[test]
     fn every_recipe_field_that_changes_is_named_and_nothing_else() {
-        let base = TrainConfig::for_dataset("mnist", Some(Arch::MediumCnn));
+        let base = TrainConfig::for_dataset(DatasetKind::Mnist, Some(Arch::MediumCnn));
         type Change = (&'static str, fn(&mut TrainConfig));
         let changes: [Change; 15] = [
             ("epochs", |c| c.epochs += 1),
@@ -324,12 +345,12 @@ mod tests {
             assert_eq!(base.recipe_differences(&other), vec![name]);
         }
         let mut data_only = base.clone();
-        data_only.dataset = "fashion".into();
+        data_only.dataset = DatasetKind::Fashion;
         data_only.data_dir = Some("elsewhere".into());
         data_only.class_names = vec!["a".into()];
         data_only.ops = OpsPath::Reference;
         assert!(base.recipe_differences(&data_only).is_empty());
-        let none = TrainConfig::for_dataset("mnist", None);
+        let none = TrainConfig::for_dataset(DatasetKind::Mnist, None);
         assert_eq!(
             none.recipe_differences(&TrainConfig::default()),
             vec![
@@ -344,7 +365,7 @@ mod tests {
 
     #[test]
     fn the_digits_clean_epochs_keep_their_share_of_the_run() {
-        let cfg = TrainConfig::for_dataset("mnist", Some(Arch::SmallCnn));
+        let cfg = TrainConfig::for_dataset(DatasetKind::Mnist, Some(Arch::SmallCnn));
         assert_eq!((cfg.epochs, cfg.clean_epochs), (15, DIGITS_CLEAN_EPOCHS));
         let share = |epochs| cfg.clone().with_epochs(epochs).clean_epochs;
         assert_eq!(share(50), 10);
@@ -358,24 +379,36 @@ mod tests {
             );
         }
         // Other data: no augmentation, so none are clean.
-        assert_eq!(TrainConfig::for_dataset("fashion", None).clean_epochs, 0);
+        assert_eq!(
+            TrainConfig::for_dataset(DatasetKind::Fashion, None).clean_epochs,
+            0
+        );
     }
 
     #[test]
     fn each_dataset_and_preset_gets_the_peak_chosen_for_it() {
-        let lr = |data: &str, preset| TrainConfig::for_dataset(data, preset).lr;
+        let lr = |data: DatasetKind, preset| TrainConfig::for_dataset(data, preset).lr;
         let (small, medium) = (Some(Arch::SmallCnn), Some(Arch::MediumCnn));
         assert_eq!(
-            (lr("mnist", small), lr("mnist", medium)),
+            (
+                lr(DatasetKind::Mnist, small),
+                lr(DatasetKind::Mnist, medium)
+            ),
             (DIGITS_LR, DIGITS_LR)
         );
-        assert_eq!(lr("fashion", medium), FASHION_MEDIUM_LR);
+        assert_eq!(lr(DatasetKind::Fashion, medium), FASHION_MEDIUM_LR);
         let plain = TrainConfig::default().lr;
-        assert_eq!((lr("fashion", small), lr("fashion", None)), (plain, plain));
-        assert_eq!(lr("own data", medium), plain);
+        assert_eq!(
+            (
+                lr(DatasetKind::Fashion, small),
+                lr(DatasetKind::Fashion, None)
+            ),
+            (plain, plain)
+        );
+        assert_eq!(lr(DatasetKind::Own, medium), plain);
         // Fashion-MNIST trains unwarped whatever the network.
         assert!(
-            TrainConfig::for_dataset("fashion", medium)
+            TrainConfig::for_dataset(DatasetKind::Fashion, medium)
                 .augment
                 .is_none()
         );

@@ -8,6 +8,7 @@
 //! Progress is reported through a callback; this crate prints nothing and writes nothing
 //! unless asked.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod augment;
 mod batch;

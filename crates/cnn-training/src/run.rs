@@ -68,3 +68,27 @@ pub fn run<M: Model>(
     }
     Ok(RunOutcome::Finished)
 }
+
+impl<M: Model> Trainer<M> {
+    /// Trains to the configured number of epochs, writing nothing, and returns the metrics
+    /// of every epoch. [`run`] does the same while saving a run folder after each epoch,
+    /// reporting progress and stopping when asked.
+    ///
+    /// ```
+    /// # use cnn_data::{Dataset, DatasetKind, Split};
+    /// use cnn_training::{TrainConfig, Trainer};
+    /// let split = Split::new(vec![0; 4 * 8 * 8], vec![0, 1, 0, 1], 8, 8, 2)?;
+    /// let data = Dataset { kind: DatasetKind::Own, train: split.clone(), test: split, class_names: vec![] };
+    /// let spec = cnn_models::NetSpec::builder("tiny").conv(4).maxpool().build()?;
+    /// let cfg = TrainConfig { epochs: 2, ..TrainConfig::default() };
+    /// let mut trainer = Trainer::new(cfg, &spec, &candle_core::Device::Cpu, &data.train)?;
+    /// let history = trainer.fit(&data)?;
+    /// assert_eq!(history.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fit(&mut self, data: &Dataset) -> Result<&[crate::EpochMetrics]> {
+        let stop = AtomicBool::new(false);
+        run(self, data, None, &stop, &mut |_| {})?;
+        Ok(self.history())
+    }
+}

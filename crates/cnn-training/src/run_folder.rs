@@ -5,6 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
+use cnn_data::DatasetKind;
 use cnn_models::{Cnn, NetSpec};
 
 use crate::checkpoint::{self, RawCheckpoint};
@@ -56,12 +57,12 @@ impl RunFolder {
         }
     }
 
-    /// The default folder of a run of `model` on `dataset`: `runs/<model>`, or
-    /// `runs/<dataset>/<model>` for any dataset but MNIST.
-    pub fn default_dir(model: &str, dataset: &str) -> PathBuf {
+    /// The default folder of a run of `model` on `dataset`: `runs/fashion/<model>` for
+    /// Fashion-MNIST, `runs/<model>` for MNIST and data of one's own.
+    pub fn default_dir(model: &str, dataset: DatasetKind) -> PathBuf {
         match dataset {
-            "mnist" => PathBuf::from("runs").join(model),
-            other => PathBuf::from("runs").join(other).join(model),
+            DatasetKind::Fashion => PathBuf::from("runs/fashion").join(model),
+            DatasetKind::Mnist | DatasetKind::Own => PathBuf::from("runs").join(model),
         }
     }
 

@@ -14,7 +14,7 @@ use super::TimeTo;
 /// Trains `arch` with its MNIST default recipe (`TrainConfig::for_dataset`) until
 /// its test accuracy first reaches `target` % or the recipe's epochs run out.
 pub fn ours(data: &Dataset, arch: Arch, target: f64) -> Result<TimeTo> {
-    let cfg = TrainConfig::for_dataset("mnist", Some(arch));
+    let cfg = TrainConfig::for_dataset(cnn_data::DatasetKind::Mnist, Some(arch));
     let mut trainer = Trainer::new(cfg, &arch.spec(), &Device::Cpu, &data.train)?;
     let stop = AtomicBool::new(false);
     let mut result = TimeTo::default();

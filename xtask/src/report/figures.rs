@@ -28,10 +28,19 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The dataset as a title names it: nothing for data of one's own (the run is named).
     fn tag(&self) -> &'static str {
         match self.data.kind {
-            DatasetKind::Mnist => "MNIST",
-            DatasetKind::Fashion => "Fashion-MNIST",
+            DatasetKind::Own => "",
+            kind => kind.title(),
+        }
+    }
+
+    /// `text` with the dataset's name before it, when it has one.
+    fn tagged(&self, text: &str) -> String {
+        match self.tag() {
+            "" => text.to_string(),
+            tag => format!("{tag} {text}"),
         }
     }
 
@@ -119,7 +128,10 @@ impl Run<'_> {
                 test_accuracy: m.test_accuracy,
             })
             .collect();
-        let title = format!("{a} on {}: learning curves", self.tag());
+        let title = match self.tag() {
+            "" => format!("{a}: learning curves"),
+            tag => format!("{a} on {tag}: learning curves"),
+        };
         let caption = format!("{a}: loss and test accuracy per epoch");
         self.save(out, "learning_curves", (1200, 480), caption, |area| {
             cnn_plot::learning_curves(area, &title, &points)
@@ -152,7 +164,7 @@ impl Run<'_> {
         let caption = format!(
             "{a}: the first {n} test images, [T]rue and [P]redicted class ({wrong} wrong, in red)"
         );
-        let title = format!("{a}: first {n} {} test images", self.tag());
+        let title = format!("{a}: first {n} {}", self.tagged("test images"));
         self.save(out, "predictions", (1100, 620), caption, |area| {
             cnn_plot::digit_grid(area, &title, &grid, cols)
         })
@@ -248,7 +260,7 @@ impl Run<'_> {
             "{a}: confusion matrix on the {} test images ({correct} correct)",
             cnn_plot::thousands(test.len())
         );
-        let title = format!("{a}: {} test confusion matrix", self.tag());
+        let title = format!("{a}: {}", self.tagged("test confusion matrix"));
         self.save(out, "confusion", (width, 760), caption, |area| {
             cnn_plot::confusion_matrix(area, &title, &counts, &names)
         })

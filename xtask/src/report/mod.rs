@@ -14,15 +14,6 @@ use cnn_models::{Arch, Cnn};
 use cnn_training::{Claim, Event, RunFolder, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Dataset of the preset runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DatasetArg {
-    /// The shipped MNIST.
-    Mnist,
-    /// Fashion-MNIST from /usr/share/datasets/fashion-mnist.
-    Fashion,
-}
-
 /// Options of `cargo xtask report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -32,9 +23,10 @@ pub struct ReportArgs {
     /// One epoch on 2,000 images, into target/ (a smoke test of every figure).
     #[arg(long)]
     quick: bool,
-    /// Dataset of the preset runs.
-    #[arg(long, value_enum, default_value = "mnist")]
-    dataset: DatasetArg,
+    /// Dataset of the preset runs: mnist (shipped in assets/) or fashion
+    /// (/usr/share/datasets/fashion-mnist).
+    #[arg(long, value_parser = cnn_cli::parse_dataset, default_value = "mnist", value_name = "mnist|fashion")]
+    dataset: DatasetKind,
     /// Folder for the figures [default: assets/figures, or the run's figures/ folder].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -66,10 +58,7 @@ impl ReportArgs {
         Ok(Options {
             retrain: self.retrain,
             quick: self.quick,
-            dataset: match self.dataset {
-                DatasetArg::Mnist => DatasetKind::Mnist,
-                DatasetArg::Fashion => DatasetKind::Fashion,
-            },
+            dataset: self.dataset,
             out: self.out,
             run: self.run,
             data_dir: self.data_dir,
@@ -94,7 +83,7 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 #[allow(clippy::print_stdout)]
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
     let quick = o.quick;
-    let defaults = TrainConfig::for_dataset(data.kind.name(), Some(arch));
+    let defaults = TrainConfig::for_dataset(data.kind, Some(arch));
     // One epoch when quick, its share of clean epochs scaled along (none).
     let epochs = if quick { 1 } else { defaults.epochs };
     let cfg = TrainConfig {
@@ -320,9 +309,9 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
         .config
         .clone()
         .with_context(|| format!("{} records no recipe", state.display()))?;
-    let source = match (&o.data_dir, &cfg.data_dir) {
-        (Some(dir), _) | (None, Some(dir)) => DataSource::new(dir, kind_of(&cfg.dataset)),
-        (None, None) => default_source(kind_of(&cfg.dataset)),
+    let source = match &o.data_dir {
+        Some(dir) => DataSource::new(dir, cfg.dataset),
+        None => cnn_cli::recorded_data(&cfg),
     };
     let data =
         cnn_data::load(&source).with_context(|| format!("loading {}", source.dir.display()))?;
@@ -335,18 +324,8 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     write_results(&fig_dir, &ckpt.name, &by, &[row], &captions)
 }
 
-fn kind_of(dataset: &str) -> DatasetKind {
-    match dataset {
-        "fashion" => DatasetKind::Fashion,
-        _ => DatasetKind::Mnist,
-    }
-}
-
 fn default_source(kind: DatasetKind) -> DataSource {
-    match kind {
-        DatasetKind::Mnist => DataSource::new(crate::repo_root().join("assets/mnist"), kind),
-        DatasetKind::Fashion => DataSource::fashion_system(),
-    }
+    cnn_cli::select_data(Some(kind), None)
 }
 
 /// A preset's weights and history: trained now (with `--retrain`, `--quick`, or when there
@@ -384,7 +363,9 @@ pub fn main(args: ReportArgs) -> Result<()> {
     let scratch = root.join("target/xtask-report-quick");
     let (fig_dir, runs_dir) = match (o.quick, o.dataset) {
         (true, _) => (scratch.join("figures"), scratch.join("runs")),
-        (false, DatasetKind::Mnist) => (root.join("assets/figures"), root.join("runs")),
+        (false, DatasetKind::Mnist | DatasetKind::Own) => {
+            (root.join("assets/figures"), root.join("runs"))
+        }
         (false, DatasetKind::Fashion) => (
             root.join("assets/figures/fashion"),
             root.join("runs/fashion"),

@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use candle_core::Device;
 use clap::Parser;
 use cnn_cli::DeviceArg;
-use cnn_data::DataSource;
+use cnn_data::{DataSource, DatasetKind};
 use cnn_models::{NetSpec, OpsPath};
 use cnn_training::{Claim, RunFolder};
 
@@ -88,8 +88,8 @@ pub(crate) struct Cli {
     pub(crate) train_limit: Option<usize>,
     /// Dataset: mnist (shipped in assets/) or fashion (/usr/share/datasets/fashion-mnist)
     /// [default: mnist; with --final-state or --resume: the run's].
-    #[arg(long)]
-    pub(crate) dataset: Option<DatasetArg>,
+    #[arg(long, value_parser = cnn_cli::parse_dataset, value_name = "mnist|fashion")]
+    pub(crate) dataset: Option<DatasetKind>,
     /// Folder holding the four MNIST-format files, raw or .gz (any image size and class
     /// count; an optional classes.txt names the classes).
     #[arg(long, value_name = "DIR")]
@@ -131,25 +131,6 @@ pub(crate) enum AugmentArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum DatasetArg {
-    /// The shipped MNIST digits.
-    Mnist,
-    /// Fashion-MNIST (Debian's dataset-fashion-mnist).
-    #[value(alias = "fashion-mnist")]
-    Fashion,
-}
-
-impl Cli {
-    /// The dataset name of `--dataset`, MNIST when not given.
-    pub(crate) fn dataset(&self) -> &'static str {
-        match self.dataset {
-            Some(DatasetArg::Fashion) => "fashion",
-            Some(DatasetArg::Mnist) | None => "mnist",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Ops {
     Fast,
     Reference,
@@ -178,7 +159,9 @@ pub(crate) struct Settings {
     pub(crate) folder: RunFolder,
     /// `--dataset` and `--data-dir`, when either is given.
     pub(crate) data: Option<DataSource>,
-    /// Whether `--data-dir` names a folder of one's own (not a built-in dataset).
+    /// `--dataset`, when given.
+    pub(crate) dataset: Option<DatasetKind>,
+    /// Whether `--data-dir` names a folder of one's own (not a built-in dataset's folder).
     pub(crate) own_data: bool,
     pub(crate) train_limit: Option<usize>,
     pub(crate) recipe: Recipe,
@@ -213,17 +196,17 @@ impl Cli {
         let model_arg = self.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into());
         let spec = self.model.as_deref().map(cnn_cli::model_spec).transpose()?;
         let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
+        let data = (self.dataset.is_some() || self.data_dir.is_some())
+            .then(|| cnn_cli::select_data(self.dataset, self.data_dir.clone()));
+        let kind = data.as_ref().map_or(DatasetKind::Mnist, |d| d.kind);
         let dir = self
             .out
             .clone()
-            .unwrap_or_else(|| RunFolder::default_dir(name, self.dataset()));
+            .unwrap_or_else(|| RunFolder::default_dir(name, kind));
         let folder = RunFolder::new(dir);
         if matches!(mode, Mode::Train(_)) {
             folder.check().map_err(cnn_cli::explain)?;
         }
-        let data = (self.dataset.is_some() || self.data_dir.is_some())
-            .then(|| cnn_cli::select_data(self.dataset(), self.data_dir.clone()))
-            .transpose()?;
         Ok(Settings {
             mode,
             device,
@@ -231,6 +214,7 @@ impl Cli {
             model_arg,
             folder,
             data,
+            dataset: self.dataset,
             own_data: self.data_dir.is_some(),
             train_limit: self.train_limit,
             ops: match self.ops {

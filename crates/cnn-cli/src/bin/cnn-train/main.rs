@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cnn_cli::explain;
-use cnn_data::{DataSource, Dataset};
+use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_training::checkpoint::RawCheckpoint;
 use cnn_training::{Claim, RunFolder, TrainConfig, Trainer};
 
@@ -60,25 +60,25 @@ fn train(mut s: Settings, claim: Claim) -> Result<ExitCode> {
     folder
         .claim(claim)
         .map_err(|e| folder_error(e, folder.dir()))?;
-    let (mut trainer, data) = match claim {
+    let (mut trainer, data, source) = match claim {
         Claim::Resume => resumed(&s, &folder)?,
         Claim::Fresh | Claim::Replace => fresh(&s)?,
     };
-    progress::header(&trainer, &data, &s.device, folder.dir())?;
+    progress::header(&trainer, &data, &source, &s.device, folder.dir())?;
     let code = progress::train(&mut trainer, &data, folder.dir());
     folder.release();
     code
 }
 
 /// A fresh run: the network of `--model`, the data of `--dataset`/`--data-dir`.
-fn fresh(s: &Settings) -> Result<(Trainer, Dataset)> {
+fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
     let spec = match &s.spec {
         Some(spec) => spec.clone(),
         None => cnn_cli::model_spec(DEFAULT_MODEL)?,
     };
     let source = match &s.data {
         Some(source) => source.clone(),
-        None => cnn_cli::select_data("mnist", None)?,
+        None => cnn_cli::select_data(None, None),
     };
     let mut cfg = s.recipe.fresh(&source, s.own_data)?;
     cfg.ops = s.ops;
@@ -88,27 +88,35 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset)> {
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(&s.model_arg, e))?;
     let trainer = Trainer::new(cfg, &spec, &s.device, &data.train).map_err(explain)?;
-    Ok((trainer, data))
+    Ok((trainer, data, source))
 }
 
 /// A resumed run: model, recipe and data from the folder's checkpoint.
-fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset)> {
+fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSource)> {
     let path = folder.checkpoint();
     let ckpt = folder
         .resume_checkpoint(s.spec.as_ref(), &s.device)
         .map_err(explain)?;
     let recorded = recorded_config(&ckpt, &path)?;
     s.recipe.check_repeats(&recorded)?;
-    let source = data_for(s, &ckpt, &path)?;
-    if recorded.dataset != source.kind.name() {
+    if let Some(kind) = s.dataset
+        && kind != recorded.dataset
+    {
         anyhow::bail!(
-            "{} holds a run on {}, not {} (pass --dataset {})",
+            "{} holds a run on {}, not {kind} ({})",
             path.display(),
             recorded.dataset,
-            source.kind.name(),
-            recorded.dataset
+            match recorded.dataset {
+                DatasetKind::Own => "leave --dataset out".to_string(),
+                other => format!("pass --dataset {other}"),
+            }
         );
     }
+    // A folder given alone holds the recorded dataset (a copy moved elsewhere, say).
+    let source = match (&s.data, s.dataset) {
+        (Some(given), None) => DataSource::new(&given.dir, recorded.dataset),
+        _ => data_for(s, &ckpt, &path)?,
+    };
     let data = load(s, &source)?;
     let mut t =
         Trainer::from_checkpoint(&ckpt, &path, &s.device, data.train.len()).map_err(explain)?;
@@ -119,7 +127,7 @@ fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset)> {
         t.epochs_done(),
         t.config().epochs
     )?;
-    Ok((t, data))
+    Ok((t, data, source))
 }
 
 /// The data, cut to `--train-limit` images when given.
@@ -136,7 +144,7 @@ fn data_for(s: &Settings, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSourc
     if let Some(source) = &s.data {
         return Ok(source.clone());
     }
-    cnn_cli::recorded_data(&recorded_config(ckpt, path)?)
+    Ok(cnn_cli::recorded_data(&recorded_config(ckpt, path)?))
 }
 
 fn recorded_config(ckpt: &RawCheckpoint, path: &Path) -> Result<TrainConfig> {

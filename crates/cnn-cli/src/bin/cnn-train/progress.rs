@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use cnn_data::Dataset;
+use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_training::{Event, FINAL_STATE_FILE, RunOutcome, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -27,8 +27,18 @@ pub(crate) fn accuracy_line(correct: usize, total: usize) -> String {
 }
 
 /// The two lines before the first epoch: what is trained on what, and the recipe.
-pub(crate) fn header(t: &Trainer, data: &Dataset, device: &Device, out: &Path) -> Result<()> {
+pub(crate) fn header(
+    t: &Trainer,
+    data: &Dataset,
+    source: &DataSource,
+    device: &Device,
+    out: &Path,
+) -> Result<()> {
     let cfg = t.config();
+    let images = match source.kind {
+        DatasetKind::Own => format!("images from {}", source.dir.display()),
+        builtin => format!("{} images", builtin.title()),
+    };
     let params: usize = t.model().layers().iter().map(|l| l.params).sum();
     let held_out = if cfg.validation > 0 {
         format!(" ({} more held out to validate)", cfg.validation)
@@ -36,10 +46,9 @@ pub(crate) fn header(t: &Trainer, data: &Dataset, device: &Device, out: &Path) -
         String::new()
     };
     cnn_cli::say!(
-        "training {} ({params} parameters) on {} {} images of {}x{} in {} classes{held_out}, testing on {}; device {device:?}; output {}",
+        "training {} ({params} parameters) on {} {images} of {}x{} in {} classes{held_out}, testing on {}; device {device:?}; output {}",
         t.model().spec().name,
         t.n_train(),
-        data.kind.name(),
         data.train.rows(),
         data.train.cols(),
         data.classes(),

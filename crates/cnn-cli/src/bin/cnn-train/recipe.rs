@@ -3,7 +3,7 @@
 //! which they must then repeat).
 
 use anyhow::{Result, bail};
-use cnn_data::DataSource;
+use cnn_data::{DataSource, DatasetKind};
 use cnn_models::Arch;
 use cnn_training::{Affine, TrainConfig};
 
@@ -58,12 +58,12 @@ impl Recipe {
     /// the flags applied, checked.
     pub(crate) fn fresh(&self, source: &DataSource, own_data: bool) -> Result<TrainConfig> {
         let known = if own_data {
-            "own data"
+            DatasetKind::Own
         } else {
-            source.kind.name()
+            source.kind
         };
         let mut cfg = self.over(TrainConfig::for_dataset(known, self.preset));
-        cfg.dataset = source.kind.name().to_string();
+        cfg.dataset = source.kind;
         // Recorded absolute, so --final-state and the report find the data from anywhere.
         cfg.data_dir = own_data
             .then(|| std::fs::canonicalize(&source.dir).unwrap_or_else(|_| source.dir.clone()));

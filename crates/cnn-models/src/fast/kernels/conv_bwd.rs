@@ -162,7 +162,13 @@ pub(crate) fn conv_bwd(
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = result;
         });
     }
-    // Summed in group order: the same result for any number of threads.
+    let (dw, db) = sum_groups(partials, s);
+    (dx, dw, db)
+}
+
+/// The groups' weight (transposed, `[k, Co]`) and bias gradients summed in group order, the
+/// same result for any number of threads; the weight gradient as `[Co, k]`.
+fn sum_groups(partials: Vec<Mutex<(Vec<f32>, Vec<f32>)>>, s: ConvShape) -> (Vec<f32>, Vec<f32>) {
     let mut dwt = vec![0.0; s.k() * s.c_out];
     let mut db = vec![0.0; s.c_out];
     for p in partials {
@@ -178,5 +184,5 @@ pub(crate) fn conv_bwd(
             dw[co * s.k() + r] = v;
         }
     }
-    (dx, dw, db)
+    (dw, db)
 }

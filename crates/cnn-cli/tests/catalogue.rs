@@ -814,6 +814,20 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "layer 5",
     );
     add(
+        "spec-input-extra-elements",
+        "`input` with elements beyond the three sides (they were once ignored)",
+        "input-extra.toml",
+        Some("input = [1, 28, 28, \"junk\", 7]\n[[layer]]\nconv = 4\n"),
+        "three positive integers",
+    );
+    add(
+        "spec-input-two-sides",
+        "`input` with two numbers",
+        "input-short.toml",
+        Some("input = [28, 28]\n[[layer]]\nconv = 4\n"),
+        "three positive integers",
+    );
+    add(
         "spec-input-mismatch",
         "`input = [1, 14, 14]` on 28x28 digits",
         "input.toml",

@@ -12,12 +12,44 @@ use crate::{Error, LayerSpec, NetSpec, Result};
 pub(crate) struct RawSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "three_sides"
+    )]
     input: Option<[usize; 3]>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     classes: Option<usize>,
     #[serde(default, rename = "layer")]
     layers: Vec<RawLayer>,
+}
+
+/// `input` as exactly three positive integers: serde's fixed-size arrays read the first
+/// three elements of a longer TOML array and ignore the rest.
+fn three_sides<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<[usize; 3]>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Side {
+        Count(usize),
+        Other(serde::de::IgnoredAny),
+    }
+    let sides: Vec<Side> = Vec::deserialize(d)?;
+    let counts: Vec<usize> = sides
+        .iter()
+        .filter_map(|s| match s {
+            Side::Count(n) if *n > 0 => Some(*n),
+            _ => None,
+        })
+        .collect();
+    match <[usize; 3]>::try_from(counts.as_slice()) {
+        Ok(shape) if sides.len() == 3 => Ok(Some(shape)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`input` must be exactly three positive integers [channels, height, width], not {} element(s)",
+            sides.len()
+        ))),
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -101,6 +101,8 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
 ///
 /// A `full` file (to resume from) records the whole state; otherwise only the recipe and
 /// the spec, so that weights files hold no timings and repeat byte for byte.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn encode(tensors: &[(String, Tensor)], state: &RunState, full: bool) -> Result<Vec<u8>> {
     let name = state
         .spec
@@ -131,6 +133,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
 }
 
 /// Serialises `tensors` with `metadata` exactly as given, under [`METADATA_KEY`].
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn encode_raw(
     tensors: &[(String, Tensor)],
     metadata: BTreeMap<String, String>,
@@ -284,6 +288,8 @@ fn state_of(metadata: &HashMap<String, String>, name: &str, path: &Path) -> Resu
 
 /// Checks checkpoint `bytes`: safetensors of f32 tensors carrying our metadata with a known
 /// version and a buildable network. `path` is only used in errors. Never panics on any input.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoint> {
     let st = SafeTensors::deserialize(bytes).map_err(|source| Error::NotSafetensors {
         path: path.to_path_buf(),
@@ -324,6 +330,8 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
 
 /// Copies the model weights from `ckpt` into the variables of `varmap`, checking that every
 /// variable is present with its exact shape.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Result<()> {
     let vars = varmap.data().lock().map_err(|_| Error::LockPoisoned)?;
     // In name order, so the error for a wrong checkpoint is the same every time.
@@ -351,6 +359,8 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
 /// Builds the network a decoded checkpoint describes straight from its tensors, for
 /// inference only: no trainable variables, and no random initialisation first (which a
 /// browser's wasm could not seed). `path` is only used in errors.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn inference_model(ckpt: &RawCheckpoint, path: &Path, device: &Device) -> Result<Cnn> {
     let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
         path: path.to_path_buf(),
@@ -393,6 +403,8 @@ pub fn load_model(
 
 /// Builds the network a decoded checkpoint describes and loads its weights, as
 /// [`load_model`] does for a file; `path` is only used in errors.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
 pub fn model_from(
     ckpt: RawCheckpoint,
     expected: Option<&str>,

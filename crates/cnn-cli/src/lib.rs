@@ -278,7 +278,7 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
             };
         }
     };
-    match run(cli) {
+    match check_thread_count().and_then(|()| run(cli)) {
         Ok(code) => code,
         Err(e) if e.downcast_ref::<PipeClosed>().is_some() => ExitCode::from(PIPE_CLOSED),
         Err(e) => {
@@ -286,6 +286,31 @@ pub fn main_with<C: clap::Parser>(run: impl FnOnce(C) -> Result<ExitCode>) -> Ex
             warn(format_args!("error: {}", one_line_error(&e)));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Threads per logical core above which `RAYON_NUM_THREADS` is refused: past a few per
+/// core, candle's pool only adds switching (200 threads on 2 cores made an epoch 56x
+/// slower) and, at thousands, memory for stacks it cannot get.
+const MAX_THREADS_PER_CORE: usize = 4;
+
+/// Refuses a `RAYON_NUM_THREADS` (the thread count candle reads) that is not a number, or
+/// is more than [`MAX_THREADS_PER_CORE`] threads per logical core; 0 means every core.
+fn check_thread_count() -> Result<()> {
+    let Some(value) = std::env::var_os("RAYON_NUM_THREADS") else {
+        return Ok(());
+    };
+    let text = value.to_string_lossy();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let most = MAX_THREADS_PER_CORE * cores;
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= most => Ok(()),
+        Ok(n) => bail!(
+            "RAYON_NUM_THREADS={n}: more than {MAX_THREADS_PER_CORE} threads per logical core only slows training down; set fewer, or unset it to use every core"
+        ),
+        Err(_) => bail!(
+            "RAYON_NUM_THREADS={text}: expected a whole number of threads (0 or unset: every core)"
+        ),
     }
 }
 

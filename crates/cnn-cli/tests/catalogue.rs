@@ -32,6 +32,8 @@ struct Case {
     args: Vec<String>,
     /// What the error line must name (a file or a flag); empty for accepted input.
     names: String,
+    /// Environment variables set for the command, shown before it.
+    env: Vec<(String, String)>,
 }
 
 /// A table section: heading and cases.
@@ -47,6 +49,7 @@ fn case(id: &str, input: &str, bin: Bin, args: &[&str], names: &str) -> Case {
         bin,
         args: args.iter().map(|s| s.to_string()).collect(),
         names: names.into(),
+        env: Vec::new(),
     }
 }
 
@@ -385,6 +388,34 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         "classes.txt",
     );
     add(
+        "data-classes-control",
+        "a `classes.txt` whose name holds an ANSI escape sequence (it would recolour the terminal)",
+        data_dir(
+            root,
+            "classes-escape",
+            &good(vec![(
+                "classes.txt",
+                b"zero\n\x1b[31mone\x1b[0m\ntwo\n".to_vec(),
+            )]),
+        ),
+        "classes.txt",
+    );
+    add(
+        "data-one-class",
+        "every label the same: a single class, which any network learns perfectly",
+        data_dir(
+            root,
+            "one-class",
+            &[
+                ("train-images-idx3-ubyte", images(3)),
+                ("train-labels-idx1-ubyte", idx_labels(3, &[0, 0, 0])),
+                ("t10k-images-idx3-ubyte", images(3)),
+                ("t10k-labels-idx1-ubyte", idx_labels(3, &[0, 0, 0])),
+            ],
+        ),
+        "--data-dir",
+    );
+    add(
         "data-sums-huge",
         "a 2 MiB `SHA256SUMS.raw` (read with a bound, not whole)",
         data_dir(
@@ -448,6 +479,7 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
             bin: Train,
             args,
             names: names.into(),
+            env: Vec::new(),
         });
     };
     add(
@@ -1013,6 +1045,47 @@ fn flag_cases() -> Vec<Case> {
         }
         v.push(case(id, input, Train, &args, names));
     }
+    for (flag, value, input) in [(
+        "--l2",
+        "1e6",
+        "an L2 term so strong that weight decay alone diverges (a lower `--lr` would not help)",
+    )] {
+        v.push(case(
+            &format!("diverges-{}", flag.trim_start_matches('-')),
+            input,
+            Train,
+            &[
+                flag,
+                value,
+                "--epochs",
+                "1",
+                "--train-limit",
+                "640",
+                "--warmup-epochs",
+                "0",
+                "--out",
+                "DIR/out",
+            ],
+            flag,
+        ));
+    }
+    for (threads, input) in [
+        (
+            "200",
+            "`RAYON_NUM_THREADS` far above the cores (an epoch 56x slower)",
+        ),
+        ("many", "`RAYON_NUM_THREADS` that is not a number"),
+    ] {
+        let mut c = case(
+            &format!("env-threads-{threads}"),
+            input,
+            Train,
+            &["--epochs", "1", "--train-limit", "200", "--out", "DIR/out"],
+            "RAYON_NUM_THREADS",
+        );
+        c.env = vec![("RAYON_NUM_THREADS".into(), threads.into())];
+        v.push(c);
+    }
     v
 }
 
@@ -1180,6 +1253,7 @@ fn run_case(c: &Case, root: &Path, cache: &Path) -> Seen {
     }
     let out = Command::new(exe)
         .args(&args)
+        .envs(c.env.iter().map(|(k, v)| (k, v)))
         .env("CNN_DATA_CACHE", cache)
         .output()
         .unwrap();
@@ -1236,7 +1310,8 @@ fn table(sections: &[Section], seen: &[Vec<Seen>]) -> String {
                 Bin::Train => "cnn-train",
                 Bin::Predict => "cnn-predict",
             };
-            let command = format!("{bin} {}", c.args.join(" "));
+            let env: String = c.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+            let command = format!("{env}{bin} {}", c.args.join(" "));
             md.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",
                 c.id,

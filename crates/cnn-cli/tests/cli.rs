@@ -435,3 +435,68 @@ fn a_file_size_limit_is_one_line_not_a_silent_kill() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_before_the_first_epoch_says_nothing_was_saved_and_leaves_no_folder() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "1", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The recipe line comes once the data is loaded and the folder locked: a whole epoch of
+    // 60,000 images is still ahead.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("recipe:") {
+            break;
+        }
+    }
+    assert!(out.join("run.lock").exists(), "{seen:?}");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(Result::unwrap));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(
+        last, "interrupted before the first epoch ended; nothing was saved",
+        "{seen:?}"
+    );
+    assert!(!out.exists(), "the folder the run made is gone: {seen:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_data_folder_whose_path_is_not_utf8_is_refused_before_training() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9-digits"));
+    std::fs::create_dir_all(&data).unwrap();
+    copy_mnist(&data);
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "1", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "--data-dir");
+    assert!(text(&out.stderr).contains("not valid UTF-8"));
+    assert!(text(&out.stdout).is_empty(), "nothing trained");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    assert!(!dir.path().join("run").exists());
+}

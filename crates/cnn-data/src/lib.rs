@@ -387,6 +387,13 @@ fn read_class_names(path: &Path) -> Result<Option<Vec<String>>> {
     if names.iter().any(String::is_empty) {
         return Err(bad("has an empty line between class names"));
     }
+    // Names are printed to terminals and drawn in figures: an escape sequence would
+    // recolour or rewrite the user's terminal.
+    if names.iter().any(|n| n.chars().any(char::is_control)) {
+        return Err(bad(
+            "holds a control character (an escape sequence?) in a class name",
+        ));
+    }
     Ok(Some(names))
 }
 

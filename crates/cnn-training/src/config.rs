@@ -305,7 +305,16 @@ fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> Resul
     })
 }
 
-/// A value shown as the user would type it: 1e300, not three hundred digits.
+/// A value shown as the user would type it: `1e300` and `1e-300`, not three hundred digits.
+///
+/// ```
+/// assert_eq!(cnn_training::display_number(1e-300), "1e-300");
+/// assert_eq!(cnn_training::display_number(0.05), "0.05");
+/// ```
+pub fn display_number(v: f64) -> String {
+    num(v)
+}
+
 fn num(v: f64) -> String {
     if v.is_finite() && v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
         format!("{v:e}")

@@ -58,6 +58,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The training data holds a single class.
+    #[error("the data has a single class; a classifier needs at least two")]
+    OneClass,
     /// A run folder's path names a file.
     #[error("{path}: is a file, not a folder")]
     RunFolderIsFile {

@@ -32,6 +32,7 @@ pub use batch::{batch_tensor, label_tensor};
 pub use checkpoint::load_model;
 pub use config::{
     DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, FASHION_MEDIUM_LR, TrainConfig,
+    display_number,
 };
 pub use error::{Error, Result};
 pub use eval::{EVAL_BATCH, Evaluation, evaluate, predict_pixels, predict_proba};

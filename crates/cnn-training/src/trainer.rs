@@ -85,12 +85,14 @@ fn init_vars(
     for (name, var) in &vars {
         let dims = var.dims().to_vec();
         // fan_in is the same for a layer's weight and bias: take it from the weight.
+        // Found by binary search in the sorted names: a linear search made building a net
+        // of many layers quadratic.
         let weight_dims = match name.strip_suffix("bias") {
-            Some(prefix) => vars
-                .iter()
-                .find(|(n, _)| *n == format!("{prefix}weight"))
-                .map(|(_, v)| v.dims().to_vec())
-                .unwrap_or_else(|| dims.clone()),
+            Some(prefix) => {
+                let weight = format!("{prefix}weight");
+                vars.binary_search_by(|(n, _)| n.as_str().cmp(&weight))
+                    .map_or_else(|_| dims.clone(), |i| vars[i].1.dims().to_vec())
+            }
             None => dims.clone(),
         };
         let fan_in: usize = weight_dims.iter().skip(1).product::<usize>().max(1);
@@ -106,6 +108,10 @@ impl Trainer<Cnn> {
     /// A fresh run of the network `spec` on `train` (its image shape and classes fill in or
     /// are checked against the spec's), initialised from `cfg.seed`.
     pub fn new(cfg: TrainConfig, spec: &NetSpec, device: &Device, train: &Split) -> Result<Self> {
+        if train.classes() < 2 {
+            // One class is learnt perfectly by any network, and says nothing.
+            return Err(Error::OneClass);
+        }
         let spec = spec.resolve(train.image_shape(), train.classes())?;
         let mut mcfg = Self::model_config(cfg.seed, spec.clone());
         mcfg.ops = cfg.ops;

@@ -190,6 +190,15 @@ impl Cli {
             (false, false, true) => Mode::Train(Claim::Replace),
             (false, false, false) => Mode::Train(Claim::Fresh),
         };
+        if let Some(dir) = &self.data_dir
+            && dir.to_str().is_none()
+        {
+            // The run records its data folder as text, to find it again on resume.
+            bail!(
+                "--data-dir {}: the path is not valid UTF-8, which the run cannot record; rename the folder, or reach it through a link with a UTF-8 name",
+                dir.display()
+            );
+        }
         if self.train_limit == Some(0) {
             bail!("invalid --train-limit 0: must be at least 1");
         }

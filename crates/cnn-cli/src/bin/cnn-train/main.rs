@@ -87,7 +87,13 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
     let spec = spec
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(&s.model_arg, e))?;
-    let trainer = Trainer::new(cfg, &spec, &s.device, &data.train).map_err(explain)?;
+    let trainer = Trainer::new(cfg, &spec, &s.device, &data.train).map_err(|e| match e {
+        cnn_training::Error::OneClass => anyhow::anyhow!(
+            "--data-dir {}: every label is the same, a single class; a classifier needs at least two",
+            source.dir.display()
+        ),
+        other => explain(other),
+    })?;
     Ok((trainer, data, source))
 }
 

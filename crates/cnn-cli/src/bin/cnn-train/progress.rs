@@ -56,8 +56,9 @@ pub(crate) fn header(
         out.display()
     )?;
     let a = &cfg.augment;
+    let num = cnn_training::display_number;
     let elastic = if a.elastic > 0.0 {
-        format!(" elastic {}", a.elastic)
+        format!(" elastic {}", num(a.elastic))
     } else {
         String::new()
     };
@@ -65,11 +66,14 @@ pub(crate) fn header(
         (!a.is_none()).then(|| {
             format!(
                 " rotate {} scale {} translate {}{elastic}",
-                a.rotate, a.scale, a.translate
+                num(a.rotate),
+                num(a.scale),
+                num(a.translate)
             )
         }),
         (cfg.clean_epochs > 0).then(|| format!(" clean_epochs {}", cfg.clean_epochs)),
-        (cfg.label_smoothing > 0.0).then(|| format!(" label_smoothing {}", cfg.label_smoothing)),
+        (cfg.label_smoothing > 0.0)
+            .then(|| format!(" label_smoothing {}", num(cfg.label_smoothing))),
         (cfg.validation > 0).then(|| format!(" validation {}", cfg.validation)),
     ]
     .into_iter()
@@ -79,11 +83,11 @@ pub(crate) fn header(
         "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}{extra}; ops {}",
         cfg.epochs,
         cfg.batch_size,
-        cfg.lr,
-        cfg.momentum,
-        cfg.l2,
+        num(cfg.lr),
+        num(cfg.momentum),
+        num(cfg.l2),
         cfg.seed,
-        cfg.warmup_epochs,
+        num(cfg.warmup_epochs),
         cfg.shift,
         ops_name(t.model().ops())
     )
@@ -106,7 +110,8 @@ pub(crate) fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result
     );
     let outcome = cnn_training::run(trainer, data, Some(out), &stop, &mut |e| view.show(e));
     view.clear();
-    let outcome = diverged_explained(outcome, out)?;
+    let decay_step = trainer.config().lr * trainer.config().l2 / trainer.n_train() as f64;
+    let outcome = diverged_explained(outcome, out, decay_step)?;
     if let Some(e) = view.write_failed {
         // The epochs before the failed line are on disk, as after Ctrl-C.
         return Err(e);
@@ -216,17 +221,29 @@ impl View {
 
 /// A diverged run as one line that says what is kept and how to train again; other errors
 /// mapped to the flags to blame.
-fn diverged_explained(outcome: cnn_training::Result<RunOutcome>, out: &Path) -> Result<RunOutcome> {
+///
+/// `decay_step` is the share of each weight that weight decay alone takes away at the peak
+/// learning rate: from a tenth on, the L2 term, not the learning rate, is what diverged.
+fn diverged_explained(
+    outcome: cnn_training::Result<RunOutcome>,
+    out: &Path,
+    decay_step: f64,
+) -> Result<RunOutcome> {
     match outcome {
         Err(e @ cnn_training::Error::Diverged { epoch, suggest, .. }) => {
-            let kept = if out.join(FINAL_STATE_FILE).exists() {
+            let saved = out.join(FINAL_STATE_FILE).exists();
+            let kept = if saved {
                 format!("epoch {}'s files are kept in {}", epoch - 1, out.display())
             } else {
                 "no epoch finished, so nothing was saved".to_string()
             };
-            anyhow::bail!(
-                "{e}; {kept}; train again with a lower --lr, e.g. --lr {suggest} --overwrite"
-            )
+            let overwrite = if saved { " --overwrite" } else { "" };
+            let again = if decay_step >= 0.1 {
+                format!("a lower --l2 (its weight decay alone overshoots){overwrite}")
+            } else {
+                format!("a lower --lr, e.g. --lr {suggest}{overwrite}")
+            };
+            anyhow::bail!("{e}; {kept}; train again with {again}")
         }
         other => other.map_err(cnn_cli::explain),
     }

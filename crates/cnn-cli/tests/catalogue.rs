@@ -1045,30 +1045,24 @@ fn flag_cases() -> Vec<Case> {
         }
         v.push(case(id, input, Train, &args, names));
     }
-    for (flag, value, input) in [(
-        "--l2",
-        "1e6",
+    v.push(case(
+        "diverges-l2",
         "an L2 term so strong that weight decay alone diverges (a lower `--lr` would not help)",
-    )] {
-        v.push(case(
-            &format!("diverges-{}", flag.trim_start_matches('-')),
-            input,
-            Train,
-            &[
-                flag,
-                value,
-                "--epochs",
-                "1",
-                "--train-limit",
-                "640",
-                "--warmup-epochs",
-                "0",
-                "--out",
-                "DIR/out",
-            ],
-            flag,
-        ));
-    }
+        Train,
+        &[
+            "--l2",
+            "1e6",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "640",
+            "--warmup-epochs",
+            "0",
+            "--out",
+            "DIR/out",
+        ],
+        "--l2",
+    ));
     for (threads, input) in [
         (
             "200",

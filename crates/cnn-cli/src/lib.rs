@@ -59,7 +59,31 @@ pub fn model_spec(arg: &str) -> Result<NetSpec> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
-    NetSpec::from_toml(&text, &stem).with_context(|| format!("--model {arg}"))
+    let spec = NetSpec::from_toml(&text, &stem).with_context(|| format!("--model {arg}"))?;
+    if let Some(preset) = Arch::from_name(&spec.name)
+        && spec.layers != preset.spec().layers
+    {
+        // Runs are found and matched by name: a file calling itself small_cnn would pass for
+        // the preset in `runs/small_cnn`, its shipped weights and its figures.
+        bail!(
+            "--model {arg}: is named `{}`, a preset's name, but its layers differ from the preset's; give it a `name` of its own",
+            spec.name
+        );
+    }
+    Ok(spec)
+}
+
+/// Refuses a run whose recorded network has other layers than the spec `--model` gave
+/// (the file was edited since, say): names alone would match.
+pub fn check_same_layers(given: Option<&NetSpec>, recorded: &NetSpec, path: &Path) -> Result<()> {
+    match given {
+        Some(spec) if spec.layers != recorded.layers => bail!(
+            "{} holds a {} run with other layers than --model gives (was the spec file changed?); pass --model as the run was trained, or leave it out",
+            path.display(),
+            recorded.name
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// The data source a run recorded: its data folder, else its dataset's default folder.

@@ -846,6 +846,13 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "layer 5",
     );
     add(
+        "spec-takes-a-preset-name",
+        "a spec file named `small_cnn` with other layers (it would pass for the preset)",
+        "impostor.toml",
+        Some("name = \"small_cnn\"\n[[layer]]\nconv = 32\n"),
+        "a preset's name",
+    );
+    add(
         "spec-input-extra-elements",
         "`input` with elements beyond the three sides (they were once ignored)",
         "input-extra.toml",

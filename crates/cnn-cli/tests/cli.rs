@@ -500,3 +500,48 @@ fn a_data_folder_whose_path_is_not_utf8_is_refused_before_training() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     assert!(!dir.path().join("run").exists());
 }
+
+#[test]
+fn a_spec_file_edited_after_training_is_refused_on_resume_and_evaluation() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("mine.toml");
+    std::fs::write(
+        &spec,
+        "name = \"mine\"\n[[layer]]\nconv = 4\n[[layer]]\nmaxpool = 2\n",
+    )
+    .unwrap();
+    let (spec_s, run) = (spec.to_str().unwrap(), dir.path().join("run"));
+    let run_s = run.to_str().unwrap();
+    let trained = cnn_train(&[
+        "--model",
+        spec_s,
+        "--epochs",
+        "2",
+        "--train-limit",
+        "500",
+        "--out",
+        run_s,
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    // The same name, other layers.
+    std::fs::write(
+        &spec,
+        "name = \"mine\"\n[[layer]]\nconv = 8\n[[layer]]\nmaxpool = 2\n",
+    )
+    .unwrap();
+    let resumed = cnn_train(&[
+        "--resume",
+        "--model",
+        spec_s,
+        "--train-limit",
+        "500",
+        "--out",
+        run_s,
+    ]);
+    assert_clean_error(&resumed, "other layers than --model gives");
+    let evaluated = cnn_train(&["--final-state", "--model", spec_s, "--out", run_s]);
+    assert_clean_error(&evaluated, "other layers than --model gives");
+    // Without --model the run's own network is used.
+    let evaluated = cnn_train(&["--final-state", "--out", run_s]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+}

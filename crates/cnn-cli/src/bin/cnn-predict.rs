@@ -86,6 +86,7 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
         }
     };
     let (model, ckpt) = (loaded.model, loaded.checkpoint);
+    cnn_cli::check_same_layers(spec.as_ref(), model.spec(), Path::new(&label))?;
     let channels = model.input_shape()[0];
     if channels != 1 {
         anyhow::bail!(

@@ -37,6 +37,7 @@ fn evaluate(s: &Settings, checkpoint: Option<&Path>) -> Result<ExitCode> {
     let path = checkpoint.map_or_else(|| s.folder.final_state(), Path::to_path_buf);
     let (mut model, ckpt) =
         cnn_training::load_model(&path, s.expected_model(), &s.device).map_err(explain)?;
+    cnn_cli::check_same_layers(s.spec.as_ref(), model.spec(), &path)?;
     model.set_ops(s.ops);
     let source = data_for(s, &ckpt, &path)?;
     let data = cnn_cli::load_data(&source)?;
@@ -103,6 +104,9 @@ fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSo
     let ckpt = folder
         .resume_checkpoint(s.spec.as_ref(), &s.device)
         .map_err(explain)?;
+    if let Some(spec) = &ckpt.spec {
+        cnn_cli::check_same_layers(s.spec.as_ref(), spec, &path)?;
+    }
     let recorded = recorded_config(&ckpt, &path)?;
     s.recipe.check_repeats(&recorded)?;
     if let Some(kind) = s.dataset

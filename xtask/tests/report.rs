@@ -125,4 +125,66 @@ fn a_run_of_any_spec_gets_its_figures_from_the_run_folder_alone() {
     let md = std::fs::read_to_string(figs.join("results.md")).unwrap();
     assert!(md.contains("| `wide5` |"), "{md}");
     assert!(md.contains("the 16 first-layer 5x5 kernels"), "{md}");
+    hostile_runs_end_in_one_line(run.path());
+}
+
+/// Runs `cargo xtask report` with `args`; its output.
+fn report_output(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("report")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Data of another class count, a FIFO or extreme losses in the history: one error line
+/// (or figures), never a panic or a hang.
+fn hostile_runs_end_in_one_line(run: &std::path::Path) {
+    let other = tempfile::tempdir().unwrap();
+    let split = cnn_data::Split::new(vec![0; 4 * 28 * 28], vec![0, 1, 2, 0], 28, 28, 3).unwrap();
+    for set in ["train", "t10k"] {
+        let at = |kind: &str| other.path().join(format!("{set}-{kind}"));
+        split
+            .write_idx(&at("images-idx3-ubyte"), &at("labels-idx1-ubyte"))
+            .unwrap();
+    }
+    let out = report_output(&[
+        "--run".as_ref(),
+        run.as_os_str(),
+        "--data-dir".as_ref(),
+        other.path().as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("does not fit the run") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
+    let history = run.join("history.csv");
+    let text = std::fs::read_to_string(&history).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    (fields[1], fields[2]) = ("1e308".into(), "1e-300".into());
+    lines[1] = fields.join(",");
+    std::fs::write(&history, lines.join("\n") + "\n").unwrap();
+    let started = std::time::Instant::now();
+    let out = report_output(&["--run".as_ref(), run.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+
+    std::fs::remove_file(&history).unwrap();
+    let made = Command::new("mkfifo").arg(&history).status().unwrap();
+    assert!(made.success());
+    let out = report_output(&["--run".as_ref(), run.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("history.csv") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
 }

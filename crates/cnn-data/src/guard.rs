@@ -298,8 +298,9 @@ pub fn decompress_gz_bytes(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The text of a small regular file, or `None` when it holds more than `limit` bytes (only
-/// `limit + 1` bytes are ever read).
-pub(crate) fn read_text(path: &Path, limit: u64) -> Result<Option<String>> {
+/// `limit + 1` bytes are ever read). A FIFO, a device or a folder is [`Error::NotAFile`]:
+/// reading one could block for ever or never end.
+pub fn read_text(path: &Path, limit: u64) -> Result<Option<String>> {
     let mut text = String::new();
     open_file(path)?
         .take(limit + 1)

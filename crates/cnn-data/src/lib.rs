@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 pub use error::{Error, Result};
 pub use guard::{
     IdxHeader, IdxKind, MAX_DECOMPRESSED_BYTES, MAX_IMAGE_SIDE, check_idx, decompress_gz,
-    decompress_gz_bytes,
+    decompress_gz_bytes, read_text,
 };
 pub use split::Split;
 

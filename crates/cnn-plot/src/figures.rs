@@ -17,12 +17,14 @@ pub fn learning_curves<DB: DrawingBackend<ErrorType: 'static>>(
     points: &[EpochPoint],
 ) -> Result<()> {
     let finite = |p: &EpochPoint| {
-        p.train_loss.is_finite() && p.test_loss.is_finite() && p.test_accuracy.is_finite()
+        p.train_loss.is_finite()
+            && p.test_loss.is_finite()
+            && (0.0..=1.0).contains(&p.test_accuracy)
     };
     if points.is_empty() || !points.iter().all(finite) {
         return Err(Error::BadData {
             what: "learning curves",
-            reason: "no epochs, or non-finite values".into(),
+            reason: "no epochs, non-finite losses, or an accuracy outside 0..=1".into(),
         });
     }
     let body = titled(area, title)?;
@@ -41,9 +43,18 @@ fn loss_panel<DB: DrawingBackend<ErrorType: 'static>>(
     points: &[EpochPoint],
     x_range: std::ops::Range<f64>,
 ) -> Result<()> {
+    // The axis spans at most 1e-6 to 1e6: losses beyond are drawn at its edge. A range of
+    // hundreds of decades (a loss of 1e308 beside 1e-300) left plotters placing ticks for
+    // ever.
+    let (floor, ceiling) = (1e-6, 1e6);
     let losses = points.iter().flat_map(|p| [p.train_loss, p.test_loss]);
-    let lo = losses.clone().fold(f64::INFINITY, f64::min).max(1e-6) * 0.8;
-    let hi = losses.fold(0f64, f64::max) * 1.25;
+    let lo = losses
+        .clone()
+        .fold(f64::INFINITY, f64::min)
+        .clamp(floor, ceiling)
+        * 0.8;
+    let hi = losses.fold(0f64, f64::max).clamp(floor, ceiling) * 1.25;
+    let at = move |v: f64| v.clamp(lo, hi);
     let mut chart = ChartBuilder::on(left)
         .margin(16)
         .caption("loss (log scale)", (FONT, 20))
@@ -73,7 +84,7 @@ fn loss_panel<DB: DrawingBackend<ErrorType: 'static>>(
     ] {
         chart
             .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.epoch as f64, get(p))),
+                points.iter().map(|p| (p.epoch as f64, at(get(p)))),
                 color.stroke_width(3),
             ))
             .map_err(draw_err)?
@@ -83,7 +94,7 @@ fn loss_panel<DB: DrawingBackend<ErrorType: 'static>>(
             .draw_series(
                 points
                     .iter()
-                    .map(|p| Circle::new((p.epoch as f64, get(p)), 4, color.filled())),
+                    .map(|p| Circle::new((p.epoch as f64, at(get(p))), 4, color.filled())),
             )
             .map_err(draw_err)?;
     }

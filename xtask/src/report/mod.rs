@@ -188,8 +188,15 @@ impl RunFiles {
 
 fn evaluate(model: &Cnn, data: &Dataset, files: &RunFiles, device: &Device) -> Result<Evaluated> {
     let hist_path = &files.history;
-    let text = std::fs::read_to_string(hist_path)
-        .with_context(|| format!("reading {}", hist_path.display()))?;
+    // A history holds a line per epoch: 16 MiB is over 100,000 epochs.
+    let text = cnn_data::read_text(hist_path, 16 << 20)
+        .with_context(|| format!("reading {}", hist_path.display()))?
+        .with_context(|| {
+            format!(
+                "{} is larger than 16 MiB; not a history",
+                hist_path.display()
+            )
+        })?;
     let history = cnn_training::parse_history_csv(&text, data.test.len())
         .with_context(|| format!("{} is malformed", hist_path.display()))?;
     let mut probs = Vec::with_capacity(data.test.len());
@@ -315,6 +322,17 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     };
     let data =
         cnn_data::load(&source).with_context(|| format!("loading {}", source.dir.display()))?;
+    if let Some(spec) = &ckpt.spec {
+        // Before any figure: another class count or image size fails inside candle or the
+        // figures otherwise.
+        cnn_training::check_fit(spec, &data).with_context(|| {
+            format!(
+                "{} does not fit the run {} (pass the --data-dir it was trained on)",
+                source.dir.display(),
+                run_dir.display()
+            )
+        })?;
+    }
     let fig_dir = o.out.clone().unwrap_or_else(|| run_dir.join("figures"));
     std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
     let command = format!("cnn-train --final-state --out {}", run_dir.display());

@@ -116,6 +116,24 @@ fn a_spec_file_trains_on_a_custom_folder_and_the_run_folder_is_enough_afterwards
         .unwrap();
     common::assert_success(&out, "cnn-predict");
     assert!(text(&out).contains(": two ("), "{}", text(&out));
+
+    // What the network saw is saved at its own size; the picture itself is never replaced,
+    // even when it sits in the folder the copies go to.
+    let before = std::fs::read(data.join("two.png")).unwrap();
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_cnn-predict"))
+            .args(["--run", run_s, "--save-preprocessed"])
+            .arg(&data)
+            .arg(data.join("two.png"))
+            .output()
+            .unwrap();
+        common::assert_success(&out, "cnn-predict --save-preprocessed");
+    }
+    assert_eq!(std::fs::read(data.join("two.png")).unwrap(), before);
+    for copy in ["two-2.png", "two-3.png"] {
+        let seen = image::open(data.join(copy)).unwrap();
+        assert_eq!((seen.width(), seen.height()), (14, 14), "{copy}");
+    }
 }
 
 #[test]

@@ -213,12 +213,19 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
     let trained = train_quick(&run, "mnist");
     assert!(trained.status.success(), "{}", text(&trained).1);
     let data = mnist();
-    let (a, b) = (tmp.path().join("a.png"), tmp.path().join("b.png"));
-    page(data.test.image(0), 0).save(&a).unwrap();
+    // The preprocessed copy of the first picture cannot be written: its name, 252 letters
+    // and `.png`, is longer than a file name may be (a taken name would only move it on).
+    let stem = "a".repeat(252);
+    let (a, b) = (
+        tmp.path().join(format!("{stem}.p")),
+        tmp.path().join("b.png"),
+    );
+    page(data.test.image(0), 0)
+        .save_with_format(&a, image::ImageFormat::Png)
+        .unwrap();
     page(data.test.image(1), 0).save(&b).unwrap();
-    // The preprocessed copy of a.png cannot be written: a folder has its name.
     let seen = tmp.path().join("seen");
-    std::fs::create_dir_all(seen.join("a.png")).unwrap();
+    std::fs::create_dir_all(&seen).unwrap();
     let out = bin("predict")
         .args(["--run"])
         .arg(&run)
@@ -235,9 +242,10 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
     );
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("seen/a.png"),
+        stderr.starts_with("error: ") && stderr.contains(&format!("seen/{stem}.png")),
         "{stderr}"
     );
+    assert!(seen.join("b.png").is_file());
 
     // A run on a dataset this build does not know, with no class names recorded.
     let state = run.join("final_state.safetensors");

@@ -231,17 +231,22 @@ pub fn load_image(path: &Path) -> Result<Preprocessed> {
     to_mnist(&read_gray(path)?, path)
 }
 
-/// Writes a preprocessed 28x28 input as a PNG (white ink on black), to show what the model saw.
-pub fn save_preprocessed(p: &Preprocessed, path: &Path) -> Result<()> {
-    let img = GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, p.pixels.clone())
-        .ok_or_else(|| Error::PreprocessedSize {
+/// `pixels` (`rows x cols`, one byte a pixel) as the bytes of a grayscale PNG, to write
+/// wherever the caller chooses; `path` is only used in errors.
+pub fn gray_png(pixels: &[u8], rows: usize, cols: usize, path: &Path) -> Result<Vec<u8>> {
+    let img = GrayImage::from_raw(cols as u32, rows as u32, pixels.to_vec()).ok_or_else(|| {
+        Error::PreprocessedSize {
             path: PathBuf::from(path),
-            len: p.pixels.len(),
+            len: pixels.len(),
+        }
+    })?;
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|source| Error::ImageWrite {
+            path: path.to_path_buf(),
+            source,
         })?;
-    img.save(path).map_err(|source| Error::ImageWrite {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(png)
 }
 
 /// The preprocessed 28x28 pixels scaled to `rows x cols` (a copy when that is 28x28), for a

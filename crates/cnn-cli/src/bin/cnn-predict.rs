@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
 use cnn_cli::DeviceArg;
-use cnn_data::preprocess::{load_image, save_preprocessed};
+use cnn_data::preprocess::load_image;
 use cnn_models::{Arch, Cnn};
 use cnn_training::{RunFolder, Source};
 
@@ -41,7 +41,8 @@ struct Cli {
     /// Print JSON (one array) instead of lines.
     #[arg(long)]
     json: bool,
-    /// Also write each 28x28 input as the model saw it, as DIR/<file stem>.png.
+    /// Also write each input as the model saw it (its own image size), as DIR/<file stem>.png,
+    /// or <stem>-2.png and so on where that name is taken: no file is replaced.
     #[arg(long, value_name = "DIR")]
     save_preprocessed: Option<PathBuf>,
     /// Pictures to classify.
@@ -100,32 +101,68 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     Ok((model, names))
 }
 
-/// The 28x28 input of one picture, written to `--save-preprocessed` when asked, under a
-/// name no earlier picture of this command took (`a/7.png` and `b/7.png` give `7.png` and
-/// `7-2.png`).
+/// The network's input for one picture (its 28x28 preparation, scaled to the network's
+/// `rows x cols`), written to `--save-preprocessed` when asked.
 fn prepare(
     cli: &Cli,
     i: usize,
     path: &Path,
+    [rows, cols]: [usize; 2],
     taken: &mut HashSet<String>,
-) -> Result<cnn_data::preprocess::Preprocessed> {
-    let p = load_image(path)?;
+) -> Result<Vec<u8>> {
+    let pixels = cnn_data::preprocess::resized(&load_image(path)?, rows, cols);
     if let Some(dir) = &cli.save_preprocessed {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("image{i}"));
-        let name = (1..)
-            .map(|n| match n {
-                1 => format!("{stem}.png"),
-                n => format!("{stem}-{n}.png"),
-            })
-            .find(|name| !taken.contains(name))
-            .unwrap_or_default();
-        taken.insert(name.clone());
-        save_preprocessed(&p, &dir.join(name))?;
+        save_new(dir, &stem, &pixels, [rows, cols], taken)?;
     }
-    Ok(p)
+    Ok(pixels)
+}
+
+/// Writes `pixels` as a PNG in `dir` under a name that neither an earlier picture of this
+/// command took nor any file there holds (`7.png`, else `7-2.png`, ...): a file this
+/// command did not create is never replaced, the picture being classified included.
+fn save_new(
+    dir: &Path,
+    stem: &str,
+    pixels: &[u8],
+    [rows, cols]: [usize; 2],
+    taken: &mut HashSet<String>,
+) -> Result<()> {
+    use std::io::Write;
+    let png = cnn_data::preprocess::gray_png(pixels, rows, cols, &dir.join(format!("{stem}.png")))?;
+    for n in 1..=10_000 {
+        let name = match n {
+            1 => format!("{stem}.png"),
+            n => format!("{stem}-{n}.png"),
+        };
+        if taken.contains(&name) {
+            continue;
+        }
+        let target = dir.join(&name);
+        // create_new: refused, not replaced, when the name exists, even if it appeared
+        // after the search began.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&target)
+        {
+            Ok(mut file) => {
+                taken.insert(name);
+                return file
+                    .write_all(&png)
+                    .with_context(|| format!("cannot write {}", target.display()));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot write {}", target.display())),
+        }
+    }
+    anyhow::bail!(
+        "--save-preprocessed {}: {stem}.png to {stem}-10000.png all exist",
+        dir.display()
+    )
 }
 
 /// Classifies every picture; a picture that cannot be read or saved fails alone.
@@ -135,9 +172,9 @@ fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, path) in cli.images.iter().enumerate() {
-        let result = match prepare(cli, i, path, &mut taken) {
-            Ok(p) => {
-                ready.push((i, cnn_data::preprocess::resized(&p, rows, cols)));
+        let result = match prepare(cli, i, path, [rows, cols], &mut taken) {
+            Ok(pixels) => {
+                ready.push((i, pixels));
                 Ok(Vec::new())
             }
             Err(e) => Err(cnn_cli::one_line_error(&e)),

@@ -845,6 +845,14 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         Some(&"[[layer]]\nmaxpool = 2\n".repeat(5)),
         "layer 5",
     );
+    let deep = "[[layer]]\nlinear = 1\n".repeat(101);
+    add(
+        "spec-too-many-layers",
+        "101 layers (building and drawing grow with the count; 40,000 once took minutes)",
+        "deep.toml",
+        Some(&deep),
+        "at most 100",
+    );
     add(
         "spec-takes-a-preset-name",
         "a spec file named `small_cnn` with other layers (it would pass for the preset)",

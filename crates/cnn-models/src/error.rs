@@ -34,6 +34,14 @@ pub enum Error {
     /// A spec has no `name`.
     #[error("the spec has no name")]
     NoName,
+    /// A spec lists more layers than [`crate::MAX_LAYERS`].
+    #[error("{layers} layers: a spec may list at most {max}")]
+    TooManyLayers {
+        /// Layers listed.
+        layers: usize,
+        /// The most accepted.
+        max: usize,
+    },
     /// A spec's name cannot be used as a folder name.
     #[error("name `{name}`: use 1 to 64 letters, digits, `_`, `-` or `.`, not starting with `.`")]
     BadName {

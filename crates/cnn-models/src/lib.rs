@@ -36,4 +36,6 @@ pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
 pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
 pub use dropout::{Dropout, splitmix64};
 pub use error::{Error, Result, one_line};
-pub use spec::{LayerInfo, LayerSpec, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder};
+pub use spec::{
+    LayerInfo, LayerSpec, MAX_LAYERS, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder,
+};

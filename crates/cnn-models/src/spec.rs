@@ -16,6 +16,11 @@ pub const MAX_WIDTH: usize = 65_536;
 pub const MAX_PARAMS: usize = 200_000_000;
 /// Largest input side accepted, in pixels.
 pub const MAX_SIDE: usize = 4096;
+/// Most layers a spec may list. The deepest plain CNNs of the textbooks (VGG-19: 19 weight
+/// layers, with its pools and dropouts under 40 in all) fit well within it; without skip
+/// connections, much deeper stacks do not train; and the architecture figure, a box per
+/// layer, stays under 5,500 pixels tall.
+pub const MAX_LAYERS: usize = 100;
 
 /// One layer of a [`NetSpec`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -346,6 +351,12 @@ impl NetSpec {
         if !is_valid_name(&self.name) {
             return Err(Error::BadName {
                 name: self.name.clone(),
+            });
+        }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(Error::TooManyLayers {
+                layers: self.layers.len(),
+                max: MAX_LAYERS,
             });
         }
         for (i, l) in self.layers.iter().enumerate() {

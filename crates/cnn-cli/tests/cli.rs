@@ -545,3 +545,40 @@ fn a_spec_file_edited_after_training_is_refused_on_resume_and_evaluation() {
     let evaluated = cnn_train(&["--final-state", "--out", run_s]);
     assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
 }
+
+#[test]
+fn a_network_above_64_mib_of_checkpoint_resumes_and_evaluates() {
+    // 784 x 16384 weights: a 104 MB checkpoint, once refused on reading by its own tool.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("wide.toml");
+    std::fs::write(&spec, "name = \"wide\"\n[[layer]]\nlinear = 16384\n").unwrap();
+    let (spec_s, run) = (spec.to_str().unwrap(), dir.path().join("run"));
+    let run_s = run.to_str().unwrap();
+    let trained = cnn_train(&[
+        "--model",
+        spec_s,
+        "--epochs",
+        "1",
+        "--train-limit",
+        "128",
+        "--out",
+        run_s,
+    ]);
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let size = std::fs::metadata(run.join("checkpoint.safetensors"))
+        .unwrap()
+        .len();
+    assert!(size > 64 << 20, "{size} bytes");
+    let resumed = cnn_train(&["--resume", "--train-limit", "128", "--out", run_s]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(text(&resumed.stdout).contains("resuming"));
+    let evaluated = cnn_train(&["--final-state", "--out", run_s]);
+    assert!(evaluated.status.success(), "{}", text(&evaluated.stderr));
+    // Padding a checkpoint beyond what its network implies is still refused.
+    let padded = dir.path().join("padded.safetensors");
+    let mut bytes = std::fs::read(run.join("final_state.safetensors")).unwrap();
+    bytes.resize(bytes.len() + (60 << 20), 0);
+    std::fs::write(&padded, bytes).unwrap();
+    let refused = cnn_train(&["--final-state", "--checkpoint", padded.to_str().unwrap()]);
+    assert_clean_error(&refused, "too large for a checkpoint");
+}

@@ -370,3 +370,32 @@ fn pictures_sharing_a_file_name_keep_their_own_preprocessed_copy() {
         assert_eq!(saved.as_raw(), &expected.pixels, "{}", path.display());
     }
 }
+
+#[test]
+fn pictures_with_data_after_their_end_marker_are_classified() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = mnist();
+    let img = page(data.test.image(0), 10);
+    let mut files = Vec::new();
+    for (format, ext, tail) in [
+        (image::ImageFormat::Png, "png", vec![7u8; 70]),
+        (image::ImageFormat::Jpeg, "jpg", vec![0u8; 100]),
+    ] {
+        let mut bytes = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .unwrap();
+        bytes.extend(tail);
+        let file = tmp.path().join(format!("padded.{ext}"));
+        std::fs::write(&file, bytes).unwrap();
+        files.push(file);
+    }
+    let out = bin("predict")
+        .current_dir(tmp.path())
+        .args(["--model", "small_cnn"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.matches(": 7 (").count(), 2, "{stdout}");
+}

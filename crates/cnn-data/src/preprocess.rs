@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 
 use image::metadata::Orientation;
 use image::{
@@ -78,31 +78,96 @@ pub fn read_gray(path: &Path) -> Result<GrayImage> {
 }
 
 /// Refuses a PNG or JPEG without its end marker: decoders fill a file cut short with grey
-/// and succeed, and the grey would be read as part of the picture.
+/// and succeed, and the grey would be read as part of the picture. The marker is found by
+/// walking the file's structure, so data after it (padding, a motion photo's video) is
+/// allowed.
 fn check_complete(path: &Path, format: Option<ImageFormat>) -> Result<()> {
-    let (name, marker): (&str, &[u8]) = match format {
-        Some(ImageFormat::Jpeg) => ("JPEG", &[0xFF, 0xD9]),
-        Some(ImageFormat::Png) => ("PNG", b"IEND"),
-        _ => return Ok(()),
-    };
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let tail_len = len.min(64);
-    file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
-    let mut tail = Vec::with_capacity(tail_len as usize);
-    file.take(tail_len).read_to_end(&mut tail).map_err(io)?;
-    if tail.windows(marker.len()).any(|w| w == marker) {
-        Ok(())
-    } else {
-        Err(Error::CutShort {
+    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let (name, complete) = match format {
+        Some(ImageFormat::Jpeg) => ("JPEG", jpeg_complete(file)),
+        Some(ImageFormat::Png) => ("PNG", png_complete(file)),
+        _ => return Ok(()),
+    };
+    match complete {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::CutShort {
             path: path.to_path_buf(),
             format: name,
-        })
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::CutShort {
+            path: path.to_path_buf(),
+            format: name,
+        }),
+        Err(e) => Err(io(e)),
     }
+}
+
+/// Whether a PNG reaches its `IEND` chunk: chunk by chunk (length, type, data, CRC) after
+/// the 8-byte signature.
+fn png_complete(mut r: impl Read) -> std::io::Result<bool> {
+    skip(&mut r, 8)?;
+    loop {
+        let mut head = [0u8; 8];
+        r.read_exact(&mut head)?;
+        if &head[4..] == b"IEND" {
+            return Ok(true);
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        skip(&mut r, u64::from(len) + 4)?;
+    }
+}
+
+/// Whether a JPEG reaches its end-of-image marker (`FF D9`): segment by segment up to the
+/// first scan (a thumbnail in the EXIF segment has one of its own), then the first `FF D9`
+/// in the scans, where a data byte `FF` is always followed by `00` or a restart marker.
+fn jpeg_complete(mut r: impl Read) -> std::io::Result<bool> {
+    skip(&mut r, 2)?; // start of image
+    loop {
+        let mut byte = [0u8; 1];
+        r.read_exact(&mut byte)?;
+        if byte[0] != 0xFF {
+            return Ok(false);
+        }
+        let mut code = 0xFF;
+        while code == 0xFF {
+            r.read_exact(&mut byte)?;
+            code = byte[0];
+        }
+        match code {
+            0xD9 => return Ok(true),
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {
+                let mut len = [0u8; 2];
+                r.read_exact(&mut len)?;
+                skip(&mut r, u64::from(u16::from_be_bytes(len)).saturating_sub(2))?;
+                if code == 0xDA {
+                    break;
+                }
+            }
+        }
+    }
+    let mut prev = 0u8;
+    for byte in r.bytes() {
+        let byte = byte?;
+        if prev == 0xFF && byte == 0xD9 {
+            return Ok(true);
+        }
+        prev = byte;
+    }
+    Ok(false)
+}
+
+/// Reads past `n` bytes, failing with `UnexpectedEof` when the file ends first.
+fn skip(r: &mut impl Read, n: u64) -> std::io::Result<()> {
+    let skipped = std::io::copy(&mut r.take(n), &mut std::io::sink())?;
+    if skipped < n {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 /// Grayscale of a decoded picture. With transparency, it is laid on white paper; if that

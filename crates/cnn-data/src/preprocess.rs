@@ -124,7 +124,7 @@ fn png_complete(mut r: impl Read) -> std::io::Result<bool> {
 /// Whether a JPEG reaches its end-of-image marker (`FF D9`): segment by segment up to the
 /// first scan (a thumbnail in the EXIF segment has one of its own), then the first `FF D9`
 /// in the scans, where a data byte `FF` is always followed by `00` or a restart marker.
-fn jpeg_complete(mut r: impl Read) -> std::io::Result<bool> {
+fn jpeg_complete(mut r: impl std::io::BufRead) -> std::io::Result<bool> {
     skip(&mut r, 2)?; // start of image
     loop {
         let mut byte = [0u8; 1];

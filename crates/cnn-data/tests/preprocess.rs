@@ -166,7 +166,7 @@ fn a_picture_cut_short_is_refused() {
         // Data after the end marker is not a cut: padding, or a motion photo's video
         // (which holds end-marker bytes of its own, and others).
         let video: Vec<u8> = (0..5000u32)
-            .map(|i| (i * 2_654_435_761 >> 13) as u8)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         for (tail, what) in [(vec![0u8; 100], "zeros"), (video, "a video")] {
             let longer = dir.path().join(format!("{what}-{name}"));

@@ -331,6 +331,22 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         data_dir(root, "billions", &[("train-images-idx3-ubyte", claims)]),
         "train-images-idx3-ubyte",
     );
+    let claim = gz(&idx_images(16_383, 256, 256, &[]));
+    add(
+        "data-headers-disagree",
+        "headers claiming 16,383 images of 256x256 (gigabytes once decompressed) beside 5 test labels: refused from the headers, before any body is read",
+        data_dir(
+            root,
+            "headers",
+            &[
+                ("train-images-idx3-ubyte.gz", claim.clone()),
+                ("train-labels-idx1-ubyte.gz", gz(&idx_labels(16_383, &[]))),
+                ("t10k-images-idx3-ubyte.gz", claim),
+                ("t10k-labels-idx1-ubyte.gz", gz(&idx_labels(5, &[0; 5]))),
+            ],
+        ),
+        "t10k-labels-idx1-ubyte.gz",
+    );
     add(
         "data-checksum",
         "a file that disagrees with `SHA256SUMS.raw` beside it",

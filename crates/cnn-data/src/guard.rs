@@ -341,6 +341,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The header of `name` in `dir` (raw first, then `.gz`), read alone: the first 8 or 16
+/// bytes, decompressed from the start of a `.gz`. `None` when it cannot be read or parsed,
+/// which [`prepare`] then reports in full.
+pub(crate) fn peek(dir: &Path, name: &str, kind: IdxKind) -> Option<(PathBuf, IdxHeader)> {
+    let raw = dir.join(name);
+    let gz = dir.join(format!("{name}.gz"));
+    let mut head = vec![0u8; kind.header_len()];
+    let source = if raw.exists() {
+        open_file(&raw).ok()?.read_exact(&mut head).ok()?;
+        raw
+    } else {
+        let file = open_file(&gz).ok()?;
+        flate2::read::MultiGzDecoder::new(file)
+            .read_exact(&mut head)
+            .ok()?;
+        gz
+    };
+    let header = parse_header(&head, kind, &source).ok()?;
+    Some((source, header))
+}
+
 /// Finds `name` (raw first, then `.gz`) in `dir`, reads and validates it.
 pub(crate) fn prepare(
     dir: &Path,

@@ -242,9 +242,15 @@ pub fn load(source: &DataSource) -> Result<Dataset> {
         IdxKind::Images,
         IdxKind::Labels,
     ];
+    // The four headers agree before any body is read: two small files claiming gigabytes
+    // of images must not be decompressed to learn that their label counts differ.
+    let peek = |i: usize| guard::peek(dir, FILE_NAMES[i], kinds[i]);
+    if let [Some(a), Some(b), Some(c), Some(d)] = [peek(0), peek(1), peek(2), peek(3)] {
+        check_pairs([(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1), (&d.0, &d.1)])?;
+    }
     let prep = |i: usize| guard::prepare(dir, FILE_NAMES[i], kinds[i], sums.as_ref());
     let files = [prep(0)?, prep(1)?, prep(2)?, prep(3)?];
-    check_pairs(&files)?;
+    check_pairs(files.each_ref().map(|f| (&f.source, &f.header)))?;
     let names_file = dir.join(CLASSES_FILE);
     let names = read_class_names(&names_file)?;
     let classes = match &names {
@@ -310,30 +316,29 @@ fn check_dir(source: &DataSource) -> Result<()> {
 
 /// Each image file agrees with its label file on the count, holds items, and training and
 /// test images have one size.
-fn check_pairs(f: &[guard::Checked; 4]) -> Result<()> {
-    for pair in [&f[0..2], &f[2..4]] {
-        let (img, lbl) = (&pair[0], &pair[1]);
-        if img.header.count != lbl.header.count {
+/// The four files (training images and labels, test images and labels) agree: as many
+/// labels as images, some of each, and one image size.
+fn check_pairs(f: [(&PathBuf, &IdxHeader); 4]) -> Result<()> {
+    for [(img, ih), (lbl, lh)] in [[f[0], f[1]], [f[2], f[3]]] {
+        if ih.count != lh.count {
             return Err(Error::CountMismatch {
-                images: img.source.clone(),
-                n_images: img.header.count,
-                labels: lbl.source.clone(),
-                n_labels: lbl.header.count,
+                images: img.clone(),
+                n_images: ih.count,
+                labels: lbl.clone(),
+                n_labels: lh.count,
             });
         }
-        if img.header.count == 0 {
-            return Err(Error::NoItems {
-                path: img.source.clone(),
-            });
+        if ih.count == 0 {
+            return Err(Error::NoItems { path: img.clone() });
         }
     }
-    let (a, b) = (&f[0].header, &f[2].header);
+    let ((train, a), (test, b)) = (f[0], f[2]);
     if (a.rows, a.cols) != (b.rows, b.cols) {
         return Err(Error::SizeMismatch {
-            train: f[0].source.clone(),
+            train: train.clone(),
             train_rows: a.rows as usize,
             train_cols: a.cols as usize,
-            test: f[2].source.clone(),
+            test: test.clone(),
             test_rows: b.rows as usize,
             test_cols: b.cols as usize,
         });

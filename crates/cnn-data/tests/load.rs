@@ -434,3 +434,32 @@ fn a_killed_cache_write_leaves_no_temporary_file_behind() {
     );
     assert!(entry.join("train-images-idx3-ubyte").is_file());
 }
+
+#[test]
+fn the_four_headers_are_checked_against_each_other_before_any_body_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gz = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    // Headers claiming 16,383 images of 256x256 (a gigabyte each) with no bodies, and a
+    // test label file of 5: the counts disagree, and that is said before the (missing)
+    // bodies would be read.
+    let claim = idx_images(16_383, 256, 256, 0);
+    let files = [
+        ("train-images-idx3-ubyte.gz", gz(&claim)),
+        ("train-labels-idx1-ubyte.gz", gz(&idx_labels(16_383, &[]))),
+        ("t10k-images-idx3-ubyte.gz", gz(&claim)),
+        ("t10k-labels-idx1-ubyte.gz", gz(&idx_labels(5, &[0; 5]))),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(tmp.path().join(name), bytes).unwrap();
+    }
+    match load_dir(tmp.path()).unwrap_err() {
+        Error::CountMismatch {
+            n_images, n_labels, ..
+        } => assert_eq!((n_images, n_labels), (16_383, 5)),
+        e => panic!("{e}"),
+    }
+}

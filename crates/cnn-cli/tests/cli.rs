@@ -582,3 +582,52 @@ fn a_network_above_64_mib_of_checkpoint_resumes_and_evaluates() {
     let refused = cnn_train(&["--final-state", "--checkpoint", padded.to_str().unwrap()]);
     assert_clean_error(&refused, "too large for a checkpoint");
 }
+
+#[test]
+fn ctrl_c_during_the_evaluation_stops_there_and_keeps_nothing_of_that_epoch() {
+    use std::io::{BufRead, BufReader};
+    // Three wide convolutions over 28x28 maps: one training batch takes a moment, the
+    // evaluation over 10,000 test images about 15 s on 2 cores.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("wide.toml");
+    std::fs::write(
+        &spec,
+        "name = \"wide\"\n[[layer]]\nconv = 64\n[[layer]]\nconv = 128\n[[layer]]\nconv = 128\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+        .args(["--epochs", "1", "--train-limit", "64", "--model"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("recipe:") {
+            break;
+        }
+    }
+    // Past the single training batch, inside the evaluation.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    seen.extend(lines.map(Result::unwrap));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen:?}");
+    assert!(!seen.iter().any(|l| l.starts_with("epoch ")), "{seen:?}");
+    assert_eq!(
+        seen.last().unwrap(),
+        "interrupted before the first epoch ended; nothing was saved"
+    );
+    assert!(!out.exists());
+}

@@ -1,5 +1,7 @@
 //! Evaluation and prediction with any model: loss, accuracy and class probabilities.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::ModuleT;
 use cnn_data::Split;
@@ -43,10 +45,26 @@ pub fn evaluate<M: ModuleT + ?Sized>(
     split: &Split,
     device: &Device,
 ) -> Result<Evaluation> {
+    let never = AtomicBool::new(false);
+    let done = evaluate_unless_stopped(model, split, device, &never)?;
+    done.ok_or(Error::EmptySplit("evaluation"))
+}
+
+/// [`evaluate`], giving up between batches once `stop` is set (`None` then): a wide
+/// network's evaluation can take most of a minute, too long to ignore Ctrl-C.
+pub(crate) fn evaluate_unless_stopped<M: ModuleT + ?Sized>(
+    model: &M,
+    split: &Split,
+    device: &Device,
+    stop: &AtomicBool,
+) -> Result<Option<Evaluation>> {
     let mut loss_sum = 0.0f64;
     let mut correct = 0usize;
     let idx: Vec<usize> = (0..split.len()).collect();
     for chunk in idx.chunks(EVAL_BATCH) {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let x = batch_tensor(split, chunk, device)?;
         let y = label_tensor(split, chunk, device)?;
         let logits = logits(model, &x, split.classes())?;
@@ -59,11 +77,11 @@ pub fn evaluate<M: ModuleT + ?Sized>(
             .sum_all()?
             .to_scalar::<u32>()? as usize;
     }
-    Ok(Evaluation {
+    Ok(Some(Evaluation {
         loss: loss_sum / split.len().max(1) as f64,
         correct,
         total: split.len(),
-    })
+    }))
 }
 
 /// Class probabilities (softmax of the logits), one row per item of `indices`.

@@ -10,7 +10,7 @@ use cnn_models::{Cnn, NetSpec};
 
 use crate::augment::affine_batch;
 use crate::batch::{batch_tensor, label_tensor, shifted_batch};
-use crate::eval::evaluate;
+use crate::eval::evaluate_unless_stopped;
 use crate::{EpochMetrics, Error, Model, Result, Rng, Sgd, TrainConfig, lr_at};
 
 /// Progress inside an epoch, reported after every batch.
@@ -344,14 +344,19 @@ impl<M: Model> Trainer<M> {
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let eval_start = Instant::now();
-        let test = evaluate(&self.model, &data.test, &self.device)?;
+        // Stopped during evaluation, the epoch is not finished: nothing of it is kept, and a
+        // resumed run trains it again from the last saved epoch.
+        let Some(test) = evaluate_unless_stopped(&self.model, &data.test, &self.device, stop)?
+        else {
+            return Ok(None);
+        };
         let val = if self.cfg.validation > 0 {
             let held_out: Vec<usize> = (self.n_train..train.len()).collect();
-            Some(evaluate(
-                &self.model,
-                &train.select(&held_out),
-                &self.device,
-            )?)
+            let split = train.select(&held_out);
+            match evaluate_unless_stopped(&self.model, &split, &self.device, stop)? {
+                Some(v) => Some(v),
+                None => return Ok(None),
+            }
         } else {
             None
         };

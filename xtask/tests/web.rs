@@ -112,4 +112,46 @@ fn digits_drawn_in_chromium_are_recognised_at_once() {
         out.display()
     );
     std::fs::write(out.join("summary.json"), stdout.as_bytes()).unwrap();
+    hostile_clients_get_short_answers(&url, &out.join("site"));
+}
+
+/// Sends `raw` to the server at `url` and returns what it answers, up to its close.
+fn exchange(url: &str, raw: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A client that pipelines and never reads holds one worker, not the server; a huge head
+/// is cut off; hidden files and links out of the site are not served.
+fn hostile_clients_get_short_answers(url: &str, site: &Path) {
+    use std::io::Write;
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(&b"GET /cnn_web.wasm HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20))
+        .unwrap();
+    let page = exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let huge = format!("GET / HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(40_000));
+    let refused = exchange(url, huge.as_bytes());
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+    std::fs::write(site.join(".secret"), "hidden").unwrap();
+    let outside = site.parent().unwrap().join("outside.txt");
+    std::fs::write(&outside, "outside").unwrap();
+    let link = site.join("link.txt");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    for path in ["/.secret", "/link.txt", "/../outside.txt"] {
+        let answer = exchange(url, format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+    }
+    drop(stalled);
 }

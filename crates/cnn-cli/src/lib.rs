@@ -115,6 +115,16 @@ pub fn explain(e: cnn_training::Error) -> anyhow::Error {
             };
             anyhow::anyhow!("{e}{advice}")
         }
+        E::ActivationMemory {
+            batch,
+            bytes,
+            per_image,
+        } => anyhow::anyhow!(
+            "a training batch of {batch} images needs about {:.1} GB for its activations ({:.1} MB an image), more than the {} GB allowed: lower --batch-size, or use narrower layers or smaller images",
+            bytes as f64 / 1e9,
+            per_image as f64 / 1e6,
+            cnn_training::ACTIVATION_BUDGET >> 30
+        ),
         E::RunFolderIsFile { path } => {
             anyhow::anyhow!("--out {}: is a file, not a folder", path.display())
         }

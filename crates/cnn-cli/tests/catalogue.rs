@@ -331,6 +331,22 @@ fn data_cases(root: &Path, digits: &[u8], labels: &[u8]) -> Vec<Case> {
         data_dir(root, "billions", &[("train-images-idx3-ubyte", claims)]),
         "train-images-idx3-ubyte",
     );
+    let big = gz(&idx_images(2, 2048, 2048, &vec![0; 2 * 2048 * 2048]));
+    add(
+        "data-images-too-large-for-the-net",
+        "two 2048x2048 images for `small_cnn`: 1.3 GB of activations an image (a 4096x4096 one once aborted the process)",
+        data_dir(
+            root,
+            "huge-images",
+            &[
+                ("train-images-idx3-ubyte.gz", big.clone()),
+                ("train-labels-idx1-ubyte.gz", gz(&idx_labels(2, &[0, 1]))),
+                ("t10k-images-idx3-ubyte.gz", big),
+                ("t10k-labels-idx1-ubyte.gz", gz(&idx_labels(2, &[0, 1]))),
+            ],
+        ),
+        "--batch-size",
+    );
     let claim = gz(&idx_images(16_383, 256, 256, &[]));
     add(
         "data-headers-disagree",
@@ -860,6 +876,13 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "pools.toml",
         Some(&"[[layer]]\nmaxpool = 2\n".repeat(5)),
         "layer 5",
+    );
+    add(
+        "spec-activations-too-large",
+        "`conv = 8192` on 28x28 digits: 6.6 GB of activations for a batch of 64 (`conv = 65536` once aborted the process)",
+        "vast.toml",
+        Some("[[layer]]\nconv = 8192\nkernel = 1\n"),
+        "--batch-size",
     );
     let deep = "[[layer]]\nlinear = 1\n".repeat(101);
     add(

@@ -470,6 +470,21 @@ impl NetSpec {
     pub fn num_params(&self) -> Result<usize> {
         Ok(self.layers()?.iter().map(|l| l.params).sum())
     }
+
+    /// Values one image occupies on its way through the network: the input and every
+    /// layer's output (a convolution's whole map, before its pool). Needs the input shape
+    /// and classes. Memory for a batch grows with it, whatever the parameter count.
+    pub fn activation_values(&self) -> Result<usize> {
+        let size = |l: &LayerInfo| {
+            l.output_shape
+                .iter()
+                .fold(1usize, |a, &b| a.saturating_mul(b))
+        };
+        // The layers begin with the input; a flatten is a view of the values before it.
+        let layers = self.layers()?;
+        let held = layers.iter().filter(|l| l.name != "flatten");
+        Ok(held.map(size).fold(0, usize::saturating_add))
+    }
 }
 
 fn check_layer(layer: usize, l: &LayerSpec) -> Result<()> {

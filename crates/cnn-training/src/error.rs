@@ -58,6 +58,21 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A training batch's activations would take more than [`crate::ACTIVATION_BUDGET`].
+    #[error(
+        "a training batch of {batch} images needs about {:.1} GB for its activations ({:.1} MB an image), more than the {} GB allowed: lower batch_size, or use narrower layers or smaller images",
+        *bytes as f64 / 1e9,
+        *per_image as f64 / 1e6,
+        crate::ACTIVATION_BUDGET >> 30
+    )]
+    ActivationMemory {
+        /// Images per batch.
+        batch: usize,
+        /// Bytes the batch would need.
+        bytes: u64,
+        /// Bytes per image.
+        per_image: u64,
+    },
     /// The training data holds a single class.
     #[error("the data has a single class; a classifier needs at least two")]
     OneClass,

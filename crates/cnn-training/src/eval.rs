@@ -27,8 +27,37 @@ impl Evaluation {
     }
 }
 
-/// Images per evaluation batch.
+/// Images per evaluation batch, at most (wide networks get fewer: [`eval_batch`]).
 pub const EVAL_BATCH: usize = 1000;
+
+/// Bytes the activations of one batch may take, training or evaluating. Fixed rather than
+/// read from the machine, so that the same spec is accepted or refused everywhere.
+pub const ACTIVATION_BUDGET: u64 = 2 << 30;
+
+/// Copies of its activations an evaluation batch holds per image.
+const EVAL_COPIES: u64 = 4;
+
+/// Copies of its activations a training step holds per image: the forward values kept for
+/// the backward pass, their gradients, and the fused ops' scratch.
+pub(crate) const TRAIN_COPIES: u64 = 4;
+
+/// Images per evaluation batch for `spec`: [`EVAL_BATCH`], or fewer when a batch of those
+/// would take more than [`ACTIVATION_BUDGET`] (a forward pass holds several copies of a
+/// layer's activations at once: its input, its output, the loss's softmax and candle's
+/// temporaries; four, as measured).
+///
+/// ```
+/// let small = cnn_models::Arch::SmallCnn.mnist_spec();
+/// assert_eq!(cnn_training::eval_batch(&small), 1000);
+/// let wide = cnn_models::NetSpec::builder("wide").conv(2048).input([1, 28, 28]).classes(10).build()?;
+/// assert!(cnn_training::eval_batch(&wide) < 200);
+/// # Ok::<(), cnn_models::Error>(())
+/// ```
+pub fn eval_batch(spec: &cnn_models::NetSpec) -> usize {
+    let per_image = 4 * EVAL_COPIES * spec.activation_values().unwrap_or(0) as u64;
+    let fits = ACTIVATION_BUDGET / per_image.max(1);
+    (fits as usize).clamp(1, EVAL_BATCH)
+}
 
 fn logits<M: ModuleT + ?Sized>(model: &M, x: &Tensor, classes: usize) -> Result<Tensor> {
     let logits = model.forward_t(x, false)?.detach();
@@ -39,14 +68,25 @@ fn logits<M: ModuleT + ?Sized>(model: &M, x: &Tensor, classes: usize) -> Result<
     Ok(logits)
 }
 
-/// Evaluates `model` on all of `split` (no dropout), in batches of [`EVAL_BATCH`].
+/// Evaluates `model` on all of `split` (no dropout), in batches of [`EVAL_BATCH`] images;
+/// [`evaluate_in`] takes another batch size ([`eval_batch`] suits a network of a spec).
 pub fn evaluate<M: ModuleT + ?Sized>(
     model: &M,
     split: &Split,
     device: &Device,
 ) -> Result<Evaluation> {
+    evaluate_in(model, split, device, EVAL_BATCH)
+}
+
+/// [`evaluate`] in batches of `batch` images.
+pub fn evaluate_in<M: ModuleT + ?Sized>(
+    model: &M,
+    split: &Split,
+    device: &Device,
+    batch: usize,
+) -> Result<Evaluation> {
     let never = AtomicBool::new(false);
-    let done = evaluate_unless_stopped(model, split, device, &never)?;
+    let done = evaluate_unless_stopped(model, split, device, batch, &never)?;
     done.ok_or(Error::EmptySplit("evaluation"))
 }
 
@@ -56,12 +96,13 @@ pub(crate) fn evaluate_unless_stopped<M: ModuleT + ?Sized>(
     model: &M,
     split: &Split,
     device: &Device,
+    batch: usize,
     stop: &AtomicBool,
 ) -> Result<Option<Evaluation>> {
     let mut loss_sum = 0.0f64;
     let mut correct = 0usize;
     let idx: Vec<usize> = (0..split.len()).collect();
-    for chunk in idx.chunks(EVAL_BATCH) {
+    for chunk in idx.chunks(batch.max(1)) {
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }

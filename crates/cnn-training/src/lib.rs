@@ -35,7 +35,10 @@ pub use config::{
     display_number,
 };
 pub use error::{Error, Result};
-pub use eval::{EVAL_BATCH, Evaluation, evaluate, predict_pixels, predict_proba};
+pub use eval::{
+    ACTIVATION_BUDGET, EVAL_BATCH, Evaluation, eval_batch, evaluate, evaluate_in, predict_pixels,
+    predict_proba,
+};
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};
 pub use model::Model;
 pub use optim::{Sgd, Slot};

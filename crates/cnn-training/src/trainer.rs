@@ -113,6 +113,7 @@ impl Trainer<Cnn> {
             return Err(Error::OneClass);
         }
         let spec = spec.resolve(train.image_shape(), train.classes())?;
+        check_activations(&spec, cfg.batch_size.min(train.len()))?;
         let mut mcfg = Self::model_config(cfg.seed, spec.clone());
         mcfg.ops = cfg.ops;
         let mut t = Self::with_model(cfg, device, train.len(), |vb| Ok(Cnn::new(&mcfg, vb)?))?;
@@ -346,14 +347,19 @@ impl<M: Model> Trainer<M> {
         let eval_start = Instant::now();
         // Stopped during evaluation, the epoch is not finished: nothing of it is kept, and a
         // resumed run trains it again from the last saved epoch.
-        let Some(test) = evaluate_unless_stopped(&self.model, &data.test, &self.device, stop)?
+        let batch = self
+            .spec
+            .as_ref()
+            .map_or(crate::EVAL_BATCH, crate::eval_batch);
+        let Some(test) =
+            evaluate_unless_stopped(&self.model, &data.test, &self.device, batch, stop)?
         else {
             return Ok(None);
         };
         let val = if self.cfg.validation > 0 {
             let held_out: Vec<usize> = (self.n_train..train.len()).collect();
             let split = train.select(&held_out);
-            match evaluate_unless_stopped(&self.model, &split, &self.device, stop)? {
+            match evaluate_unless_stopped(&self.model, &split, &self.device, batch, stop)? {
                 Some(v) => Some(v),
                 None => return Ok(None),
             }
@@ -428,6 +434,22 @@ pub fn check_fit(spec: &NetSpec, data: &Dataset) -> Result<()> {
                 data_classes: split.classes(),
             });
         }
+    }
+    Ok(())
+}
+
+/// Refuses a network whose activations for one training batch would take more than
+/// [`crate::ACTIVATION_BUDGET`]: the parameter count alone says nothing of them (a single
+/// `conv = 2048` layer has 205k parameters and 6 MB of activations an image).
+fn check_activations(spec: &NetSpec, batch_size: usize) -> Result<()> {
+    let per_image = 4 * crate::eval::TRAIN_COPIES * spec.activation_values()? as u64;
+    let bytes = per_image.saturating_mul(batch_size as u64);
+    if bytes > crate::ACTIVATION_BUDGET {
+        return Err(Error::ActivationMemory {
+            batch: batch_size,
+            bytes,
+            per_image,
+        });
     }
     Ok(())
 }

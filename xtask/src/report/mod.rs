@@ -201,7 +201,7 @@ fn evaluate(model: &Cnn, data: &Dataset, files: &RunFiles, device: &Device) -> R
         .with_context(|| format!("{} is malformed", hist_path.display()))?;
     let mut probs = Vec::with_capacity(data.test.len());
     let idx: Vec<usize> = (0..data.test.len()).collect();
-    for chunk in idx.chunks(cnn_training::EVAL_BATCH) {
+    for chunk in idx.chunks(cnn_training::eval_batch(model.spec())) {
         probs.extend(cnn_training::predict_proba(
             model, &data.test, chunk, device,
         )?);

@@ -47,7 +47,8 @@ fn evaluate(s: &Settings, checkpoint: Option<&Path>) -> Result<ExitCode> {
             source.dir.display()
         )
     })?;
-    let eval = cnn_training::evaluate(&model, &data.test, &s.device)?;
+    let batch = cnn_training::eval_batch(model.spec());
+    let eval = cnn_training::evaluate_in(&model, &data.test, &s.device, batch)?;
     let ops = ops_name(model.ops());
     cnn_cli::say!("loaded {} from {} (ops {ops})", ckpt.name, path.display())?;
     cnn_cli::say!("test loss: {:.4}", eval.loss)?;
@@ -93,6 +94,9 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
             "--data-dir {}: every label is the same, a single class; a classifier needs at least two",
             source.dir.display()
         ),
+        e @ cnn_training::Error::ActivationMemory { .. } => {
+            explain(e).context(format!("--model {}", s.model_arg))
+        }
         other => explain(other),
     })?;
     Ok((trainer, data, source))

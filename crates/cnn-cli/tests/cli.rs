@@ -631,3 +631,43 @@ fn ctrl_c_during_the_evaluation_stops_there_and_keeps_nothing_of_that_epoch() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_run_leaves_other_files_alone_and_a_failed_start_leaves_no_lock_or_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    let mine_s = mine.to_str().unwrap();
+    let out = cnn_train(&["--epochs", "1", "--train-limit", "200", "--out", mine_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("holds other files"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // Loading fails: the folder the run would have made is not left behind, and a folder
+    // that was there keeps no lock.
+    let missing = dir.path().join("no-data");
+    let fresh = dir.path().join("fresh");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for folder in [&fresh, &empty] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+            .args(["--epochs", "1", "--data-dir"])
+            .arg(&missing)
+            .arg("--out")
+            .arg(folder)
+            .output()
+            .unwrap();
+        assert_clean_error(&out, "does not exist");
+        assert!(!folder.join("run.lock").exists(), "{}", folder.display());
+    }
+    assert!(!fresh.exists());
+    assert!(empty.is_dir());
+}

@@ -126,6 +126,23 @@ impl RunFolder {
         }
     }
 
+    /// Whether the folder holds anything a run does not write ([`RUN_FILES`], [`LOCK_FILE`]
+    /// and their temporary files): a run started there leaves those untouched, but the
+    /// user may want to hear where its files go.
+    pub fn holds_other_files(&self) -> bool {
+        let ours = |name: &str| {
+            name == LOCK_FILE
+                || RUN_FILES
+                    .iter()
+                    .any(|f| name == *f || name.starts_with(&format!(".{f}.")))
+        };
+        std::fs::read_dir(&self.dir).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| !ours(&e.file_name().to_string_lossy()))
+        })
+    }
+
     /// Whether the folder holds a finished epoch's weights.
     pub fn has_weights(&self) -> bool {
         self.final_state().is_file()

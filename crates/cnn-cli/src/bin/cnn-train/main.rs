@@ -59,6 +59,14 @@ fn evaluate(s: &Settings, checkpoint: Option<&Path>) -> Result<ExitCode> {
 /// Trains into the run folder: claimed (created, locked, checked) first, given back after.
 fn train(mut s: Settings, claim: Claim) -> Result<ExitCode> {
     let mut folder = std::mem::replace(&mut s.folder, RunFolder::new(""));
+    if claim != Claim::Resume && folder.holds_other_files() {
+        cnn_cli::warn(format_args!(
+            "note: {} holds other files; the run adds only {} and {} there, and leaves the rest alone",
+            folder.dir().display(),
+            cnn_training::RUN_FILES.join(", "),
+            cnn_training::LOCK_FILE
+        ));
+    }
     folder
         .claim(claim)
         .map_err(|e| folder_error(e, folder.dir()))?;

@@ -268,26 +268,18 @@ fn one_and_two_threads_train_the_same_weights_byte_for_byte() {
 
 #[test]
 fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let out_s = out.to_str().unwrap();
-    let mut first = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
-        .args(["--epochs", "2", "--train-limit", "4000", "--out", out_s])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // The header is printed once the folder is locked.
-    let mut lines = std::io::BufReader::new(first.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.starts_with("recipe:") {
-            break;
-        }
-    }
+    let mut first = started(Command::new(env!("CARGO_BIN_EXE_cnn-train")).args([
+        "--epochs",
+        "2",
+        "--train-limit",
+        "4000",
+        "--out",
+        out_s,
+    ]));
     // Even told to overwrite, a second process must not write into a folder in use.
     let overwrite = [
         "--epochs",
@@ -300,8 +292,12 @@ fn a_second_run_into_a_busy_folder_is_refused_and_the_first_is_untouched() {
     ];
     let second = cnn_train(&overwrite);
     assert_clean_error(&second, "another run is using this folder");
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    assert!(first.wait().unwrap().success(), "{seen:?} {rest:?}");
+    let rest: Vec<String> = first.lines.by_ref().map(|l| l.unwrap()).collect();
+    assert!(
+        first.child.wait().unwrap().success(),
+        "{:?} {rest:?}",
+        first.seen
+    );
     assert!(
         rest.iter().any(|l| l.starts_with("epoch   2/2")),
         "{rest:?}"
@@ -438,35 +434,17 @@ fn a_file_size_limit_is_one_line_not_a_silent_kill() {
 
 #[test]
 fn ctrl_c_before_the_first_epoch_says_nothing_was_saved_and_leaves_no_folder() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
-        .args(["--epochs", "1", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
     // The recipe line comes once the data is loaded and the folder locked: a whole epoch of
     // 60,000 images is still ahead.
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.starts_with("recipe:") {
-            break;
-        }
-    }
-    assert!(out.join("run.lock").exists(), "{seen:?}");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    seen.extend(lines.map(Result::unwrap));
-    let status = child.wait().unwrap();
+    let mut run = started(
+        Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+            .args(["--epochs", "1", "--out"])
+            .arg(&out),
+    );
+    assert!(out.join("run.lock").exists(), "{:?}", run.seen);
+    let (status, seen) = run.interrupt();
     assert_eq!(status.code(), Some(130), "{seen:?}");
     let last = seen.last().unwrap();
     assert_eq!(
@@ -504,24 +482,14 @@ fn a_data_folder_whose_path_is_not_utf8_is_refused_before_training() {
 #[test]
 fn a_spec_file_edited_after_training_is_refused_on_resume_and_evaluation() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("mine.toml");
-    std::fs::write(
-        &spec,
+    let spec = write_spec(
+        dir.path(),
+        "mine",
         "name = \"mine\"\n[[layer]]\nconv = 4\n[[layer]]\nmaxpool = 2\n",
-    )
-    .unwrap();
+    );
     let (spec_s, run) = (spec.to_str().unwrap(), dir.path().join("run"));
     let run_s = run.to_str().unwrap();
-    let trained = cnn_train(&[
-        "--model",
-        spec_s,
-        "--epochs",
-        "2",
-        "--train-limit",
-        "500",
-        "--out",
-        run_s,
-    ]);
+    let trained = train_spec(spec_s, "2", "500", run_s);
     assert!(trained.status.success(), "{}", text(&trained.stderr));
     // The same name, other layers.
     std::fs::write(
@@ -550,20 +518,14 @@ fn a_spec_file_edited_after_training_is_refused_on_resume_and_evaluation() {
 fn a_network_above_64_mib_of_checkpoint_resumes_and_evaluates() {
     // 784 x 16384 weights: a 104 MB checkpoint, once refused on reading by its own tool.
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("wide.toml");
-    std::fs::write(&spec, "name = \"wide\"\n[[layer]]\nlinear = 16384\n").unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "wide",
+        "name = \"wide\"\n[[layer]]\nlinear = 16384\n",
+    );
     let (spec_s, run) = (spec.to_str().unwrap(), dir.path().join("run"));
     let run_s = run.to_str().unwrap();
-    let trained = cnn_train(&[
-        "--model",
-        spec_s,
-        "--epochs",
-        "1",
-        "--train-limit",
-        "128",
-        "--out",
-        run_s,
-    ]);
+    let trained = train_spec(spec_s, "1", "128", run_s);
     assert!(trained.status.success(), "{}", text(&trained.stderr));
     let size = std::fs::metadata(run.join("checkpoint.safetensors"))
         .unwrap()
@@ -585,44 +547,25 @@ fn a_network_above_64_mib_of_checkpoint_resumes_and_evaluates() {
 
 #[test]
 fn ctrl_c_during_the_evaluation_stops_there_and_keeps_nothing_of_that_epoch() {
-    use std::io::{BufRead, BufReader};
     // Three wide convolutions over 28x28 maps: one training batch takes a moment, the
     // evaluation over 10,000 test images about 15 s on 2 cores.
     let dir = tempfile::tempdir().unwrap();
-    let spec = dir.path().join("wide.toml");
-    std::fs::write(
-        &spec,
+    let spec = write_spec(
+        dir.path(),
+        "wide",
         "name = \"wide\"\n[[layer]]\nconv = 64\n[[layer]]\nconv = 128\n[[layer]]\nconv = 128\n",
-    )
-    .unwrap();
+    );
     let out = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cnn-train"))
-        .args(["--epochs", "1", "--train-limit", "64", "--model"])
-        .arg(&spec)
-        .arg("--out")
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.starts_with("recipe:") {
-            break;
-        }
-    }
+    let mut run = started(
+        Command::new(env!("CARGO_BIN_EXE_cnn-train"))
+            .args(["--epochs", "1", "--train-limit", "64", "--model"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out),
+    );
     // Past the single training batch, inside the evaluation.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    seen.extend(lines.map(Result::unwrap));
-    let status = child.wait().unwrap();
+    let (status, seen) = run.interrupt();
     assert_eq!(status.code(), Some(130), "{seen:?}");
     assert!(!seen.iter().any(|l| l.starts_with("epoch ")), "{seen:?}");
     assert_eq!(
@@ -670,4 +613,65 @@ fn a_run_leaves_other_files_alone_and_a_failed_start_leaves_no_lock_or_folder() 
     }
     assert!(!fresh.exists());
     assert!(empty.is_dir());
+}
+
+/// A `cnn-train` started and read up to its recipe line (data loaded, folder locked).
+struct Started {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    seen: Vec<String>,
+}
+
+fn started(cmd: &mut Command) -> Started {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("recipe:") {
+            break;
+        }
+    }
+    Started { child, lines, seen }
+}
+
+impl Started {
+    /// Ctrl-C, then the exit status and every line printed.
+    fn interrupt(&mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let killed = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.extend(self.lines.by_ref().map(Result::unwrap));
+        (self.child.wait().unwrap(), seen)
+    }
+}
+
+/// Writes a spec file `<name>.toml` holding `text` into `dir`.
+fn write_spec(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let spec = dir.join(format!("{name}.toml"));
+    std::fs::write(&spec, text).unwrap();
+    spec
+}
+
+/// Trains the spec file `spec` for `epochs` on the first `limit` images into `run`.
+fn train_spec(spec: &str, epochs: &str, limit: &str, run: &str) -> Output {
+    cnn_train(&[
+        "--model",
+        spec,
+        "--epochs",
+        epochs,
+        "--train-limit",
+        limit,
+        "--out",
+        run,
+    ])
 }

@@ -3,7 +3,7 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
-use crate::spec::Stage;
+use crate::plan::Stage;
 use crate::{Dropout, Error, LayerInfo, NetSpec, Result};
 
 /// Which implementation of the convolution, pooling and linear layers to run.

@@ -29,6 +29,7 @@ mod dropout;
 mod error;
 pub mod fast;
 pub mod par;
+mod plan;
 mod spec;
 mod spec_file;
 

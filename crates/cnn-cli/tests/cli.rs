@@ -675,3 +675,32 @@ fn train_spec(spec: &str, epochs: &str, limit: &str, run: &str) -> Output {
         run,
     ])
 }
+
+#[test]
+fn tiny_and_huge_recipe_values_print_as_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let run = cnn_train(&[
+        "--rotate",
+        "1e-300",
+        "--l2",
+        "1e-9",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "200",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let recipe = text(&run.stdout)
+        .lines()
+        .find(|l| l.starts_with("recipe:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        recipe.contains(" rotate 1e-300 ") && recipe.contains(" l2 1e-9 "),
+        "{recipe}"
+    );
+    assert!(recipe.len() < 200, "{recipe}");
+}

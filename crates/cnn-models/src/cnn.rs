@@ -3,8 +3,9 @@
 use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 
+use crate::batchnorm::BatchNorm;
 use crate::plan::Stage;
-use crate::{Dropout, Error, LayerInfo, NetSpec, Result};
+use crate::{Activation, ConvSpec, Dropout, Error, LayerInfo, NetSpec, PoolKind, Result};
 
 /// Which implementation of the convolution, pooling and linear layers to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,28 +40,34 @@ impl ModelConfig {
     }
 }
 
-/// A convolution with bias and ReLU, and the 2x2 max-pool that follows it when the spec puts
-/// one right after it (fused into one op on the fast path).
+/// A convolution with bias, its batch norm and activation, and the 2x2 max-pool that
+/// follows a plain conv when the spec puts one right after it (fused into one op on the fast
+/// path).
 #[derive(Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
+    spec: ConvSpec,
+    bn: Option<BatchNorm>,
     pool: bool,
 }
 
 impl ConvBlock {
     fn new(
         c_in: usize,
-        c_out: usize,
-        kernel: usize,
+        spec: ConvSpec,
+        bn: Option<VarBuilder<'_>>,
         pool: bool,
         vb: VarBuilder<'_>,
     ) -> Result<Self> {
         let cfg = Conv2dConfig {
-            padding: kernel / 2,
+            padding: spec.pad(),
+            stride: spec.stride,
             ..Default::default()
         };
         Ok(Self {
-            conv: candle_nn::conv2d(c_in, c_out, kernel, cfg, vb)?,
+            conv: candle_nn::conv2d(c_in, spec.channels, spec.kernel, cfg, vb)?,
+            bn: bn.map(|vb| BatchNorm::new(spec.channels, vb)).transpose()?,
+            spec,
             pool,
         })
     }
@@ -70,16 +77,56 @@ impl ConvBlock {
         self.conv.weight()
     }
 
+    /// The layer's options.
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+
+    /// The batch norm, if the layer has one.
+    pub fn batchnorm(&self) -> Option<&BatchNorm> {
+        self.bn.as_ref()
+    }
+
     /// Whether a max-pool follows the convolution.
     pub fn pooled(&self) -> bool {
         self.pool
     }
 
-    /// Convolution and ReLU, without the pool.
-    fn conv_relu(&self, h: &Tensor, ops: OpsPath) -> Result<Tensor> {
-        match (ops, self.conv.bias()) {
-            (OpsPath::Fast, Some(b)) => Ok(crate::fast::conv_relu(h, self.conv.weight(), b)?),
-            _ => Ok(self.conv.forward(h)?.relu()?),
+    /// Convolution, batch norm and activation, without the pool.
+    fn features(&self, h: &Tensor, ops: OpsPath, train: bool) -> Result<Tensor> {
+        let (w, relu) = (self.conv.weight(), self.spec.activation == Activation::Relu);
+        let bias = self.conv.bias();
+        if self.spec.is_plain()
+            && let (OpsPath::Fast, Some(b)) = (ops, bias)
+        {
+            return Ok(crate::fast::conv_relu(h, w, b)?);
+        }
+        // ReLU goes into the last op before it: the conv, or its batch norm.
+        let conv_relu = relu && self.bn.is_none();
+        let y = match (ops, bias) {
+            (OpsPath::Fast, Some(b)) => {
+                crate::fast::conv(h, w, b, self.spec.stride, self.spec.pad(), conv_relu)?
+            }
+            (_, Some(b)) => {
+                let (s, p) = (self.spec.stride, self.spec.pad());
+                crate::fast::reference_conv(h, w, b, s, p, conv_relu)?
+            }
+            (_, None) => {
+                let y = self.conv.forward(h)?;
+                if conv_relu { y.relu()? } else { y }
+            }
+        };
+        match &self.bn {
+            Some(bn) => {
+                let y = bn.forward(&y, ops, train, relu)?;
+                if relu {
+                    Ok(y)
+                } else {
+                    activate(&y, self.spec.activation)
+                }
+            }
+            None if relu => Ok(y),
+            None => activate(&y, self.spec.activation),
         }
     }
 
@@ -92,17 +139,29 @@ impl ConvBlock {
             (OpsPath::Fast, Some(b), true) => {
                 Ok(crate::fast::conv_relu_pool2_eval(h, self.conv.weight(), b)?)
             }
-            (_, _, true) => pool(&self.conv_relu(h, ops)?, ops),
-            (_, _, false) => self.conv_relu(h, ops),
+            (_, _, true) => pool(&self.features(h, ops, train)?, ops, PoolKind::Max, [2, 2]),
+            (_, _, false) => self.features(h, ops, train),
         }
     }
 }
 
-/// A linear layer (flattening its input), with ReLU for hidden layers.
+/// `act` applied to `x` with candle's ops (ReLU is fused into the op before it where it can
+/// be).
+fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
+    Ok(match act {
+        Activation::Relu => x.relu()?,
+        Activation::Tanh => x.tanh()?,
+        Activation::Gelu => x.gelu_erf()?,
+        Activation::Silu => x.silu()?,
+        Activation::None => x.clone(),
+    })
+}
+
+/// A linear layer (flattening its input), then its activation.
 #[derive(Debug)]
 pub struct LinearBlock {
     linear: Linear,
-    relu: bool,
+    act: Activation,
 }
 
 impl LinearBlock {
@@ -113,28 +172,33 @@ impl LinearBlock {
             h.clone()
         };
         let l = &self.linear;
+        let relu = self.act == Activation::Relu;
         match (ops, l.bias()) {
-            (OpsPath::Fast, Some(b)) => Ok(crate::fast::linear(&h, l.weight(), b, self.relu)?),
-            _ => {
-                let y = l.forward(&h)?;
-                Ok(if self.relu { y.relu()? } else { y })
+            (OpsPath::Fast, Some(b)) => {
+                let y = crate::fast::linear(&h, l.weight(), b, relu)?;
+                if relu { Ok(y) } else { activate(&y, self.act) }
             }
+            _ => activate(&l.forward(&h)?, self.act),
         }
     }
 }
 
-fn pool(h: &Tensor, ops: OpsPath) -> Result<Tensor> {
-    match ops {
-        OpsPath::Fast => Ok(crate::fast::maxpool2(h)?),
-        OpsPath::Reference => Ok(crate::fast::reference_maxpool2(h)?),
-    }
+/// A pool: the 2x2 max-pool keeps its own kernels (the presets' results depend on them).
+fn pool(h: &Tensor, ops: OpsPath, kind: PoolKind, window: [usize; 2]) -> Result<Tensor> {
+    let two = kind == PoolKind::Max && window == [2, 2];
+    Ok(match (ops, two) {
+        (OpsPath::Fast, true) => crate::fast::maxpool2(h)?,
+        (OpsPath::Reference, true) => crate::fast::reference_maxpool2(h)?,
+        (OpsPath::Fast, false) => crate::fast::pool(h, kind, window)?,
+        (OpsPath::Reference, false) => crate::fast::reference_pool(h, kind, window)?,
+    })
 }
 
 /// One stage of the network.
 #[derive(Debug)]
 enum Block {
     Conv(ConvBlock),
-    Pool,
+    Pool { kind: PoolKind, window: [usize; 2] },
     Linear(LinearBlock),
     Dropout(Dropout),
 }
@@ -161,20 +225,23 @@ impl Cnn {
             blocks.push(match stage {
                 Stage::Conv {
                     name,
+                    bn,
                     c_in,
-                    c_out,
-                    kernel,
+                    conv,
                     pool,
-                } => Block::Conv(ConvBlock::new(c_in, c_out, kernel, pool, vb.pp(name))?),
-                Stage::Pool => Block::Pool,
+                } => {
+                    let bn = bn.map(|n| vb.pp(n));
+                    Block::Conv(ConvBlock::new(c_in, conv, bn, pool, vb.pp(name))?)
+                }
+                Stage::Pool { kind, window } => Block::Pool { kind, window },
                 Stage::Linear {
                     name,
                     fin,
                     fout,
-                    relu,
+                    act,
                 } => Block::Linear(LinearBlock {
                     linear: candle_nn::linear(fin, fout, vb.pp(name))?,
-                    relu,
+                    act,
                 }),
                 Stage::Dropout { p } => {
                     // The first dropout keeps the plain seed, so runs of the presets repeat
@@ -269,12 +336,12 @@ impl Cnn {
         Ok(())
     }
 
-    /// First-layer feature maps after ReLU, `N x C x H x W`; an error if the first layer is
-    /// not a convolution.
+    /// First-layer feature maps after its batch norm and activation, `N x C x H x W`; an
+    /// error if the first layer is not a convolution.
     pub fn first_layer_maps(&self, xs: &Tensor) -> Result<Tensor> {
         self.check_input(xs)?;
         match self.blocks.first() {
-            Some(Block::Conv(c)) => c.conv_relu(xs, self.ops),
+            Some(Block::Conv(c)) => c.features(xs, self.ops, false),
             _ => Err(Error::NoFirstConv {
                 name: self.spec.name.clone(),
             }),
@@ -290,15 +357,15 @@ impl Cnn {
         for b in &self.blocks {
             match b {
                 Block::Conv(c) => {
-                    h = c.conv_relu(&h, self.ops)?;
+                    h = c.features(&h, self.ops, false)?;
                     out.push(h.clone());
                     if c.pool {
-                        h = pool(&h, self.ops)?;
+                        h = pool(&h, self.ops, PoolKind::Max, [2, 2])?;
                         out.push(h.clone());
                     }
                 }
-                Block::Pool => {
-                    h = pool(&h, self.ops)?;
+                Block::Pool { kind, window } => {
+                    h = pool(&h, self.ops, *kind, *window)?;
                     out.push(h.clone());
                 }
                 Block::Linear(l) => {
@@ -323,7 +390,7 @@ impl Cnn {
         for b in &self.blocks {
             h = match b {
                 Block::Conv(c) => c.forward(&h, self.ops, train)?,
-                Block::Pool => pool(&h, self.ops)?,
+                Block::Pool { kind, window } => pool(&h, self.ops, *kind, *window)?,
                 Block::Linear(l) => l.forward(&h, self.ops)?,
                 Block::Dropout(d) => d.forward_t(&h, train)?,
             };

@@ -49,40 +49,115 @@ pub enum Error {
         name: String,
     },
     /// A `[[layer]]` table sets no kind key, or several.
-    #[error("layer {layer}: set exactly one of conv, maxpool, linear, dropout (found {})", if found.is_empty() { "none" } else { found })]
+    #[error("layer {layer}: set exactly one of conv, maxpool, avgpool, globalavgpool, linear, dropout (found {})", if found.is_empty() { "none" } else { found })]
     LayerKind {
         /// 1-based layer.
         layer: usize,
         /// The kind keys found, comma-separated.
         found: String,
     },
-    /// `kernel` on a layer that is not a convolution.
-    #[error("layer {layer}: kernel is only allowed on a conv layer")]
-    KernelWithoutConv {
+    /// An option key on a layer kind that does not take it (`kernel` on a linear layer).
+    #[error("layer {layer}: {key} is only allowed on a {allowed} layer")]
+    KeyOnWrongLayer {
         /// 1-based layer.
         layer: usize,
+        /// The key.
+        key: &'static str,
+        /// The layer kinds that take it.
+        allowed: &'static str,
     },
-    /// A kernel that is even or outside 1 to 7.
-    #[error(
-        "layer {layer}: kernel {kernel} must be odd, from 1 to 7 (same padding needs an odd kernel)"
-    )]
+    /// A kernel side outside 1 to [`crate::MAX_KERNEL`].
+    #[error("layer {layer}: kernel {kernel} must be from 1 to {max}")]
     BadKernel {
         /// 1-based layer.
         layer: usize,
         /// The kernel side given.
         kernel: usize,
+        /// The largest accepted.
+        max: usize,
     },
-    /// A max-pool size other than 2.
-    #[error("layer {layer}: maxpool {size} is not supported (only 2)")]
+    /// `padding = "same"` (the default) with an even kernel.
+    #[error(
+        "layer {layer}: kernel {kernel} is even, and padding \"same\" (the default) needs an odd kernel; set padding = \"valid\" or a number of pixels"
+    )]
+    SameEvenKernel {
+        /// 1-based layer.
+        layer: usize,
+        /// The kernel side given.
+        kernel: usize,
+    },
+    /// A stride of 0 (or absurdly large).
+    #[error("layer {layer}: stride {stride} must be at least 1")]
+    BadStride {
+        /// 1-based layer.
+        layer: usize,
+        /// The stride given.
+        stride: usize,
+    },
+    /// A padding of at least the kernel side: borders no window sees any of the image in.
+    #[error("layer {layer}: padding {padding} must be less than the kernel side ({kernel})")]
+    BadPadding {
+        /// 1-based layer.
+        layer: usize,
+        /// Pixels of padding given.
+        padding: usize,
+        /// The kernel side.
+        kernel: usize,
+    },
+    /// `padding` that is neither `"same"`, `"valid"` nor a number of pixels.
+    #[error("layer {layer}: padding {value} must be \"same\", \"valid\" or a number of pixels")]
+    PaddingValue {
+        /// 1-based layer.
+        layer: usize,
+        /// The value given, as written.
+        value: String,
+    },
+    /// An activation name that is not known.
+    #[error("layer {layer}: activation \"{value}\" is not one of relu, tanh, gelu, silu, none")]
+    UnknownActivation {
+        /// 1-based layer.
+        layer: usize,
+        /// The name given.
+        value: String,
+    },
+    /// A flag key (`batchnorm`, `globalavgpool`) set to something other than `true`/`false`
+    /// as it allows.
+    #[error("layer {layer}: {key} = false does nothing; write {key} = true or leave the key out")]
+    FalseKind {
+        /// 1-based layer.
+        layer: usize,
+        /// The key.
+        key: &'static str,
+    },
+    /// A pool window of zero (or absurdly large).
+    #[error("layer {layer}: pool window {size} must be at least 1")]
     PoolSize {
         /// 1-based layer.
         layer: usize,
         /// The size given.
         size: usize,
     },
-    /// A max-pool of a map smaller than 2x2.
-    #[error("layer {layer}: cannot max-pool a {h}x{w} map (too many pools for this input)")]
+    /// A pool whose window is larger than the map.
+    #[error(
+        "layer {layer}: cannot {what} a {h}x{w} map with a {size}x{size} window (too many pools or strides for this input)"
+    )]
     PoolTooSmall {
+        /// 1-based layer.
+        layer: usize,
+        /// `maxpool` or `avgpool`.
+        what: &'static str,
+        /// The window side.
+        size: usize,
+        /// Height of the map.
+        h: usize,
+        /// Width of the map.
+        w: usize,
+    },
+    /// A conv whose window, stride and padding leave no output of the map it gets.
+    #[error(
+        "layer {layer}: conv kernel is larger than its padded {h}x{w} input map (the map shrinks to nothing)"
+    )]
+    MapVanishes {
         /// 1-based layer.
         layer: usize,
         /// Height of the map.
@@ -90,12 +165,24 @@ pub enum Error {
         /// Width of the map.
         w: usize,
     },
-    /// A conv or maxpool after a linear layer.
+    /// A spatial layer after a global average pool.
+    #[error(
+        "layer {layer}: {what} after the globalavgpool of layer {after} (only linear and dropout layers may follow it)"
+    )]
+    AfterGlobalPool {
+        /// 1-based layer.
+        layer: usize,
+        /// The layer kind.
+        what: &'static str,
+        /// The global pool's layer.
+        after: usize,
+    },
+    /// A spatial layer (conv, pool) after a linear layer.
     #[error("layer {layer}: {what} after a linear layer (spatial layers must come first)")]
     SpatialAfterLinear {
         /// 1-based layer.
         layer: usize,
-        /// `conv` or `maxpool`.
+        /// The layer kind.
         what: &'static str,
     },
     /// A channel count or width of zero or above the limit.

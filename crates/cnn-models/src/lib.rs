@@ -24,19 +24,24 @@
 #![deny(missing_docs)]
 
 mod arch;
+mod batchnorm;
 mod cnn;
 mod dropout;
 mod error;
 pub mod fast;
+mod layer;
 pub mod par;
 mod plan;
 mod spec;
 mod spec_file;
 
 pub use arch::{Arch, MNIST_CLASSES, MNIST_INPUT};
+pub use batchnorm::{BN_MOMENTUM, BatchNorm, is_running_stat};
 pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
 pub use dropout::{Dropout, splitmix64};
 pub use error::{Error, Result, one_line};
+pub use layer::{Activation, ConvSpec, Padding, PoolKind};
 pub use spec::{
-    LayerInfo, LayerSpec, MAX_LAYERS, MAX_PARAMS, MAX_SIDE, MAX_WIDTH, NetSpec, NetSpecBuilder,
+    LayerInfo, LayerSpec, MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MAX_PARAMS, MAX_SIDE, MAX_WIDTH,
+    NetSpec, NetSpecBuilder,
 };

@@ -2,27 +2,28 @@
 //! to describe, with every shape and parameter count.
 
 use crate::spec::LayerInfo;
-use crate::{Error, Result};
+use crate::{Activation, ConvSpec, Error, PoolKind, Result};
 
 /// One stage of a planned network: what to build, with every shape known.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stage {
-    /// Convolution (`name`), ReLU, and the max-pool that follows it when `pool`.
+    /// Convolution (`name`), its batch norm (`bn`), activation, and the 2x2 max-pool that
+    /// follows a plain conv when `pool`.
     Conv {
         name: String,
+        bn: Option<String>,
         c_in: usize,
-        c_out: usize,
-        kernel: usize,
+        conv: ConvSpec,
         pool: bool,
     },
-    /// A max-pool that does not follow a convolution.
-    Pool,
-    /// Linear layer (`name`), flattening its input, with ReLU when `relu`.
+    /// A pool with a `window` (height, width) and the same stride, not fused into a conv.
+    Pool { kind: PoolKind, window: [usize; 2] },
+    /// Linear layer (`name`), flattening its input, then `act`.
     Linear {
         name: String,
         fin: usize,
         fout: usize,
-        relu: bool,
+        act: Activation,
     },
     /// Dropout.
     Dropout { p: f32 },
@@ -42,7 +43,10 @@ pub(crate) struct Walk {
     /// `[c, h, w]` while spatial; `[n]` once flattened.
     shape: Vec<usize>,
     convs: usize,
+    bns: usize,
     pools: usize,
+    /// Layer number of a global pool already walked: nothing spatial may follow.
+    global: Option<usize>,
     fcs: usize,
     dropouts: usize,
     pub(crate) params: usize,
@@ -56,7 +60,9 @@ impl Walk {
             layers: Vec::new(),
             shape: input.to_vec(),
             convs: 0,
+            bns: 0,
             pools: 0,
+            global: None,
             fcs: 0,
             dropouts: 0,
             params: 0,
@@ -79,57 +85,97 @@ impl Walk {
         self.shape.iter().fold(1usize, |a, &b| a.saturating_mul(b))
     }
 
-    pub(crate) fn conv(&mut self, layer: usize, channels: usize, kernel: usize) -> Result<()> {
-        let [c, h, w] = match self.shape[..] {
-            [c, h, w] => [c, h, w],
-            _ => {
-                return Err(Error::SpatialAfterLinear {
-                    layer,
-                    what: "conv",
-                });
-            }
+    /// The `[c, h, w]` map a spatial layer `layer` (of kind `what`) takes.
+    fn map(&self, layer: usize, what: &'static str) -> Result<[usize; 3]> {
+        if let Some(after) = self.global {
+            return Err(Error::AfterGlobalPool { layer, what, after });
+        }
+        match self.shape[..] {
+            [c, h, w] => Ok([c, h, w]),
+            _ => Err(Error::SpatialAfterLinear { layer, what }),
+        }
+    }
+
+    pub(crate) fn conv(&mut self, layer: usize, conv: ConvSpec) -> Result<()> {
+        let [c, h, w] = self.map(layer, "conv")?;
+        let (k, s, p) = (conv.kernel, conv.stride, conv.pad());
+        let side = |n: usize| (n + 2 * p).checked_sub(k).map(|r| r / s + 1);
+        let (Some(oh), Some(ow)) = (side(h), side(w)) else {
+            return Err(Error::MapVanishes { layer, h, w });
         };
         self.convs += 1;
         let name = format!("conv{}", self.convs);
+        let bn = conv.batchnorm.then(|| {
+            self.bns += 1;
+            format!("bn{}", self.bns)
+        });
+        let channels = conv.channels;
         let params = channels
             .saturating_mul(c)
-            .saturating_mul(kernel * kernel)
-            .saturating_add(channels);
+            .saturating_mul(k * k)
+            .saturating_add(channels)
+            .saturating_add(if conv.batchnorm { 2 * channels } else { 0 });
         self.stages.push(Stage::Conv {
             name: name.clone(),
+            bn,
             c_in: c,
-            c_out: channels,
-            kernel,
+            conv,
             pool: false,
         });
-        self.shape = vec![channels, h, w];
-        let kind = format!("Conv2d {kernel}x{kernel}, pad {}, ReLU", kernel / 2);
-        self.push(name, kind, params);
+        self.shape = vec![channels, oh, ow];
+        self.push(name, conv_kind(&conv), params);
         Ok(())
     }
 
-    pub(crate) fn pool(&mut self, layer: usize) -> Result<()> {
-        let [c, h, w] = match self.shape[..] {
-            [c, h, w] => [c, h, w],
-            _ => {
-                return Err(Error::SpatialAfterLinear {
-                    layer,
-                    what: "maxpool",
-                });
-            }
+    pub(crate) fn pool(&mut self, layer: usize, kind: PoolKind, size: usize) -> Result<()> {
+        let what = match kind {
+            PoolKind::Max => "maxpool",
+            PoolKind::Avg => "avgpool",
         };
-        if h < 2 || w < 2 {
-            return Err(Error::PoolTooSmall { layer, h, w });
+        let [c, h, w] = self.map(layer, what)?;
+        if h < size || w < size {
+            return Err(Error::PoolTooSmall {
+                layer,
+                what,
+                size,
+                h,
+                w,
+            });
         }
         match self.stages.last_mut() {
             Some(Stage::Conv {
-                pool: pool @ false, ..
-            }) => *pool = true,
-            _ => self.stages.push(Stage::Pool),
+                pool: pool @ false,
+                conv,
+                ..
+            }) if conv.is_plain() && kind == PoolKind::Max && size == 2 => *pool = true,
+            _ => self.stages.push(Stage::Pool {
+                kind,
+                window: [size, size],
+            }),
         }
         self.pools += 1;
-        self.shape = vec![c, h / 2, w / 2];
-        self.push(format!("pool{}", self.pools), "MaxPool 2x2".into(), 0);
+        self.shape = vec![c, h / size, w / size];
+        let label = match kind {
+            PoolKind::Max => "MaxPool",
+            PoolKind::Avg => "AvgPool",
+        };
+        self.push(
+            format!("pool{}", self.pools),
+            format!("{label} {size}x{size}"),
+            0,
+        );
+        Ok(())
+    }
+
+    pub(crate) fn global_pool(&mut self, layer: usize) -> Result<()> {
+        let [c, h, w] = self.map(layer, "globalavgpool")?;
+        self.stages.push(Stage::Pool {
+            kind: PoolKind::Avg,
+            window: [h, w],
+        });
+        self.global = Some(layer);
+        self.shape = vec![c, 1, 1];
+        self.push("gap".into(), "GlobalAvgPool".into(), 0);
         Ok(())
     }
 
@@ -140,7 +186,7 @@ impl Walk {
         }
     }
 
-    pub(crate) fn linear(&mut self, width: usize, relu: bool) {
+    pub(crate) fn linear(&mut self, width: usize, act: Activation) {
         self.flatten();
         let fin = self.flat();
         self.fcs += 1;
@@ -149,15 +195,14 @@ impl Walk {
             name: name.clone(),
             fin,
             fout: width,
-            relu,
+            act,
         });
         self.shape = vec![width];
-        let kind = if relu { "Linear, ReLU" } else { "Linear" };
-        self.push(
-            name,
-            kind.into(),
-            fin.saturating_mul(width).saturating_add(width),
-        );
+        let kind = match act {
+            Activation::None => "Linear".to_string(),
+            a => format!("Linear, {}", a.label()),
+        };
+        self.push(name, kind, fin.saturating_mul(width).saturating_add(width));
     }
 
     pub(crate) fn dropout(&mut self, p: f32) {
@@ -169,4 +214,22 @@ impl Walk {
         };
         self.push(name, format!("Dropout {p} (training only)"), 0);
     }
+}
+
+/// How diagrams describe a conv layer: `Conv2d 3x3, pad 1, ReLU` for the plain kind, with
+/// the stride, batch norm and activation when they differ.
+fn conv_kind(c: &ConvSpec) -> String {
+    let k = c.kernel;
+    let mut kind = format!("Conv2d {k}x{k}");
+    if c.stride != 1 {
+        kind += &format!(", stride {}", c.stride);
+    }
+    kind += &format!(", pad {}", c.pad());
+    if c.batchnorm {
+        kind += ", BatchNorm";
+    }
+    if c.activation != Activation::None {
+        kind += &format!(", {}", c.activation.label());
+    }
+    kind
 }

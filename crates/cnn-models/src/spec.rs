@@ -1,17 +1,18 @@
 //! A network described as data: input shape, layers and classes, from Rust or from TOML.
 //!
-//! A [`NetSpec`] lists conv, max-pool, linear and dropout layers; a final linear layer with one
-//! output per class is always added. Shapes are inferred layer by layer by [`NetSpec::plan`],
+//! A [`NetSpec`] lists conv (with stride, padding, batch norm and activation), max- and
+//! average-pool, global average pool, linear and dropout layers; a final linear layer with
+//! one output per class is always added. Shapes are inferred layer by layer by [`NetSpec::plan`],
 //! which refuses any impossible spec with an [`Error`] naming the layer (1-based, as in the
 //! file). Parameters are named as PyTorch would name them: `conv1.weight`, `fc2.bias`, ...
 
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, Walk};
-use crate::{Error, Result, spec_file};
+use crate::{Activation, ConvSpec, Error, PoolKind, Result, spec_file};
 
-/// Largest channel count or linear width accepted (a typo such as `conv = 160000` would
-/// otherwise try to allocate gigabytes).
+/// Largest linear width accepted (a typo such as `linear = 1600000` would otherwise try to
+/// allocate gigabytes).
 pub const MAX_WIDTH: usize = 65_536;
 /// Largest number of trainable parameters accepted.
 pub const MAX_PARAMS: usize = 200_000_000;
@@ -23,22 +24,34 @@ pub const MAX_SIDE: usize = 4096;
 /// layer, stays under 5,500 pixels tall.
 pub const MAX_LAYERS: usize = 100;
 
+/// Most output channels a conv layer may have.
+pub const MAX_CHANNELS: usize = 1024;
+/// Largest conv kernel side accepted.
+pub const MAX_KERNEL: usize = 11;
+
 /// One layer of a [`NetSpec`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LayerSpec {
-    /// Convolution with "same" padding, stride 1, bias, then ReLU.
-    Conv {
-        /// Output channels.
-        channels: usize,
-        /// Kernel side: odd, 1 to 7.
-        kernel: usize,
+    /// Convolution, with its padding, stride, batch norm and activation.
+    Conv(ConvSpec),
+    /// Max-pool with a `size x size` window and stride `size` (sizes floored, as in PyTorch).
+    MaxPool {
+        /// Window side and stride.
+        size: usize,
     },
-    /// 2x2 max-pool with stride 2 (odd sizes are floored, as in PyTorch).
-    MaxPool,
-    /// Linear layer (flattening what comes before), then ReLU.
+    /// Average pool with a `size x size` window and stride `size` (sizes floored).
+    AvgPool {
+        /// Window side and stride.
+        size: usize,
+    },
+    /// The mean over the whole map, per channel (only linear and dropout layers may follow).
+    GlobalAvgPool,
+    /// Linear layer (flattening what comes before), then its activation.
     Linear {
         /// Output width.
         width: usize,
+        /// The function after it; ReLU by default.
+        activation: Activation,
     },
     /// Inverted dropout with drop probability `p` in `[0, 1)` (training only).
     Dropout {
@@ -90,24 +103,40 @@ impl NetSpecBuilder {
     pub fn conv(self, channels: usize) -> Self {
         self.conv_k(channels, 3)
     }
-    /// Adds a `kernel` x `kernel` convolution with `channels` outputs.
-    pub fn conv_k(mut self, channels: usize, kernel: usize) -> Self {
-        self.spec.layers.push(LayerSpec::Conv { channels, kernel });
-        self
+    /// Adds a `kernel` x `kernel` same-padded convolution with `channels` outputs.
+    pub fn conv_k(self, channels: usize, kernel: usize) -> Self {
+        self.layer(LayerSpec::Conv(ConvSpec::new(channels).kernel(kernel)))
+    }
+    /// Adds a convolution with every option of [`ConvSpec`].
+    pub fn conv_with(self, conv: ConvSpec) -> Self {
+        self.layer(LayerSpec::Conv(conv))
     }
     /// Adds a 2x2 max-pool.
-    pub fn maxpool(mut self) -> Self {
-        self.spec.layers.push(LayerSpec::MaxPool);
-        self
+    pub fn maxpool(self) -> Self {
+        self.layer(LayerSpec::MaxPool { size: 2 })
+    }
+    /// Adds a `size x size` average pool.
+    pub fn avgpool(self, size: usize) -> Self {
+        self.layer(LayerSpec::AvgPool { size })
+    }
+    /// Adds a global average pool.
+    pub fn global_avgpool(self) -> Self {
+        self.layer(LayerSpec::GlobalAvgPool)
     }
     /// Adds a hidden linear layer with ReLU.
-    pub fn linear(mut self, width: usize) -> Self {
-        self.spec.layers.push(LayerSpec::Linear { width });
-        self
+    pub fn linear(self, width: usize) -> Self {
+        self.layer(LayerSpec::Linear {
+            width,
+            activation: Activation::Relu,
+        })
     }
     /// Adds dropout with drop probability `p`.
-    pub fn dropout(mut self, p: f32) -> Self {
-        self.spec.layers.push(LayerSpec::Dropout { p });
+    pub fn dropout(self, p: f32) -> Self {
+        self.layer(LayerSpec::Dropout { p })
+    }
+    /// Adds any layer.
+    pub fn layer(mut self, layer: LayerSpec) -> Self {
+        self.spec.layers.push(layer);
         self
     }
     /// Sets the input shape `[channels, height, width]`.
@@ -275,9 +304,11 @@ impl NetSpec {
             let layer = i + 1;
             check_layer(layer, l)?;
             match *l {
-                LayerSpec::Conv { channels, kernel } => w.conv(layer, channels, kernel)?,
-                LayerSpec::MaxPool => w.pool(layer)?,
-                LayerSpec::Linear { width } => w.linear(width, true),
+                LayerSpec::Conv(c) => w.conv(layer, c)?,
+                LayerSpec::MaxPool { size } => w.pool(layer, PoolKind::Max, size)?,
+                LayerSpec::AvgPool { size } => w.pool(layer, PoolKind::Avg, size)?,
+                LayerSpec::GlobalAvgPool => w.global_pool(layer)?,
+                LayerSpec::Linear { width, activation } => w.linear(width, activation),
                 LayerSpec::Dropout { p } => w.dropout(p),
             }
             if w.params > MAX_PARAMS {
@@ -287,7 +318,7 @@ impl NetSpec {
                 });
             }
         }
-        w.linear(classes.max(1), false);
+        w.linear(classes.max(1), Activation::None);
         if w.params > MAX_PARAMS {
             return Err(Error::TooManyParams {
                 layer: self.layers.len() + 1,
@@ -329,14 +360,16 @@ impl NetSpec {
 
 fn check_layer(layer: usize, l: &LayerSpec) -> Result<()> {
     match *l {
-        LayerSpec::Conv { channels, kernel } => {
-            if kernel % 2 == 0 || !(1..=7).contains(&kernel) {
-                return Err(Error::BadKernel { layer, kernel });
+        LayerSpec::Conv(c) => check_conv(layer, &c),
+        LayerSpec::MaxPool { size } | LayerSpec::AvgPool { size } => {
+            if (1..=MAX_SIDE).contains(&size) {
+                Ok(())
+            } else {
+                Err(Error::PoolSize { layer, size })
             }
-            check_width(layer, "conv", channels)
         }
-        LayerSpec::MaxPool => Ok(()),
-        LayerSpec::Linear { width } => check_width(layer, "linear", width),
+        LayerSpec::GlobalAvgPool => Ok(()),
+        LayerSpec::Linear { width, .. } => check_width(layer, "linear", width, MAX_WIDTH),
         LayerSpec::Dropout { p } => {
             if p.is_finite() && (0.0..1.0).contains(&p) {
                 Ok(())
@@ -347,15 +380,43 @@ fn check_layer(layer: usize, l: &LayerSpec) -> Result<()> {
     }
 }
 
-fn check_width(layer: usize, what: &'static str, width: usize) -> Result<()> {
-    if (1..=MAX_WIDTH).contains(&width) {
+fn check_conv(layer: usize, c: &ConvSpec) -> Result<()> {
+    let kernel = c.kernel;
+    if !(1..=MAX_KERNEL).contains(&kernel) {
+        return Err(Error::BadKernel {
+            layer,
+            kernel,
+            max: MAX_KERNEL,
+        });
+    }
+    if c.padding == crate::Padding::Same && kernel % 2 == 0 {
+        return Err(Error::SameEvenKernel { layer, kernel });
+    }
+    if c.stride == 0 || c.stride > MAX_SIDE {
+        return Err(Error::BadStride {
+            layer,
+            stride: c.stride,
+        });
+    }
+    if c.pad() >= kernel.max(1) && c.pad() > 0 {
+        return Err(Error::BadPadding {
+            layer,
+            padding: c.pad(),
+            kernel,
+        });
+    }
+    check_width(layer, "conv", c.channels, MAX_CHANNELS)
+}
+
+fn check_width(layer: usize, what: &'static str, width: usize, max: usize) -> Result<()> {
+    if (1..=max).contains(&width) {
         Ok(())
     } else {
         Err(Error::BadWidth {
             layer,
             what,
             width,
-            max: MAX_WIDTH,
+            max,
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, LayerSpec, NetSpec, Result};
+use crate::{Activation, ConvSpec, Error, LayerSpec, NetSpec, Padding, Result};
 
 /// The file form of a spec: one `[[layer]]` table per layer with one kind key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,64 +60,179 @@ struct RawLayer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kernel: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    stride: Option<usize>,
+    /// `"same"`, `"valid"` or pixels: read as any value so that a wrong one gets our message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    padding: Option<toml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    batchnorm: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    activation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     maxpool: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    avgpool: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    globalavgpool: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     linear: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     dropout: Option<f32>,
 }
 
+fn padding(layer: usize, v: &toml::Value) -> Result<Padding> {
+    match v {
+        toml::Value::String(s) if s == "same" => Ok(Padding::Same),
+        toml::Value::String(s) if s == "valid" => Ok(Padding::Valid),
+        toml::Value::Integer(p) if *p >= 0 => Ok(Padding::Pixels(*p as usize)),
+        other => Err(Error::PaddingValue {
+            layer,
+            value: other.to_string(),
+        }),
+    }
+}
+
 impl RawLayer {
-    fn into_layer(self, layer: usize) -> Result<LayerSpec> {
+    fn kind(&self, layer: usize) -> Result<&'static str> {
         let kinds: Vec<&'static str> = [
             ("conv", self.conv.is_some()),
             ("maxpool", self.maxpool.is_some()),
+            ("avgpool", self.avgpool.is_some()),
+            ("globalavgpool", self.globalavgpool.is_some()),
             ("linear", self.linear.is_some()),
             ("dropout", self.dropout.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect();
-        if kinds.len() != 1 {
-            return Err(Error::LayerKind {
-                layer,
-                found: kinds.join(", "),
-            });
-        }
-        if self.kernel.is_some() && self.conv.is_none() {
-            return Err(Error::KernelWithoutConv { layer });
-        }
-        if let Some(channels) = self.conv {
-            let kernel = self.kernel.unwrap_or(3);
-            return Ok(LayerSpec::Conv { channels, kernel });
-        }
-        match (self.maxpool, self.linear, self.dropout) {
-            (Some(2), ..) => Ok(LayerSpec::MaxPool),
-            (Some(size), ..) => Err(Error::PoolSize { layer, size }),
-            (_, Some(width), _) => Ok(LayerSpec::Linear { width }),
-            (_, _, Some(p)) => Ok(LayerSpec::Dropout { p }),
+        match kinds[..] {
+            [one] => Ok(one),
             _ => Err(Error::LayerKind {
                 layer,
-                found: String::new(),
+                found: kinds.join(", "),
             }),
         }
     }
+
+    /// Refuses the option keys that `kind` does not take.
+    fn check_keys(&self, layer: usize, kind: &str) -> Result<()> {
+        let conv_only = [
+            ("kernel", self.kernel.is_some()),
+            ("stride", self.stride.is_some()),
+            ("padding", self.padding.is_some()),
+            ("batchnorm", self.batchnorm.is_some()),
+        ];
+        for (key, set) in conv_only {
+            if set && kind != "conv" {
+                let allowed = "conv";
+                return Err(Error::KeyOnWrongLayer {
+                    layer,
+                    key,
+                    allowed,
+                });
+            }
+        }
+        if self.activation.is_some() && kind != "conv" && kind != "linear" {
+            let (key, allowed) = ("activation", "conv or linear");
+            return Err(Error::KeyOnWrongLayer {
+                layer,
+                key,
+                allowed,
+            });
+        }
+        for (key, v) in [
+            ("batchnorm", self.batchnorm),
+            ("globalavgpool", self.globalavgpool),
+        ] {
+            if v == Some(false) {
+                return Err(Error::FalseKind { layer, key });
+            }
+        }
+        Ok(())
+    }
+
+    fn activation(&self, layer: usize) -> Result<Activation> {
+        match &self.activation {
+            None => Ok(Activation::Relu),
+            Some(name) => Activation::from_name(name).ok_or_else(|| Error::UnknownActivation {
+                layer,
+                value: name.clone(),
+            }),
+        }
+    }
+
+    fn into_layer(self, layer: usize) -> Result<LayerSpec> {
+        let kind = self.kind(layer)?;
+        self.check_keys(layer, kind)?;
+        let activation = self.activation(layer)?;
+        Ok(match (kind, self) {
+            ("conv", l) => LayerSpec::Conv(ConvSpec {
+                channels: l.conv.unwrap_or_default(),
+                kernel: l.kernel.unwrap_or(3),
+                stride: l.stride.unwrap_or(1),
+                padding: l
+                    .padding
+                    .as_ref()
+                    .map_or(Ok(Padding::Same), |v| padding(layer, v))?,
+                activation,
+                batchnorm: l.batchnorm.unwrap_or(false),
+            }),
+            ("maxpool", l) => LayerSpec::MaxPool {
+                size: l.maxpool.unwrap_or_default(),
+            },
+            ("avgpool", l) => LayerSpec::AvgPool {
+                size: l.avgpool.unwrap_or_default(),
+            },
+            ("globalavgpool", _) => LayerSpec::GlobalAvgPool,
+            ("linear", l) => LayerSpec::Linear {
+                width: l.linear.unwrap_or_default(),
+                activation,
+            },
+            (_, l) => LayerSpec::Dropout {
+                p: l.dropout.unwrap_or_default(),
+            },
+        })
+    }
+}
+
+/// The activation key, left out when it is the default.
+fn activation_key(a: Activation) -> Option<String> {
+    (a != Activation::Relu).then(|| a.name().to_string())
 }
 
 impl From<LayerSpec> for RawLayer {
+    /// Only keys that differ from their defaults, so that a spec written before a key
+    /// existed serialises (into checkpoints too) exactly as it did.
     fn from(l: LayerSpec) -> Self {
         match l {
-            LayerSpec::Conv { channels, kernel } => RawLayer {
-                conv: Some(channels),
-                kernel: (kernel != 3).then_some(kernel),
+            LayerSpec::Conv(c) => RawLayer {
+                conv: Some(c.channels),
+                kernel: (c.kernel != 3).then_some(c.kernel),
+                stride: (c.stride != 1).then_some(c.stride),
+                padding: match c.padding {
+                    Padding::Same => None,
+                    Padding::Valid => Some(toml::Value::String("valid".into())),
+                    Padding::Pixels(p) => Some(toml::Value::Integer(p as i64)),
+                },
+                batchnorm: c.batchnorm.then_some(true),
+                activation: activation_key(c.activation),
                 ..Default::default()
             },
-            LayerSpec::MaxPool => RawLayer {
-                maxpool: Some(2),
+            LayerSpec::MaxPool { size } => RawLayer {
+                maxpool: Some(size),
                 ..Default::default()
             },
-            LayerSpec::Linear { width } => RawLayer {
+            LayerSpec::AvgPool { size } => RawLayer {
+                avgpool: Some(size),
+                ..Default::default()
+            },
+            LayerSpec::GlobalAvgPool => RawLayer {
+                globalavgpool: Some(true),
+                ..Default::default()
+            },
+            LayerSpec::Linear { width, activation } => RawLayer {
                 linear: Some(width),
+                activation: activation_key(activation),
                 ..Default::default()
             },
             LayerSpec::Dropout { p } => RawLayer {

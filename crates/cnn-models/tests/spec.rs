@@ -66,10 +66,7 @@ fn toml_round_trips_and_defaults_the_name() {
     assert_eq!(unnamed.name, "from_stem");
     assert_eq!(
         unnamed.layers,
-        vec![LayerSpec::Conv {
-            channels: 4,
-            kernel: 3
-        }]
+        vec![LayerSpec::Conv(cnn_models::ConvSpec::new(4))]
     );
     let json = serde_json::to_string(&spec).unwrap();
     assert_eq!(serde_json::from_str::<NetSpec>(&json).unwrap(), spec);
@@ -83,12 +80,15 @@ fn err(text: &str) -> String {
 fn impossible_specs_are_refused_naming_the_layer() {
     assert_eq!(
         err("[[layer]]\nconv = 8\nkernel = 4\n"),
-        "layer 1: kernel 4 must be odd, from 1 to 7 (same padding needs an odd kernel)"
+        "layer 1: kernel 4 is even, and padding \"same\" (the default) needs an odd kernel; set padding = \"valid\" or a number of pixels"
     );
-    assert!(err("[[layer]]\nconv = 8\nkernel = 9\n").starts_with("layer 1: kernel 9"));
+    assert!(
+        err("[[layer]]\nconv = 8\nkernel = 12\n")
+            .starts_with("layer 1: kernel 12 must be from 1 to 11")
+    );
     assert_eq!(
         err("input = [1, 2, 2]\n[[layer]]\nmaxpool = 2\n[[layer]]\nmaxpool = 2\n"),
-        "layer 2: cannot max-pool a 1x1 map (too many pools for this input)"
+        "layer 2: cannot maxpool a 1x1 map with a 2x2 window (too many pools or strides for this input)"
     );
     assert_eq!(
         err("[[layer]]\nlinear = 0\n"),
@@ -108,11 +108,11 @@ fn impossible_specs_are_refused_naming_the_layer() {
     );
     assert_eq!(
         err("[[layer]]\nconv = 4\nlinear = 3\n"),
-        "layer 1: set exactly one of conv, maxpool, linear, dropout (found conv, linear)"
+        "layer 1: set exactly one of conv, maxpool, avgpool, globalavgpool, linear, dropout (found conv, linear)"
     );
     assert_eq!(
-        err("[[layer]]\nmaxpool = 3\n"),
-        "layer 1: maxpool 3 is not supported (only 2)"
+        err("[[layer]]\nmaxpool = 0\n"),
+        "layer 1: pool window 0 must be at least 1"
     );
     assert_eq!(
         err("[[layer]]\nlinear = 3\nkernel = 3\n"),
@@ -122,6 +122,141 @@ fn impossible_specs_are_refused_naming_the_layer() {
         err("name = \"../x\"\n"),
         "name `../x`: use 1 to 64 letters, digits, `_`, `-` or `.`, not starting with `.`"
     );
+}
+
+#[test]
+fn impossible_textbook_layers_are_refused_naming_the_layer_and_key() {
+    let cases = [
+        (
+            "conv = 8\nstride = 0",
+            "layer 1: stride 0 must be at least 1",
+        ),
+        (
+            "conv = 8\npadding = \"full\"",
+            "layer 1: padding \"full\" must be \"same\", \"valid\" or a number of pixels",
+        ),
+        (
+            "conv = 8\npadding = -1",
+            "layer 1: padding -1 must be \"same\", \"valid\" or a number of pixels",
+        ),
+        (
+            "conv = 8\nkernel = 3\npadding = 3",
+            "layer 1: padding 3 must be less than the kernel side (3)",
+        ),
+        (
+            "conv = 8\nactivation = \"relu6\"",
+            "layer 1: activation \"relu6\" is not one of relu, tanh, gelu, silu, none",
+        ),
+        (
+            "linear = 8\nbatchnorm = true",
+            "layer 1: batchnorm is only allowed on a conv layer",
+        ),
+        (
+            "maxpool = 2\nactivation = \"tanh\"",
+            "layer 1: activation is only allowed on a conv or linear layer",
+        ),
+        (
+            "linear = 8\nstride = 2",
+            "layer 1: stride is only allowed on a conv layer",
+        ),
+        (
+            "conv = 8\nbatchnorm = false",
+            "layer 1: batchnorm = false does nothing; write batchnorm = true or leave the key out",
+        ),
+        (
+            "globalavgpool = false",
+            "layer 1: globalavgpool = false does nothing; write globalavgpool = true or leave the key out",
+        ),
+        ("conv = 1025", "layer 1: conv 1025 must be from 1 to 1024"),
+        ("avgpool = 0", "layer 1: pool window 0 must be at least 1"),
+    ];
+    for (layer, want) in cases {
+        assert_eq!(err(&format!("[[layer]]\n{layer}\n")), want, "{layer}");
+    }
+    let shaped = |layers: &str| err(&format!("input = [1, 8, 8]\n{layers}"));
+    assert_eq!(
+        shaped("[[layer]]\nconv = 4\nkernel = 9\npadding = \"valid\"\n"),
+        "layer 1: conv kernel is larger than its padded 8x8 input map (the map shrinks to nothing)"
+    );
+    assert_eq!(
+        shaped("[[layer]]\nglobalavgpool = true\n[[layer]]\nconv = 4\n"),
+        "layer 2: conv after the globalavgpool of layer 1 (only linear and dropout layers may follow it)"
+    );
+    assert_eq!(
+        shaped("[[layer]]\nconv = 4\nstride = 4\n[[layer]]\navgpool = 3\n"),
+        "layer 2: cannot avgpool a 2x2 map with a 3x3 window (too many pools or strides for this input)"
+    );
+}
+
+#[test]
+fn textbook_layers_have_pytorch_shapes_names_and_parameters() {
+    let text = "input = [1, 28, 28]\nclasses = 10\n\
+        [[layer]]\nconv = 6\nkernel = 5\npadding = 2\nactivation = \"tanh\"\n\
+        [[layer]]\navgpool = 2\n\
+        [[layer]]\nconv = 16\nkernel = 5\npadding = \"valid\"\nbatchnorm = true\n\
+        [[layer]]\nconv = 32\nstride = 2\nbatchnorm = true\nactivation = \"gelu\"\n\
+        [[layer]]\nglobalavgpool = true\n\
+        [[layer]]\nlinear = 20\nactivation = \"silu\"\n";
+    let spec = NetSpec::from_toml(text, "t").unwrap();
+    let layers = spec.layers().unwrap();
+    let shapes: Vec<(&str, &[usize])> = layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.output_shape.as_slice()))
+        .collect();
+    // floor((in + 2P - K) / S) + 1 at each conv.
+    let want: [(&str, &[usize]); 8] = [
+        ("input", &[1, 28, 28]),
+        ("conv1", &[6, 28, 28]),
+        ("pool1", &[6, 14, 14]),
+        ("conv2", &[16, 10, 10]),
+        ("conv3", &[32, 5, 5]),
+        ("gap", &[32, 1, 1]),
+        ("flatten", &[32]),
+        ("fc1", &[20]),
+    ];
+    assert_eq!(&shapes[..8], &want);
+    assert_eq!(layers[3].kind, "Conv2d 5x5, pad 0, BatchNorm, ReLU");
+    assert_eq!(
+        layers[4].kind,
+        "Conv2d 3x3, stride 2, pad 1, BatchNorm, GELU"
+    );
+    let bn = 2 * 16 + 2 * 32;
+    let params =
+        6 * 25 + 6 + 16 * 6 * 25 + 16 + 32 * 16 * 9 + 32 + bn + 32 * 20 + 20 + 20 * 10 + 10;
+    assert_eq!(spec.num_params().unwrap(), params);
+    let again = NetSpec::from_toml(&spec.to_toml().unwrap(), "t").unwrap();
+    assert_eq!(again, spec);
+    // Variable names: conv and fc numbered in order, bn among the batch-normalised convs.
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(
+        &varmap,
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    );
+    cnn_models::Cnn::new(&cnn_models::ModelConfig::new(spec), vb).unwrap();
+    let mut names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    names.sort();
+    let want = [
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "bn1.weight",
+        "bn2.bias",
+        "bn2.running_mean",
+        "bn2.running_var",
+        "bn2.weight",
+        "conv1.bias",
+        "conv1.weight",
+        "conv2.bias",
+        "conv2.weight",
+        "conv3.bias",
+        "conv3.weight",
+        "fc1.bias",
+        "fc1.weight",
+        "fc2.bias",
+        "fc2.weight",
+    ];
+    assert_eq!(names, want);
 }
 
 #[test]

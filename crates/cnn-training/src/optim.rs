@@ -191,7 +191,8 @@ impl Sgd {
             .into_iter()
             .map(|(name, var)| {
                 let velocity = var.as_tensor().zeros_like()?;
-                let decay = name.ends_with("weight");
+                // Conv and linear weights; not biases, nor batch norms' scales.
+                let decay = name.ends_with("weight") && var.rank() >= 2;
                 Ok(Slot {
                     name,
                     var,

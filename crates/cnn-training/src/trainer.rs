@@ -84,6 +84,10 @@ fn init_vars(
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, var) in &vars {
         let dims = var.dims().to_vec();
+        if let Some(value) = batchnorm_init(name, &vars) {
+            var.set(&Tensor::full(value, dims, device)?)?;
+            continue;
+        }
         // fan_in is the same for a layer's weight and bias: take it from the weight.
         // Found by binary search in the sorted names: a linear search made building a net
         // of many layers quadratic.
@@ -102,6 +106,21 @@ fn init_vars(
         var.set(&Tensor::from_vec(values, dims, device)?)?;
     }
     Ok(vars)
+}
+
+/// PyTorch's starting value of a batch norm's variable (scale and running variance 1,
+/// shift and running mean 0), or `None` for any other: a batch norm is a prefix with a
+/// `running_mean`.
+fn batchnorm_init(name: &str, sorted: &[(String, candle_core::Var)]) -> Option<f32> {
+    let (prefix, leaf) = name.rsplit_once('.')?;
+    let stats = format!("{prefix}.running_mean");
+    sorted
+        .binary_search_by(|(n, _)| n.as_str().cmp(&stats))
+        .ok()?;
+    match leaf {
+        "weight" | "running_var" => Some(1.0),
+        _ => Some(0.0),
+    }
 }
 
 impl Trainer<Cnn> {
@@ -156,7 +175,8 @@ impl<M: Model> Trainer<M> {
         let varmap = VarMap::new();
         let model = build(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
         let mut rng = Rng::new(cfg.seed);
-        let vars = init_vars(&varmap, &mut rng, device)?;
+        let mut vars = init_vars(&varmap, &mut rng, device)?;
+        vars.retain(|(name, _)| !cnn_models::is_running_stat(name));
         let opt = Sgd::new(vars, cfg.momentum, cfg.l2 / n_train as f64)?;
         Ok(Self {
             cfg,

@@ -1,5 +1,5 @@
-//! The fast CPU path: fused conv+bias+ReLU(+max-pool), linear(+ReLU) and 2x2 max-pool as
-//! candle custom ops, for odd kernels (1 to 7 in the specs) with same padding.
+//! The fast CPU path: fused conv+bias+ReLU(+max-pool), convolutions of any stride and
+//! padding, batch norm, pools of any window, and linear(+ReLU), as candle custom ops.
 //!
 //! Plain candle-nn spends most of a training step in conv2d's backward (through
 //! conv_transpose2d) and in max-pool's backward (upsample, compare, average-pool), and its
@@ -11,10 +11,15 @@
 mod kernels;
 mod linear;
 mod matmul;
+mod norm_pool;
 mod ops;
 
 pub use matmul::matmul;
+pub use norm_pool::{
+    BN_EPS, batchnorm, batchnorm_eval, pool, reference_batchnorm, reference_batchnorm_eval,
+    reference_pool,
+};
 pub use ops::{
-    conv_relu, conv_relu_pool2, conv_relu_pool2_eval, is_fast_capable, linear, maxpool2,
-    reference_maxpool2,
+    conv, conv_relu, conv_relu_pool2, conv_relu_pool2_eval, is_fast_capable, linear, maxpool2,
+    reference_conv, reference_maxpool2,
 };

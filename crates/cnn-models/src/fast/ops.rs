@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape
 
 use super::kernels::{self, ConvShape};
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -16,7 +16,10 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
 
 /// Runs `f` on the `f32` contents of CPU tensors, borrowed in place (no copy for contiguous
 /// tensors, which is what the backward passes receive).
-fn with_slices<R>(ts: [&Tensor; 4], f: impl FnOnce([&[f32]; 4]) -> Result<R>) -> Result<R> {
+pub(super) fn with_slices<R>(
+    ts: [&Tensor; 4],
+    f: impl FnOnce([&[f32]; 4]) -> Result<R>,
+) -> Result<R> {
     let ts = [
         ts[0].contiguous()?,
         ts[1].contiguous()?,
@@ -39,23 +42,39 @@ pub fn is_fast_capable(t: &Tensor) -> bool {
     t.device().is_cpu() && t.dtype() == DType::F32
 }
 
-fn conv_shape(x: &Shape, w: &Shape, pool: bool) -> Result<ConvShape> {
+/// Stride, padding and epilogue of a fast conv op.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    stride: usize,
+    pad: usize,
+    relu: bool,
+    pool: bool,
+}
+
+fn conv_shape(x: &Shape, w: &Shape, g: Geometry) -> Result<ConvShape> {
     let (b, ci, h, wd) = x.dims4()?;
     let (co, ci2, kh, kw) = w.dims4()?;
-    let min = if pool { 2 } else { 1 };
-    if ci != ci2 || kh != kw || kh % 2 == 0 || h < min || wd < min {
-        candle_core::bail!(
-            "conv_relu: input {x:?} and weight {w:?} do not fit an odd-kernel, same-padding convolution"
-        );
-    }
-    Ok(ConvShape {
+    let s = ConvShape {
         batch: b,
         c_in: ci,
         c_out: co,
         h,
         w: wd,
         kernel: kh,
-    })
+        stride: g.stride,
+        pad: g.pad,
+        relu: g.relu,
+    };
+    let fits = ci == ci2 && kh == kw && g.stride > 0 && h + 2 * g.pad >= kh && wd + 2 * g.pad >= kh;
+    let min = if g.pool { 2 } else { 1 };
+    if !fits || s.oh() < min || s.ow() < min || (g.pool && !g.relu) {
+        candle_core::bail!(
+            "fast conv: input {x:?} and weight {w:?} do not fit stride {} and padding {}",
+            g.stride,
+            g.pad
+        );
+    }
+    Ok(s)
 }
 
 /// Fused convolution (odd kernel, same padding) + bias + ReLU (+ 2x2 max-pool when `pool`).
@@ -64,17 +83,17 @@ fn conv_shape(x: &Shape, w: &Shape, pool: bool) -> Result<ConvShape> {
 /// backward, unless told no backward will follow (`record: false`; a backward then recomputes
 /// them); the op instance lives in candle's graph exactly as long as the output it made.
 struct Conv {
-    pool: bool,
+    geometry: Geometry,
     record: bool,
     argmax: Mutex<Option<Arc<Vec<u8>>>>,
 }
 
 impl CustomOp3 for Conv {
     fn name(&self) -> &'static str {
-        if self.pool {
-            "fast-conv-relu-pool2"
-        } else {
-            "fast-conv-relu"
+        match (self.geometry.pool, self.geometry.relu) {
+            (true, _) => "fast-conv-relu-pool2",
+            (false, true) => "fast-conv-relu",
+            (false, false) => "fast-conv",
         }
     }
 
@@ -87,7 +106,8 @@ impl CustomOp3 for Conv {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let s = conv_shape(xl.shape(), wl.shape(), self.pool)?;
+        let s = conv_shape(xl.shape(), wl.shape(), self.geometry)?;
+        let pool = self.geometry.pool;
         let (x, w, b) = (
             slice(xs, xl, "conv x")?,
             slice(ws, wl, "conv w")?,
@@ -96,18 +116,18 @@ impl CustomOp3 for Conv {
         if b.len() != s.c_out {
             candle_core::bail!("conv: bias has {} values for {} channels", b.len(), s.c_out);
         }
-        let (out, arg) = kernels::conv_fwd(x, w, b, s, self.pool, self.record);
-        if self.pool && self.record {
+        let (out, arg) = kernels::conv_fwd(x, w, b, s, pool, self.record);
+        if pool && self.record {
             *self
                 .argmax
                 .lock()
                 .map_err(|_| candle_core::Error::Msg("argmax cache poisoned".into()))? =
                 Some(Arc::new(arg));
         }
-        let shape = if self.pool {
-            Shape::from((s.batch, s.c_out, s.h / 2, s.w / 2))
+        let shape = if pool {
+            Shape::from((s.batch, s.c_out, s.oh() / 2, s.ow() / 2))
         } else {
-            Shape::from((s.batch, s.c_out, s.h, s.w))
+            Shape::from((s.batch, s.c_out, s.oh(), s.ow()))
         };
         Ok((CpuStorage::F32(out), shape))
     }
@@ -120,8 +140,8 @@ impl CustomOp3 for Conv {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let s = conv_shape(x.shape(), w.shape(), self.pool)?;
-        let argmax = if self.pool {
+        let s = conv_shape(x.shape(), w.shape(), self.geometry)?;
+        let argmax = if self.geometry.pool {
             let cached = self
                 .argmax
                 .lock()
@@ -304,8 +324,25 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
 }
 
 fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool, record: bool) -> Result<Tensor> {
-    let op = Conv {
+    let pad = w.dims().last().copied().unwrap_or(1) / 2;
+    let geometry = Geometry {
+        stride: 1,
+        pad,
+        relu: true,
         pool,
+    };
+    apply_conv(x, w, b, geometry, record)
+}
+
+fn apply_conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    geometry: Geometry,
+    record: bool,
+) -> Result<Tensor> {
+    let op = Conv {
+        geometry,
         record,
         argmax: Mutex::new(None),
     };
@@ -322,6 +359,60 @@ fn reference_conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 fn all_fast(ts: [&Tensor; 3]) -> bool {
     ts.iter().all(|t| is_fast_capable(t))
+}
+
+/// `conv2d(x, w, stride, padding) + b`, then ReLU when `relu`: one op on CPU, candle's ops
+/// elsewhere.
+pub fn conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    stride: usize,
+    pad: usize,
+    relu: bool,
+) -> Result<Tensor> {
+    if all_fast([x, w, b]) {
+        let geometry = Geometry {
+            stride,
+            pad,
+            relu,
+            pool: false,
+        };
+        return apply_conv(x, w, b, geometry, true);
+    }
+    reference_conv(x, w, b, stride, pad, relu)
+}
+
+/// [`conv`] from candle's `conv2d`, on an input padded and cropped to exactly the pixels
+/// the windows cover.
+///
+/// candle 0.11.1's `conv2d` backward returns an input gradient of the wrong size when the
+/// stride does not tile the padded input (a 7-wide map, kernel 4, stride 2 gets a 6-wide
+/// gradient), and autograd then fails; on the cropped input the stride tiles it exactly.
+pub fn reference_conv(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    stride: usize,
+    pad: usize,
+    relu: bool,
+) -> Result<Tensor> {
+    let (_, _, h, wd) = x.dims4()?;
+    let k = w.dims4()?.3;
+    if h + 2 * pad < k || wd + 2 * pad < k || stride == 0 {
+        candle_core::bail!("conv: kernel {k} does not fit a {h}x{wd} map padded by {pad}");
+    }
+    let used = |n: usize| (n + 2 * pad - k) / stride * stride + k;
+    let x = if pad > 0 {
+        x.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?
+    } else {
+        x.clone()
+    };
+    let x = x.narrow(2, 0, used(h))?.narrow(3, 0, used(wd))?;
+    let y =
+        x.conv2d(w, 0, stride, 1, 1)?
+            .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?;
+    if relu { y.relu() } else { Ok(y) }
 }
 
 /// `relu(conv2d(x, w, padding k/2) + b)` for an odd `k x k` kernel: fused on CPU, candle's

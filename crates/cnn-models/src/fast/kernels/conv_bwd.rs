@@ -16,8 +16,13 @@ pub(super) fn grad_to_z(
     dz: &mut [f32],
     at: Cols,
 ) {
-    let hw = s.hw();
+    let hw = s.out_hw();
     match arg {
+        None if !s.relu => {
+            for co in 0..s.c_out {
+                dz[at.row(co, hw)].copy_from_slice(&g[co * hw..][..hw]);
+            }
+        }
         None => {
             for co in 0..s.c_out {
                 let (g, o) = (&g[co * hw..][..hw], &out[co * hw..][..hw]);
@@ -28,7 +33,7 @@ pub(super) fn grad_to_z(
             }
         }
         Some(arg) => {
-            let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
+            let (w, oh, ow) = (s.ow(), s.oh() / 2, s.ow() / 2);
             for co in 0..s.c_out {
                 let plane = &mut dz[at.row(co, hw)];
                 // A last row or column that no window covers (odd sides) gets no gradient.
@@ -103,7 +108,7 @@ pub(crate) fn conv_bwd(
     s: ConvShape,
     need_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
-    let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(arg.is_some()));
+    let (hw, in_len, out_len) = (s.out_hw(), s.c_in * s.in_hw(), s.out_len(arg.is_some()));
     let groups = s.batch.div_ceil(GROUP);
     let group = |g: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let imgs = GROUP.min(s.batch - g * GROUP);

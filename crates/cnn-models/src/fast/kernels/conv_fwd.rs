@@ -17,7 +17,7 @@ pub(super) fn conv_group(
     col: &mut [f32],
     z: &mut [f32],
 ) {
-    let (hw, in_len) = (s.hw(), s.c_in * s.hw());
+    let (hw, in_len) = (s.out_hw(), s.c_in * s.in_hw());
     let ld = x.len() / in_len * hw;
     for (i, img) in x.chunks_exact(in_len).enumerate() {
         im2col(img, s, col, Cols { ld, off: i * hw });
@@ -33,9 +33,10 @@ pub(super) fn conv_group(
     );
 }
 
-/// Forward of conv + bias + ReLU, optionally followed by a 2x2 max-pool.
+/// Forward of conv + bias (+ ReLU when `s.relu`), optionally followed by a 2x2 max-pool
+/// (ReLU only).
 ///
-/// Returns the output (`[B, Co, H, W]`, or `[B, Co, H/2, W/2]` pooled) and, when pooled and
+/// Returns the output (`[B, Co, OH, OW]`, or `[B, Co, OH/2, OW/2]` pooled) and, when pooled and
 /// `record`, the position (0..4, row-major in the window) of each window's maximum, for the
 /// backward pass (empty otherwise).
 pub(crate) fn conv_fwd(
@@ -46,7 +47,7 @@ pub(crate) fn conv_fwd(
     pool: bool,
     record: bool,
 ) -> (Vec<f32>, Vec<u8>) {
-    let (hw, in_len, out_len) = (s.hw(), s.c_in * s.hw(), s.out_len(pool));
+    let (hw, in_len, out_len) = (s.out_hw(), s.c_in * s.in_hw(), s.out_len(pool));
     let n = s.batch * out_len;
     let n_arg = if pool && record { n } else { 0 };
     // Left uninitialised rather than zeroed: every value is written below.
@@ -73,9 +74,15 @@ pub(crate) fn conv_fwd(
                     } else {
                         for (co, o) in o.chunks_exact_mut(hw).enumerate() {
                             let z = &z[at.row(co, hw)];
-                            o.iter_mut().zip(z).for_each(|(o, &v)| {
-                                o.write(v.max(0.0));
-                            });
+                            if s.relu {
+                                o.iter_mut().zip(z).for_each(|(o, &v)| {
+                                    o.write(v.max(0.0));
+                                });
+                            } else {
+                                o.iter_mut().zip(z).for_each(|(o, &v)| {
+                                    o.write(v);
+                                });
+                            }
                         }
                     }
                 }
@@ -105,9 +112,9 @@ pub(super) fn pool_relu(
     out: &mut [MaybeUninit<f32>],
     mut arg: Option<&mut [MaybeUninit<u8>]>,
 ) {
-    let (w, oh, ow) = (s.w, s.h / 2, s.w / 2);
+    let (w, oh, ow) = (s.ow(), s.oh() / 2, s.ow() / 2);
     for co in 0..s.c_out {
-        let plane = &z[at.row(co, s.hw())];
+        let plane = &z[at.row(co, s.out_hw())];
         for y in 0..oh {
             let (r0, r1) = (&plane[2 * y * w..][..w], &plane[(2 * y + 1) * w..][..w]);
             let j0 = (co * oh + y) * ow;

@@ -1,4 +1,5 @@
-//! One image's im2col matrix, and its adjoint col2im, written into a group's matrix.
+//! One image's im2col matrix, and its adjoint col2im, written into a group's matrix: as
+//! shifted spans for same-padded stride-1 convolutions, row by row for any other.
 
 use super::ConvShape;
 
@@ -35,7 +36,7 @@ pub(super) struct Tap {
 
 impl Tap {
     fn new(s: ConvShape, kh: usize, kw: usize) -> Self {
-        let p = s.pad() as isize;
+        let p = s.pad as isize;
         let (dy, dx) = (kh as isize - p, kw as isize - p);
         Tap {
             shift: dy * s.w as isize + dx,
@@ -68,7 +69,10 @@ impl Tap {
 /// One image's im2col: `col[(ci*k+kh)*k+kw][y*W + x] = x[ci][y+kh-p][x+kw-p]`, zero outside,
 /// written at `at` of a group's matrix.
 pub(super) fn im2col(x: &[f32], s: ConvShape, col: &mut [f32], at: Cols) {
-    let (hw, k) = (s.hw(), s.kernel);
+    if !s.is_same() {
+        return im2col_strided(x, s, col, at);
+    }
+    let (hw, k) = (s.in_hw(), s.kernel);
     let mut r = 0;
     for plane in x.chunks_exact(hw).take(s.c_in) {
         for kh in 0..k {
@@ -96,7 +100,10 @@ pub(super) fn im2col(x: &[f32], s: ConvShape, col: &mut [f32], at: Cols) {
 /// entries im2col left zero: those would otherwise land on the wrong side of the image. A
 /// zero added changes no sum, so the result is the same as adding the valid entries only.
 pub(super) fn col2im(dcol: &mut [f32], s: ConvShape, dx: &mut [f32], at: Cols) {
-    let (hw, k) = (s.hw(), s.kernel);
+    if !s.is_same() {
+        return col2im_strided(dcol, s, dx, at);
+    }
+    let (hw, k) = (s.in_hw(), s.kernel);
     dx.fill(0.0);
     for r in 0..s.k() {
         let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
@@ -113,5 +120,78 @@ pub(super) fn col2im(dcol: &mut [f32], s: ConvShape, dx: &mut [f32], at: Cols) {
             .iter_mut()
             .zip(&row[span])
             .for_each(|(d, v)| *d += v);
+    }
+}
+
+/// Where output row `o` of a window row or column at offset `t` reads its input: the
+/// outputs `lo..hi` read inside the image, at `o * stride + t - pad`.
+fn valid_outputs(t: usize, s: ConvShape, side: usize, outs: usize) -> (usize, usize) {
+    let first = |o: usize| (o * s.stride + t) as isize - s.pad as isize;
+    let lo = (0..outs).find(|&o| first(o) >= 0).unwrap_or(outs);
+    let hi = (lo..outs)
+        .find(|&o| first(o) >= side as isize)
+        .unwrap_or(outs);
+    (lo, hi)
+}
+
+/// [`im2col`] for any stride and padding: each output row of each tap is the valid span of
+/// one input row (a copy at stride 1, a strided gather otherwise), zeros around it.
+fn im2col_strided(x: &[f32], s: ConvShape, col: &mut [f32], at: Cols) {
+    let (ohw, ow, k) = (s.out_hw(), s.ow(), s.kernel);
+    let mut r = 0;
+    for plane in x.chunks_exact(s.in_hw()).take(s.c_in) {
+        for kh in 0..k {
+            let (ylo, yhi) = valid_outputs(kh, s, s.h, s.oh());
+            for kw in 0..k {
+                let (xlo, xhi) = valid_outputs(kw, s, s.w, ow);
+                let out = &mut col[at.row(r, ohw)];
+                r += 1;
+                out[..ylo * ow].fill(0.0);
+                out[yhi * ow..].fill(0.0);
+                for oy in ylo..yhi {
+                    let row = &mut out[oy * ow..][..ow];
+                    let iy = oy * s.stride + kh - s.pad;
+                    row[..xlo].fill(0.0);
+                    row[xhi..].fill(0.0);
+                    if xhi > xlo {
+                        let ix0 = xlo * s.stride + kw - s.pad;
+                        let src = &plane[iy * s.w + ix0..];
+                        let dst = &mut row[xlo..xhi];
+                        if s.stride == 1 {
+                            dst.copy_from_slice(&src[..dst.len()]);
+                        } else {
+                            let taken = src.iter().step_by(s.stride);
+                            dst.iter_mut().zip(taken).for_each(|(d, &v)| *d = v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col_strided`].
+fn col2im_strided(dcol: &[f32], s: ConvShape, dx: &mut [f32], at: Cols) {
+    let (ohw, ow, k) = (s.out_hw(), s.ow(), s.kernel);
+    dx.fill(0.0);
+    for r in 0..s.k() {
+        let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+        let (ylo, yhi) = valid_outputs(kh, s, s.h, s.oh());
+        let (xlo, xhi) = valid_outputs(kw, s, s.w, ow);
+        if xhi <= xlo {
+            continue;
+        }
+        let row = &dcol[at.row(r, ohw)];
+        let plane = &mut dx[ci * s.in_hw()..][..s.in_hw()];
+        for oy in ylo..yhi {
+            let iy = oy * s.stride + kh - s.pad;
+            let ix0 = xlo * s.stride + kw - s.pad;
+            let src = &row[oy * ow + xlo..oy * ow + xhi];
+            let dst = &mut plane[iy * s.w + ix0..];
+            dst.iter_mut()
+                .step_by(s.stride)
+                .zip(src)
+                .for_each(|(d, v)| *d += v);
+        }
     }
 }

@@ -1,19 +1,20 @@
 //! Slice-level CPU kernels of the fast path: im2col, batched GEMM convolution, max-pool.
 //!
 //! Layout conventions: images are `[B, C, H, W]` row-major; one image's im2col matrix is
-//! `[C*k*k, H*W]` for a `k x k` kernel with same padding (`k / 2` on each side), and the
-//! images of a group sit side by side in one matrix. The GEMMs go through the `gemm` crate
+//! `[C*k*k, OH*OW]` for a `k x k` kernel, and the images of a group sit side by side in one
+//! matrix. The GEMMs go through the `gemm` crate
 //! (the one candle uses), which picks AVX-512, AVX2/FMA or scalar kernels at run time (its
 //! `x86-v4` feature; never `-C target-cpu`).
 //!
 //! One file a concern: `gemm` (the products), `im2col` (the columns and their adjoint),
-//! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `pool` (a plain
-//! 2x2 max-pool).
+//! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `pool` (pools on
+//! their own), `norm` (batch norm).
 
 mod conv_bwd;
 mod conv_fwd;
 mod gemm;
 mod im2col;
+mod norm;
 mod pool;
 #[cfg(test)]
 mod tests;
@@ -23,7 +24,8 @@ use std::sync::Mutex;
 pub(crate) use conv_bwd::conv_bwd;
 pub(crate) use conv_fwd::conv_fwd;
 pub(crate) use gemm::{Mat, par_sgemm};
-pub(crate) use pool::{maxpool2_bwd, maxpool2_fwd};
+pub(crate) use norm::{NormShape, affine, batch_stats, batchnorm_bwd};
+pub(crate) use pool::{PoolShape, maxpool2_bwd, maxpool2_fwd, pool_bwd, pool_fwd};
 
 use crate::par::par_for;
 
@@ -40,7 +42,8 @@ pub(super) fn lock<'a, 'b, T>(m: &'a Mutex<&'b mut [T]>) -> std::sync::MutexGuar
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Shape of a `kernel x kernel`, same-padding, stride 1 convolution (`kernel` odd).
+/// Shape of a `kernel x kernel` convolution at `stride` with `pad` zeros on each side, and
+/// whether ReLU follows it in the same op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvShape {
     pub batch: usize,
@@ -49,26 +52,59 @@ pub(crate) struct ConvShape {
     pub h: usize,
     pub w: usize,
     pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    /// ReLU after the bias (otherwise the op is affine).
+    pub relu: bool,
 }
 
 impl ConvShape {
-    pub fn hw(&self) -> usize {
+    /// A same-padded, stride 1 convolution followed by ReLU (the original layer kind).
+    #[cfg(test)]
+    pub fn same(batch: usize, c_in: usize, c_out: usize, h: usize, w: usize, k: usize) -> Self {
+        Self {
+            batch,
+            c_in,
+            c_out,
+            h,
+            w,
+            kernel: k,
+            stride: 1,
+            pad: k / 2,
+            relu: true,
+        }
+    }
+    /// Values in one input plane.
+    pub fn in_hw(&self) -> usize {
         self.h * self.w
+    }
+    /// Output height: PyTorch's `floor((h + 2p - k) / s) + 1`.
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+    /// Output width.
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.kernel) / self.stride + 1
+    }
+    /// Values in one output plane (one row of an image's im2col matrix).
+    pub fn out_hw(&self) -> usize {
+        self.oh() * self.ow()
+    }
+    /// Whether the output has the input's size at stride 1: im2col then reads each row as
+    /// one shifted span of the plane.
+    pub fn is_same(&self) -> bool {
+        self.stride == 1 && self.kernel % 2 == 1 && self.pad == self.kernel / 2
     }
     /// Rows of one image's im2col matrix.
     pub fn k(&self) -> usize {
         self.c_in * self.kernel * self.kernel
     }
-    /// Zero padding on each side.
-    pub(super) fn pad(&self) -> usize {
-        self.kernel / 2
-    }
-    /// Values per output image: `Co*H*W`, or `Co*(H/2)*(W/2)` when pooled.
+    /// Values per output image: `Co*OH*OW`, or `Co*(OH/2)*(OW/2)` when pooled.
     pub fn out_len(&self, pool: bool) -> usize {
         if pool {
-            self.c_out * (self.h / 2) * (self.w / 2)
+            self.c_out * (self.oh() / 2) * (self.ow() / 2)
         } else {
-            self.c_out * self.hw()
+            self.c_out * self.out_hw()
         }
     }
 }

@@ -1,4 +1,4 @@
-//! A plain 2x2, stride-2 max-pool and its backward.
+//! Pools and their backward: a plain 2x2 max-pool, and max or average pools of any window.
 
 use super::{lock, par_for, slots};
 
@@ -64,6 +64,92 @@ pub(crate) fn maxpool2_bwd(
                     .find(|&i| src[i] == m)
                     .unwrap_or(cands[0]);
                 d[at] += g[y * ow + xo];
+            }
+        }
+    });
+    drop(dxs);
+    dx
+}
+
+/// Planes and window of a pool: `planes` maps of `h x w`, windows of `win` (height, width)
+/// at a stride of the same size, sides floored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolShape {
+    pub planes: usize,
+    pub h: usize,
+    pub w: usize,
+    pub win: [usize; 2],
+}
+
+impl PoolShape {
+    fn out(&self) -> (usize, usize) {
+        (self.h / self.win[0], self.w / self.win[1])
+    }
+    /// Input offsets of the window of output `(y, x)`, row by row.
+    fn window(&self, y: usize, x: usize) -> impl Iterator<Item = usize> + '_ {
+        let [wh, ww] = self.win;
+        (0..wh).flat_map(move |dy| {
+            let row = (y * wh + dy) * self.w + x * ww;
+            row..row + ww
+        })
+    }
+}
+
+/// Max- or average pool of any window (`max`: the largest value, else the mean).
+pub(crate) fn pool_fwd(x: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
+    let (oh, ow) = s.out();
+    let (hw, ohw) = (s.h * s.w, oh * ow);
+    let mut out = vec![0.0; s.planes * ohw];
+    if ohw == 0 {
+        return out;
+    }
+    let scale = 1.0 / (s.win[0] * s.win[1]) as f32;
+    let outs = slots(&mut out, ohw);
+    par_for(s.planes, |p| {
+        let mut o = lock(&outs[p]);
+        let src = &x[p * hw..][..hw];
+        for y in 0..oh {
+            for xo in 0..ow {
+                let mut window = s.window(y, xo).map(|i| src[i]);
+                o[y * ow + xo] = if max {
+                    let first = window.next().unwrap_or(0.0);
+                    window.fold(first, |m, v| if v > m { v } else { m })
+                } else {
+                    window.sum::<f32>() * scale
+                };
+            }
+        }
+    });
+    drop(outs);
+    out
+}
+
+/// Gradient of [`pool_fwd`]: to the first maximum of each window (row-major), or spread
+/// evenly over it.
+pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
+    let (oh, ow) = s.out();
+    let (hw, ohw) = (s.h * s.w, oh * ow);
+    let mut dx = vec![0.0; s.planes * hw];
+    if ohw == 0 {
+        return dx;
+    }
+    let scale = 1.0 / (s.win[0] * s.win[1]) as f32;
+    let dxs = slots(&mut dx, hw);
+    par_for(s.planes, |p| {
+        let mut d = lock(&dxs[p]);
+        let src = &x[p * hw..][..hw];
+        let (o, g) = (&out[p * ohw..][..ohw], &grad[p * ohw..][..ohw]);
+        for y in 0..oh {
+            for xo in 0..ow {
+                let (m, g) = (o[y * ow + xo], g[y * ow + xo]);
+                if max {
+                    let mut window = s.window(y, xo);
+                    let first = s.window(y, xo).next().unwrap_or(0);
+                    let at = window.find(|&i| src[i] == m).unwrap_or(first);
+                    d[at] += g;
+                } else {
+                    s.window(y, xo).for_each(|i| d[i] += g * scale);
+                }
             }
         }
     });

@@ -10,7 +10,7 @@ fn at(x: &[f32], s: ConvShape, ci: usize, y: isize, xx: isize) -> f32 {
     if y < 0 || y >= h || xx < 0 || xx >= w {
         return 0.0;
     }
-    x[ci * s.hw() + (y * w + xx) as usize]
+    x[ci * s.in_hw() + (y * w + xx) as usize]
 }
 
 fn shapes() -> Vec<ConvShape> {
@@ -23,13 +23,21 @@ fn shapes() -> Vec<ConvShape> {
         (2, 1, 1, 3),
         (1, 3, 1, 1),
     ] {
+        v.push(ConvShape::same(1, c_in, 1, h, w, kernel));
+    }
+    // Strides and paddings of every kind, odd maps and even kernels.
+    for (c_in, h, w, kernel, stride, pad) in [
+        (1, 28, 28, 3, 1, 0),
+        (2, 7, 5, 3, 2, 1),
+        (1, 9, 8, 4, 2, 0),
+        (3, 6, 7, 5, 3, 2),
+        (1, 5, 5, 2, 1, 1),
+        (2, 4, 4, 1, 2, 0),
+    ] {
         v.push(ConvShape {
-            batch: 1,
-            c_in,
-            c_out: 1,
-            h,
-            w,
-            kernel,
+            stride,
+            pad,
+            ..ConvShape::same(1, c_in, 1, h, w, kernel)
         });
     }
     v
@@ -56,8 +64,9 @@ fn row_sums_have_the_bits_of_plain_row_sums() {
 #[test]
 fn im2col_and_col2im_are_the_definition_and_its_adjoint() {
     for s in shapes() {
-        let (hw, k, p) = (s.hw(), s.kernel, s.pad() as isize);
-        let x: Vec<f32> = (0..s.c_in * hw).map(|i| i as f32 + 1.0).collect();
+        let (hw, k, p) = (s.out_hw(), s.kernel, s.pad as isize);
+        let ihw = s.in_hw();
+        let x: Vec<f32> = (0..s.c_in * ihw).map(|i| i as f32 + 1.0).collect();
         // Two images side by side, this one second, to exercise the offset.
         let at_ = Cols {
             ld: 2 * hw,
@@ -65,21 +74,22 @@ fn im2col_and_col2im_are_the_definition_and_its_adjoint() {
         };
         let mut col = vec![f32::NAN; s.k() * 2 * hw];
         im2col(&x, s, &mut col, at_);
-        let mut dx_ref = vec![0.0f32; s.c_in * hw];
+        let mut dx_ref = vec![0.0f32; s.c_in * ihw];
         let dcol: Vec<f32> = (0..col.len()).map(|i| (i % 7) as f32 - 3.0).collect();
         for r in 0..s.k() {
             let (ci, kh, kw) = (r / (k * k), (r / k) % k, r % k);
             for j in 0..hw {
-                let (y, xx) = ((j / s.w) as isize, (j % s.w) as isize);
-                let (sy, sx) = (y + kh as isize - p, xx + kw as isize - p);
+                let (y, xx) = ((j / s.ow()) as isize, (j % s.ow()) as isize);
+                let st = s.stride as isize;
+                let (sy, sx) = (y * st + kh as isize - p, xx * st + kw as isize - p);
                 let want = at(&x, s, ci, sy, sx);
                 assert_eq!(col[at_.row(r, hw)][j], want, "{s:?} row {r} pos {j}");
                 if sy >= 0 && sy < s.h as isize && sx >= 0 && sx < s.w as isize {
-                    dx_ref[ci * hw + (sy * s.w as isize + sx) as usize] += dcol[at_.row(r, hw)][j];
+                    dx_ref[ci * ihw + (sy * s.w as isize + sx) as usize] += dcol[at_.row(r, hw)][j];
                 }
             }
         }
-        let mut dx = vec![f32::NAN; s.c_in * hw];
+        let mut dx = vec![f32::NAN; s.c_in * ihw];
         col2im(&mut dcol.clone(), s, &mut dx, at_);
         assert_eq!(dx, dx_ref, "{s:?}");
     }

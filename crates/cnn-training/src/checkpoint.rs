@@ -197,7 +197,8 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
 }
 
 /// The most bytes a checkpoint of the network its header records can hold: the header, and
-/// four bytes for each weight and each momentum value. Only the header is read (at most
+/// four bytes for each weight, for each of its (at most two) optimizer moments, and for the
+/// running statistics (no more values than the parameters). Only the header is read (at most
 /// [`MAX_HEADER_BYTES`]); `None` when it records no network whose size can be worked out.
 fn implied_len(path: &Path) -> Option<u64> {
     use std::io::Read;
@@ -224,7 +225,7 @@ fn implied_len(path: &Path) -> Option<u64> {
     };
     let spec: NetSpec = serde_json::from_value(spec).ok()?;
     let params = spec.num_params().ok()? as u64;
-    Some(8 + n + 2 * 4 * params)
+    Some(8 + n + 4 * 4 * params)
 }
 
 /// Our metadata map, from the single key or (files from before it) the top level.

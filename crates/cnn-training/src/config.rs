@@ -6,10 +6,14 @@ use cnn_data::DatasetKind;
 use cnn_models::{Arch, OpsPath};
 use serde::{Deserialize, Serialize};
 
-use crate::{Affine, Error, Result};
+use crate::{Affine, Error, OptimizerKind, Result};
 
 /// Peak learning rate of the MNIST default recipe (see [`TrainConfig::for_dataset`]).
 pub const DIGITS_LR: f64 = 0.3;
+
+/// Peak learning rate of Adam and AdamW when none is given (see
+/// [`TrainConfig::with_optimizer`]); chosen on validation data (`docs/recipe.md`).
+pub const ADAM_LR: f64 = 3e-3;
 
 /// Label smoothing of the MNIST default recipe for `medium_cnn` (see
 /// [`TrainConfig::for_dataset`]); the other networks train without.
@@ -56,7 +60,11 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Peak learning rate (reached after warm-up, then cosine-annealed to zero).
     pub lr: f64,
-    /// Momentum μ in `v = μv + (1-μ)g`; 0 is plain SGD.
+    /// The optimizer (SGD unless set; recorded only when it is not).
+    #[serde(default, skip_serializing_if = "OptimizerKind::is_sgd")]
+    pub optimizer: OptimizerKind,
+    /// SGD's momentum μ in `v = μv + (1-μ)g`; 0 is plain SGD. Adam's β are fixed at
+    /// [`crate::ADAM_BETAS`].
     pub momentum: f64,
     /// L2 regularisation λ as in the original project and Nielsen's book: the loss gains
     /// `λ/(2n)·Σw²` over weights (not biases), `n` the number of training images; that is a
@@ -108,6 +116,7 @@ impl Default for TrainConfig {
             epochs: 15,
             batch_size: 64,
             lr: 0.5,
+            optimizer: OptimizerKind::Sgd,
             momentum: 0.9,
             l2: 6.0,
             seed: 0,
@@ -168,6 +177,23 @@ impl TrainConfig {
         self
     }
 
+    /// This recipe trained by `optimizer`: moving between SGD and the Adam family also
+    /// moves the peak learning rate to the other's default (SGD's from
+    /// [`TrainConfig::default`], Adam's [`ADAM_LR`]), since the two take rates a hundred
+    /// times apart. Set `lr` after this to choose your own.
+    pub fn with_optimizer(self, optimizer: OptimizerKind) -> Self {
+        let lr = match (self.optimizer.is_sgd(), optimizer.is_sgd()) {
+            (true, false) => ADAM_LR,
+            (false, true) => TrainConfig::default().lr,
+            _ => self.lr,
+        };
+        Self {
+            optimizer,
+            lr,
+            ..self
+        }
+    }
+
     /// The recipe fields in which `other` differs from this recipe, by name (`augment`'s
     /// parts as `augment.rotate` and so on). What the run was trained on (`dataset`,
     /// `data_dir`, `class_names`) and `ops` (which does not change what is computed) are
@@ -179,6 +205,7 @@ impl TrainConfig {
             epochs,
             batch_size,
             lr,
+            optimizer,
             momentum,
             l2,
             seed,
@@ -204,6 +231,7 @@ impl TrainConfig {
             ("epochs", *epochs != o.epochs),
             ("batch_size", *batch_size != o.batch_size),
             ("lr", *lr != o.lr),
+            ("optimizer", *optimizer != o.optimizer),
             ("momentum", *momentum != o.momentum),
             ("l2", *l2 != o.l2),
             ("seed", *seed != o.seed),
@@ -331,10 +359,11 @@ mod tests {
     fn every_recipe_field_that_changes_is_named_and_nothing_else() {
         let base = TrainConfig::for_dataset(DatasetKind::Mnist, Some(Arch::MediumCnn));
         type Change = (&'static str, fn(&mut TrainConfig));
-        let changes: [Change; 15] = [
+        let changes: [Change; 16] = [
             ("epochs", |c| c.epochs += 1),
             ("batch_size", |c| c.batch_size += 1),
             ("lr", |c| c.lr *= 2.0),
+            ("optimizer", |c| c.optimizer = OptimizerKind::AdamW),
             ("momentum", |c| c.momentum = 0.5),
             ("l2", |c| c.l2 += 1.0),
             ("seed", |c| c.seed += 1),

@@ -281,23 +281,27 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
-    /// A momentum buffer is missing from a full checkpoint.
+    /// An optimizer buffer (momentum, Adam's moments) is missing from a full checkpoint.
     #[error(
-        "{path} is not a usable checkpoint: momentum buffer of {name} is missing (not a full checkpoint?)"
+        "{path} is not a usable checkpoint: {what} of {name} is missing (not a full checkpoint?)"
     )]
     MissingVelocity {
         /// The file.
         path: PathBuf,
+        /// Which buffer: `momentum buffer` or `second moment`.
+        what: &'static str,
         /// The variable.
         name: String,
     },
-    /// A momentum buffer does not have its variable's shape.
+    /// An optimizer buffer does not have its variable's shape.
     #[error(
-        "{path} is not a usable checkpoint: momentum buffer of {name} has shape {found:?}, the model expects {expected:?}"
+        "{path} is not a usable checkpoint: {what} of {name} has shape {found:?}, the model expects {expected:?}"
     )]
     VelocityShape {
         /// The file.
         path: PathBuf,
+        /// Which buffer: `momentum buffer` or `second moment`.
+        what: &'static str,
         /// The variable.
         name: String,
         /// Its shape.

@@ -31,8 +31,8 @@ pub use augment::{Affine, affine_batch};
 pub use batch::{batch_tensor, label_tensor};
 pub use checkpoint::load_model;
 pub use config::{
-    DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, FASHION_MEDIUM_LR, TrainConfig,
-    display_number,
+    ADAM_LR, DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, FASHION_MEDIUM_LR,
+    TrainConfig, display_number,
 };
 pub use error::{Error, Result};
 pub use eval::{
@@ -41,7 +41,7 @@ pub use eval::{
 };
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};
 pub use model::Model;
-pub use optim::{Sgd, Slot};
+pub use optim::{ADAM_BETAS, ADAM_EPS, Optimizer, OptimizerKind, Slot};
 pub use resume::{CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE};
 pub use rng::Rng;
 pub use run::{RunOutcome, run};

@@ -67,7 +67,10 @@ impl<M: Model> Trainer<M> {
         let weights = self.weights();
         let mut full = weights.clone();
         for s in self.opt.slots() {
-            full.push((format!("optim.velocity.{}", s.name), s.velocity.clone()));
+            full.push((format!("{VELOCITY_PREFIX}{}", s.name), s.velocity.clone()));
+            if let Some(second) = &s.second {
+                full.push((format!("{SECOND_PREFIX}{}", s.name), second.clone()));
+            }
         }
         checkpoint::write_atomic(
             &dir.join(CHECKPOINT_FILE),
@@ -117,8 +120,8 @@ impl<M: Model> Trainer<M> {
         t.data_fingerprint = state.data_fingerprint;
         t.spec = ckpt.spec.clone();
         checkpoint::restore_weights(&t.varmap, ckpt, path)?;
-        t.restore_velocities(ckpt, path)?;
         t.step = state.step;
+        t.restore_velocities(ckpt, path)?;
         t.rng = Rng::new(state.rng_state);
         t.model.set_dropout_calls(state.dropout_calls);
         t.history = state.history;
@@ -132,31 +135,21 @@ impl<M: Model> Trainer<M> {
     }
 
     fn restore_velocities(&mut self, ckpt: &RawCheckpoint, path: &Path) -> Result<()> {
-        let slots: Vec<(String, Vec<usize>)> = self
+        let slots: Vec<(String, Vec<usize>, bool)> = self
             .opt
             .slots()
             .iter()
-            .map(|s| (s.name.clone(), s.var.dims().to_vec()))
+            .map(|s| (s.name.clone(), s.var.dims().to_vec(), s.second.is_some()))
             .collect();
-        for (name, dims) in slots {
-            let v = ckpt
-                .tensors
-                .get(&format!("optim.velocity.{name}"))
-                .ok_or_else(|| Error::MissingVelocity {
-                    path: path.to_path_buf(),
-                    name: name.clone(),
-                })?;
-            if v.dims() != dims.as_slice() {
-                return Err(Error::VelocityShape {
-                    path: path.to_path_buf(),
-                    name,
-                    found: v.dims().to_vec(),
-                    expected: dims,
-                });
-            }
-            checkpoint::check_finite(v, &name, path)?;
+        for (name, dims, second) in slots {
+            let v = buffer(ckpt, path, "momentum buffer", VELOCITY_PREFIX, &name, &dims)?;
             self.opt.set_velocity(&name, v)?;
+            if second {
+                let v = buffer(ckpt, path, "second moment", SECOND_PREFIX, &name, &dims)?;
+                self.opt.set_second(&name, v)?;
+            }
         }
+        self.opt.set_steps(self.step as u64);
         Ok(())
     }
 }
@@ -187,4 +180,39 @@ impl Trainer<Cnn> {
         let mcfg = Self::model_config(seed, spec);
         Self::from_checkpoint_with(ckpt, path, device, n_train, |vb| Ok(Cnn::new(&mcfg, vb)?))
     }
+}
+
+/// Prefix of the momentum buffers (Adam's first moments) in a full checkpoint.
+const VELOCITY_PREFIX: &str = "optim.velocity.";
+/// Prefix of Adam's second moments in a full checkpoint.
+const SECOND_PREFIX: &str = "optim.second.";
+
+/// The optimizer buffer `prefix` + `name` of a checkpoint, checked for shape and values.
+fn buffer<'a>(
+    ckpt: &'a RawCheckpoint,
+    path: &Path,
+    what: &'static str,
+    prefix: &str,
+    name: &str,
+    dims: &[usize],
+) -> Result<&'a candle_core::Tensor> {
+    let v = ckpt
+        .tensors
+        .get(&format!("{prefix}{name}"))
+        .ok_or_else(|| Error::MissingVelocity {
+            path: path.to_path_buf(),
+            what,
+            name: name.to_string(),
+        })?;
+    if v.dims() != dims {
+        return Err(Error::VelocityShape {
+            path: path.to_path_buf(),
+            what,
+            name: name.to_string(),
+            found: v.dims().to_vec(),
+            expected: dims.to_vec(),
+        });
+    }
+    checkpoint::check_finite(v, name, path)?;
+    Ok(v)
 }

@@ -11,7 +11,7 @@ use cnn_models::{Cnn, NetSpec};
 use crate::augment::affine_batch;
 use crate::batch::{batch_tensor, label_tensor, shifted_batch};
 use crate::eval::evaluate_unless_stopped;
-use crate::{EpochMetrics, Error, Model, Result, Rng, Sgd, TrainConfig, lr_at};
+use crate::{EpochMetrics, Error, Model, Optimizer, Result, Rng, TrainConfig, lr_at};
 
 /// Progress inside an epoch, reported after every batch.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ pub struct Trainer<M: Model = Cnn> {
     pub(crate) model: M,
     /// The network's spec (input and classes filled in), for models built from one.
     pub(crate) spec: Option<NetSpec>,
-    pub(crate) opt: Sgd,
+    pub(crate) opt: Optimizer,
     pub(crate) rng: Rng,
     pub(crate) n_train: usize,
     /// Fingerprint of the training images, once [`crate::run`] has seen them.
@@ -177,7 +177,8 @@ impl<M: Model> Trainer<M> {
         let mut rng = Rng::new(cfg.seed);
         let mut vars = init_vars(&varmap, &mut rng, device)?;
         vars.retain(|(name, _)| !cnn_models::is_running_stat(name));
-        let opt = Sgd::new(vars, cfg.momentum, cfg.l2 / n_train as f64)?;
+        let weight_decay = cfg.l2 / n_train as f64;
+        let opt = Optimizer::new(cfg.optimizer, vars, cfg.momentum, weight_decay)?;
         Ok(Self {
             cfg,
             device: device.clone(),
@@ -210,8 +211,8 @@ impl<M: Model> Trainer<M> {
         &self.model
     }
 
-    /// The optimizer (variables and momentum buffers).
-    pub fn optimizer(&self) -> &Sgd {
+    /// The optimizer (variables and their momentum buffers or moments).
+    pub fn optimizer(&self) -> &Optimizer {
         &self.opt
     }
 

@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor, Var};
 
-use super::{Sgd, candle_update};
+use super::{Optimizer, OptimizerKind, candle_update};
 
 /// Two real test digits, scaled to [0, 1], as a 28x28 weight and a 28x28 input.
 fn digits() -> (Tensor, Tensor) {
@@ -30,7 +30,8 @@ fn the_in_place_update_equals_candle_ops_bit_for_bit() {
     let (w0, x) = digits();
     for (name, decay) in [("layer.weight", Some(1e-4)), ("layer.bias", None)] {
         let var = Var::from_tensor(&w0).unwrap();
-        let mut sgd = Sgd::new(vec![(name.to_string(), var.clone())], 0.9, 1e-4).unwrap();
+        let vars = vec![(name.to_string(), var.clone())];
+        let mut sgd = Optimizer::new(OptimizerKind::Sgd, vars, 0.9, 1e-4).unwrap();
         let (mut w, mut v) = (w0.clone(), w0.zeros_like().unwrap());
         for (step, lr) in [0.5, 0.31, 0.07].into_iter().enumerate() {
             // loss = Σ (w·x)², so the gradient 2·(w·x)·x changes with w at every step.

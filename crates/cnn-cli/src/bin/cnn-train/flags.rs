@@ -8,7 +8,7 @@ use clap::Parser;
 use cnn_cli::DeviceArg;
 use cnn_data::{DataSource, DatasetKind};
 use cnn_models::{NetSpec, OpsPath};
-use cnn_training::{Claim, RunFolder};
+use cnn_training::{Claim, OptimizerKind, RunFolder};
 
 use crate::recipe::Recipe;
 
@@ -34,7 +34,12 @@ pub(crate) struct Cli {
     /// with --augment none].
     #[arg(long)]
     pub(crate) lr: Option<f64>,
-    /// Momentum μ in v = μv + (1-μ)g; 0 is plain SGD [default: 0.9].
+    /// Optimizer: sgd, adam (PyTorch's Adam, L2 coupled) or adamw (decoupled decay), with
+    /// PyTorch's betas 0.9/0.999 and eps 1e-8 [default: sgd; adam and adamw change the
+    /// default --lr to 0.003].
+    #[arg(long, value_parser = parse_optimizer)]
+    pub(crate) optimizer: Option<OptimizerKind>,
+    /// SGD's momentum μ in v = μv + (1-μ)g; 0 is plain SGD [default: 0.9].
     #[arg(long)]
     pub(crate) momentum: Option<f64>,
     /// L2 regularisation λ as in the original project: adds λ/(2n)·Σw² to the loss, n = number
@@ -241,4 +246,8 @@ pub(crate) fn ops_name(ops: OpsPath) -> &'static str {
         OpsPath::Fast => "fast",
         OpsPath::Reference => "reference",
     }
+}
+
+fn parse_optimizer(s: &str) -> Result<OptimizerKind, String> {
+    OptimizerKind::from_name(s).ok_or_else(|| format!("expected sgd, adam or adamw, not `{s}`"))
 }

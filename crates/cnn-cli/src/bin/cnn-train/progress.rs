@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
-use cnn_training::{Event, FINAL_STATE_FILE, RunOutcome, Trainer};
+use cnn_training::{Event, FINAL_STATE_FILE, OptimizerKind, RunOutcome, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::flags::ops_name;
@@ -80,11 +80,14 @@ pub(crate) fn header(
     .flatten()
     .collect();
     cnn_cli::say!(
-        "recipe: epochs {} batch {} lr {} momentum {} l2 {} seed {} warmup {} shift {}{extra}; ops {}",
+        "recipe: epochs {} batch {} lr {} {} l2 {} seed {} warmup {} shift {}{extra}; ops {}",
         cfg.epochs,
         cfg.batch_size,
         num(cfg.lr),
-        num(cfg.momentum),
+        match cfg.optimizer {
+            OptimizerKind::Sgd => format!("momentum {}", num(cfg.momentum)),
+            other => format!("optimizer {}", other.name()),
+        },
         num(cfg.l2),
         cfg.seed,
         num(cfg.warmup_epochs),

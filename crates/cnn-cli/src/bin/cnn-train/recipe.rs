@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use cnn_data::{DataSource, DatasetKind};
 use cnn_models::Arch;
-use cnn_training::{Affine, TrainConfig};
+use cnn_training::{Affine, OptimizerKind, TrainConfig};
 
 use crate::flags::{AugmentArg, Cli, DEFAULT_MODEL};
 
@@ -15,6 +15,7 @@ pub(crate) struct Recipe {
     epochs: Option<usize>,
     batch_size: Option<usize>,
     lr: Option<f64>,
+    optimizer: Option<OptimizerKind>,
     momentum: Option<f64>,
     l2: Option<f64>,
     seed: Option<u64>,
@@ -37,6 +38,7 @@ impl Recipe {
             epochs: cli.epochs,
             batch_size: cli.batch_size,
             lr: cli.lr,
+            optimizer: cli.optimizer,
             momentum: cli.momentum,
             l2: cli.l2,
             seed: cli.seed,
@@ -113,6 +115,10 @@ impl Recipe {
             Some(epochs) => d.with_epochs(epochs),
             None => d,
         };
+        let d = match self.optimizer {
+            Some(kind) => d.with_optimizer(kind),
+            None => d,
+        };
         TrainConfig {
             batch_size: self.batch_size.unwrap_or(d.batch_size),
             lr: self.lr.unwrap_or(d.lr),
@@ -141,6 +147,7 @@ impl Recipe {
             "epochs" => self.epochs.map(|_| "--epochs"),
             "batch_size" => self.batch_size.map(|_| "--batch-size"),
             "lr" => self.lr.map(|_| "--lr"),
+            "optimizer" => self.optimizer.map(|_| "--optimizer"),
             "momentum" => self.momentum.map(|_| "--momentum"),
             "l2" => self.l2.map(|_| "--l2"),
             "seed" => self.seed.map(|_| "--seed"),

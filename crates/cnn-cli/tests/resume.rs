@@ -30,15 +30,39 @@ const ARGS: [&str; 16] = [
     "0.05",
 ];
 
+/// A batch-normalised all-conv net with strides and a global pool, trained by Adam: its
+/// running statistics and both moments must come back from the checkpoint.
+const BN_ADAM_ARGS: [&str; 12] = [
+    "--model",
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../assets/models/allconv_bn.toml"
+    ),
+    "--optimizer",
+    "adam",
+    "--epochs",
+    "3",
+    "--train-limit",
+    "1000",
+    "--seed",
+    "5",
+    "--rotate",
+    "8",
+];
+
 mod common;
 
-fn train(out: &Path, resume: bool) -> Command {
+fn train_with(args: &[&str], out: &Path, resume: bool) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cnn-train"));
-    c.args(ARGS).arg("--out").arg(out);
+    c.args(args).arg("--out").arg(out);
     if resume {
         c.arg("--resume");
     }
     c
+}
+
+fn train(out: &Path, resume: bool) -> Command {
+    train_with(&ARGS, out, resume)
 }
 
 /// history.csv without its timing column.
@@ -50,23 +74,30 @@ fn history_without_times(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The uninterrupted run of `args` in `folder`: its folder and duration.
+fn uninterrupted(args: &[&str], folder: &str) -> (PathBuf, Duration) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = Instant::now();
+    let out = train_with(args, &dir, false).output().unwrap();
+    common::assert_success(&out, "cnn-train");
+    (dir, start.elapsed())
+}
+
 /// The uninterrupted run, done once for all tests of this file: its folder and duration.
 fn whole_run() -> &'static (PathBuf, Duration) {
     static WHOLE: OnceLock<(PathBuf, Duration)> = OnceLock::new();
-    WHOLE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("resume-whole-run");
-        let _ = std::fs::remove_dir_all(&dir);
-        let start = Instant::now();
-        let out = train(&dir, false).output().unwrap();
-        common::assert_success(&out, "cnn-train");
-        (dir, start.elapsed())
-    })
+    WHOLE.get_or_init(|| uninterrupted(&ARGS, "resume-whole-run"))
 }
 
 /// Checks that `dir` finished with the uninterrupted run's weights and history, and that
 /// no temporary file of an interrupted write is left behind.
 fn assert_same_as_whole_run(dir: &Path, what: &str) {
-    let whole = &whole_run().0;
+    assert_same_as(&whole_run().0, dir, what);
+}
+
+/// [`assert_same_as_whole_run`] against the run in `whole`.
+fn assert_same_as(whole: &Path, dir: &Path, what: &str) {
     assert_eq!(
         std::fs::read(whole.join("final_state.safetensors")).unwrap(),
         std::fs::read(dir.join("final_state.safetensors")).unwrap(),
@@ -100,9 +131,21 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
+    kill_and_resume_until_done(&ARGS, whole_run());
+}
+
+#[test]
+fn a_batch_norm_net_trained_by_adam_resumes_bit_for_bit() {
+    let whole = uninterrupted(&BN_ADAM_ARGS, "resume-bn-adam-run");
+    kill_and_resume_until_done(&BN_ADAM_ARGS, &whole);
+}
+
+/// Runs `args` killed with SIGKILL at random moments and resumed until it finishes, then
+/// checks it ended exactly as the uninterrupted run `whole` (folder, duration).
+fn kill_and_resume_until_done(args: &[&str], whole: &(PathBuf, Duration)) {
     let tmp = tempfile::tempdir().unwrap();
     let broken = tmp.path().join("broken");
-    let full_time = whole_run().1;
+    let full_time = whole.1;
 
     // A seed for the kill times, printed so a failure can be replayed.
     let seed = SystemTime::now()
@@ -113,7 +156,7 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
     let mut kills = 0u64;
     loop {
         let resume = broken.join("checkpoint.safetensors").exists();
-        let mut child = train(&broken, resume)
+        let mut child = train_with(args, &broken, resume)
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -140,12 +183,11 @@ fn killed_and_resumed_runs_equal_the_uninterrupted_run() {
         assert!(kills < 50, "seed {seed}: never finished");
     }
     // Finish whatever epochs are left after the last kill.
-    let out = train(&broken, broken.join("checkpoint.safetensors").exists())
-        .output()
-        .unwrap();
+    let resume = broken.join("checkpoint.safetensors").exists();
+    let out = train_with(args, &broken, resume).output().unwrap();
     common::assert_success(&out, &format!("seed {seed}"));
     assert!(kills > 0, "seed {seed}: the run was never interrupted");
-    assert_same_as_whole_run(&broken, &format!("seed {seed}, {kills} kills"));
+    assert_same_as(&whole.0, &broken, &format!("seed {seed}, {kills} kills"));
 }
 
 #[test]

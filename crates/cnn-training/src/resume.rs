@@ -48,12 +48,16 @@ impl<M: Model> Trainer<M> {
         }
     }
 
-    fn weights(&self) -> Vec<(String, Tensor)> {
-        self.opt
-            .slots()
+    /// Every variable of the model by name: the trained ones and batch norms' running
+    /// statistics.
+    fn weights(&self) -> Result<Vec<(String, Tensor)>> {
+        let vars = self.varmap.data().lock().map_err(|_| Error::LockPoisoned)?;
+        let mut all: Vec<(String, Tensor)> = vars
             .iter()
-            .map(|s| (s.name.clone(), s.var.as_tensor().clone()))
-            .collect()
+            .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 
     /// Writes `history.csv`, `final_state.safetensors` (weights, recipe and spec) and
@@ -64,7 +68,7 @@ impl<M: Model> Trainer<M> {
             source,
         })?;
         let state = self.state();
-        let weights = self.weights();
+        let weights = self.weights()?;
         let mut full = weights.clone();
         for s in self.opt.slots() {
             full.push((format!("{VELOCITY_PREFIX}{}", s.name), s.velocity.clone()));

@@ -1,17 +1,19 @@
-"""PyTorch's side of `cargo xtask bench`: the presets in PyTorch, timed the way ours are.
+"""PyTorch's side of `cargo xtask bench`: a spec file's network in PyTorch, timed the way
+ours is.
 
 usage:
-    torch_peer.py throughput MODEL RUNS BATCHES THREADS DATA_DIR
+    torch_peer.py throughput SPEC RUNS BATCHES THREADS DATA_DIR
         prints: train_img_per_s X infer_img_per_s Y   (medians over RUNS)
         Training: SGD (lr 0.05, momentum 0.9, weight decay 1e-4), batch 64, each batch
         converted from u8 inside the step, as ours is. Inference: the 10k test images in
         batches of 1000 without autograd, after one untimed pass.
-    torch_peer.py time-to MODEL EPOCHS THREADS DATA_DIR
+    torch_peer.py time-to SPEC EPOCHS THREADS DATA_DIR
         prints one line per epoch: epoch N train_s S test_acc A
         SGD as above under a one-cycle schedule peaking at 0.05 over EPOCHS epochs; train_s
         counts training time only, not the test pass after each epoch.
 
-MODEL is small_cnn or medium_cnn; DATA_DIR holds the four MNIST IDX files (plain or .gz).
+SPEC is a network's TOML file (assets/models/small_cnn.toml for a preset), built by
+spec_net.py; DATA_DIR holds the four MNIST IDX files (plain or .gz).
 Needs torch and numpy; a venv outside the repository keeps them apart, for example
     python3 -m venv ~/.cache/peer-torch && ~/.cache/peer-torch/bin/pip install torch numpy
 and `cargo xtask bench --torch-python ~/.cache/peer-torch/bin/python`.
@@ -24,8 +26,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import spec_net  # noqa: E402  (beside this script)
 
 BATCH = 64
 
@@ -56,22 +60,9 @@ def load(folder):
             images("t10k-images-idx3-ubyte").float() / 255, labels("t10k-labels-idx1-ubyte"))
 
 
-def conv_block(cin, cout, pool):
-    layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU()]
-    return layers + [nn.MaxPool2d(2)] if pool else layers
-
-
-def network(name):
-    """The presets, layer for layer as crates/cnn-models builds them."""
-    if name == "small_cnn":
-        return nn.Sequential(*conv_block(1, 10, True), *conv_block(10, 20, True),
-                             nn.Flatten(), nn.Linear(20 * 7 * 7, 10))
-    if name == "medium_cnn":
-        return nn.Sequential(*conv_block(1, 10, True), *conv_block(10, 20, True),
-                             *conv_block(20, 40, False), nn.Flatten(),
-                             nn.Linear(40 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5),
-                             nn.Linear(128, 10))
-    raise SystemExit(f"torch_peer.py: unknown model {name!r} (small_cnn or medium_cnn)")
+def network(spec):
+    """The network of the spec file `spec`, layer for layer as crates/cnn-models builds it."""
+    return spec_net.from_file(spec)
 
 
 def sgd(model):

@@ -744,6 +744,7 @@ fn checkpoint_cases(root: &Path, run: &Path) -> Vec<Case> {
         ("--seed", "3", "another seed"),
         ("--batch-size", "32", "another batch size"),
         ("--momentum", "0.5", "another momentum"),
+        ("--optimizer", "adam", "another optimizer"),
         (
             "--augment",
             "none",
@@ -837,7 +838,7 @@ fn spec_cases(root: &Path) -> Vec<Case> {
     );
     add(
         "spec-even-kernel",
-        "`kernel = 4`",
+        "`kernel = 4` with the default same padding",
         "even.toml",
         Some("[[layer]]\nconv = 8\nkernel = 4\n"),
         "layer 1",
@@ -879,10 +880,116 @@ fn spec_cases(root: &Path) -> Vec<Case> {
     );
     add(
         "spec-activations-too-large",
-        "`conv = 8192` on 28x28 digits: 6.6 GB of activations for a batch of 64 (`conv = 65536` once aborted the process)",
+        "four `conv = 1024` layers on 28x28 digits: 3.3 GB of activations for a batch of 64 (`conv = 65536` once aborted the process)",
         "vast.toml",
-        Some("[[layer]]\nconv = 8192\nkernel = 1\n"),
+        Some(&"[[layer]]\nconv = 1024\nkernel = 1\n".repeat(4)),
         "--batch-size",
+    );
+    let textbook = [
+        (
+            "spec-wide-conv",
+            "`conv = 2048` (at most 1024 channels)",
+            "conv = 2048",
+            "layer 1",
+        ),
+        (
+            "spec-big-kernel",
+            "`kernel = 13` (at most 11)",
+            "conv = 8\nkernel = 13",
+            "layer 1",
+        ),
+        (
+            "spec-zero-stride",
+            "`stride = 0`",
+            "conv = 8\nstride = 0",
+            "stride",
+        ),
+        (
+            "spec-bad-padding",
+            "`padding = \"full\"`",
+            "conv = 8\npadding = \"full\"",
+            "padding",
+        ),
+        (
+            "spec-negative-padding",
+            "`padding = -1`",
+            "conv = 8\npadding = -1",
+            "padding",
+        ),
+        (
+            "spec-wide-padding",
+            "`padding = 3` with a 3x3 kernel",
+            "conv = 8\npadding = 3",
+            "padding",
+        ),
+        (
+            "spec-unknown-activation",
+            "`activation = \"relu6\"`",
+            "conv = 8\nactivation = \"relu6\"",
+            "activation",
+        ),
+        (
+            "spec-batchnorm-on-linear",
+            "`batchnorm = true` on a linear layer",
+            "linear = 8\nbatchnorm = true",
+            "batchnorm",
+        ),
+        (
+            "spec-batchnorm-false",
+            "`batchnorm = false`",
+            "conv = 8\nbatchnorm = false",
+            "batchnorm",
+        ),
+        (
+            "spec-stride-on-pool",
+            "`stride = 2` on a maxpool layer",
+            "maxpool = 2\nstride = 2",
+            "stride",
+        ),
+        (
+            "spec-activation-on-pool",
+            "`activation` on an avgpool layer",
+            "avgpool = 2\nactivation = \"tanh\"",
+            "activation",
+        ),
+        ("spec-zero-pool", "`avgpool = 0`", "avgpool = 0", "layer 1"),
+        (
+            "spec-global-false",
+            "`globalavgpool = false`",
+            "globalavgpool = false",
+            "globalavgpool",
+        ),
+    ];
+    for (id, input, layer, names) in textbook {
+        let file = format!("{id}.toml");
+        add(
+            id,
+            input,
+            &file,
+            Some(&format!("[[layer]]\n{layer}\n")),
+            names,
+        );
+    }
+    add(
+        "spec-conv-after-global-pool",
+        "a conv layer after `globalavgpool = true`",
+        "after_gap.toml",
+        Some("[[layer]]\nglobalavgpool = true\n[[layer]]\nconv = 4\n"),
+        "layer 2",
+    );
+    add(
+        "spec-map-vanishes",
+        "three valid 11x11 convs on 28x28 digits (the third gets an 8x8 map)",
+        "vanish.toml",
+        Some(&"[[layer]]\nconv = 4\nkernel = 11\npadding = \"valid\"\n".repeat(3)),
+        "layer 3",
+    );
+    add(
+        "spec-pool-window-too-big",
+        "`avgpool = 8` after a stride-4 conv (7x7 map)",
+        "bigpool.toml",
+        Some("[[layer]]\nconv = 4\nstride = 4\n[[layer]]\navgpool = 8\n"),
+        "layer 2",
     );
     let deep = "[[layer]]\nlinear = 1\n".repeat(101);
     add(
@@ -919,13 +1026,6 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "input.toml",
         Some("input = [1, 14, 14]\n[[layer]]\nconv = 4\n"),
         "input",
-    );
-    add(
-        "spec-kernel-too-large",
-        "`kernel = 9` (odd, but above 7)",
-        "nine.toml",
-        Some("[[layer]]\nconv = 8\nkernel = 9\n"),
-        "layer 1",
     );
     add(
         "spec-negative-channels",
@@ -1030,6 +1130,12 @@ fn flag_cases() -> Vec<Case> {
             "`--model big_cnn`",
             &["--model", "big_cnn"][..],
             "big_cnn",
+        ),
+        (
+            "flag-unknown-optimizer",
+            "`--optimizer rmsprop`",
+            &["--optimizer", "rmsprop"][..],
+            "--optimizer",
         ),
         (
             "flag-shift-and-translate",

@@ -230,8 +230,9 @@ impl TrainConfig {
         [
             ("epochs", *epochs != o.epochs),
             ("batch_size", *batch_size != o.batch_size),
-            ("lr", *lr != o.lr),
+            // Before lr, which a change of optimizer moves along with it.
             ("optimizer", *optimizer != o.optimizer),
+            ("lr", *lr != o.lr),
             ("momentum", *momentum != o.momentum),
             ("l2", *l2 != o.l2),
             ("seed", *seed != o.seed),

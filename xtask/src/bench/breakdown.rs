@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use candle_core::Device;
 use cnn_data::Dataset;
-use cnn_models::Arch;
+use cnn_models::NetSpec;
 use cnn_training::{TrainConfig, Trainer, batch_tensor, label_tensor};
 
 use super::median;
@@ -28,14 +28,14 @@ impl Parts {
     }
 }
 
-/// Times `steps` steps of `arch` with the bench's recipe, alternating: one step timed part
+/// Times `steps` steps of `spec` with the bench's recipe, alternating: one step timed part
 /// by part (forward, loss, backward, with no update), the next as a whole `Trainer::step`.
 /// Alternating keeps both kinds on the same weights and caches.
-pub fn parts(data: &Dataset, arch: Arch, steps: usize) -> Result<Parts> {
+pub fn parts(data: &Dataset, spec: &NetSpec, steps: usize) -> Result<Parts> {
     let dev = Device::Cpu;
     let cfg = TrainConfig::default();
     let bs = cfg.batch_size;
-    let mut trainer = Trainer::new(cfg, &arch.spec(), &dev, &data.train)?;
+    let mut trainer = Trainer::new(cfg, spec, &dev, &data.train)?;
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     let (mut batch, mut forward, mut loss, mut backward, mut step) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -95,7 +95,7 @@ mod tests {
             crate::repo_root().join("assets/mnist"),
             cnn_data::DatasetKind::Mnist,
         ))?;
-        let p = parts(&data, Arch::SmallCnn, 3)?;
+        let p = parts(&data, &cnn_models::Arch::SmallCnn.spec(), 3)?;
         for (name, ms) in [
             ("batch", p.batch),
             ("forward", p.forward),

@@ -11,7 +11,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use cnn_data::{DataSource, Dataset};
-use cnn_models::{Arch, OpsPath};
+use std::path::PathBuf;
+
+use cnn_models::{Arch, MNIST_CLASSES, MNIST_INPUT, NetSpec, OpsPath};
 
 /// Set in the environment of the bench's own child processes, one per `--threads` value.
 const CHILD: &str = "XTASK_BENCH_THREADS";
@@ -19,7 +21,8 @@ const CHILD: &str = "XTASK_BENCH_THREADS";
 /// Options of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Presets to time, comma-separated.
+    /// Networks to time, comma-separated: preset names or spec files (`PATH.toml`, built
+    /// for PyTorch from the same file by `xtask/bench/spec_net.py`).
     #[arg(long, value_delimiter = ',', default_value = "small_cnn,medium_cnn")]
     models: Vec<String>,
     /// Timed runs of each measurement (the median is reported).
@@ -51,7 +54,7 @@ pub struct BenchArgs {
 
 /// The bench's settings, checked once.
 pub struct Options {
-    models: Vec<Arch>,
+    models: Vec<BenchModel>,
     runs: usize,
     batches: usize,
     reference: bool,
@@ -72,7 +75,7 @@ impl BenchArgs {
             models: self
                 .models
                 .iter()
-                .map(|m| m.parse::<Arch>().map_err(anyhow::Error::from))
+                .map(|m| BenchModel::new(m))
                 .collect::<Result<_>>()
                 .context("--models")?,
             runs: self.runs as usize,
@@ -84,6 +87,44 @@ impl BenchArgs {
             threads: self.threads.iter().map(|&t| t as usize).collect(),
             time_to: self.time_to,
             breakdown: self.breakdown,
+        })
+    }
+}
+
+/// A network to time: its name, its spec on MNIST, and the spec file PyTorch builds it from.
+pub struct BenchModel {
+    pub name: String,
+    pub spec: NetSpec,
+    pub file: PathBuf,
+}
+
+impl BenchModel {
+    /// A preset by name, or the spec file at `arg`.
+    fn new(arg: &str) -> Result<Self> {
+        let (spec, file) = match Arch::from_name(arg) {
+            Some(arch) => {
+                let file = crate::repo_root().join(format!("assets/models/{}.toml", arch.name()));
+                (arch.spec(), file)
+            }
+            None => {
+                let file = PathBuf::from(arg);
+                let text = std::fs::read_to_string(&file).with_context(|| {
+                    format!("{arg}: not a preset, and not a readable spec file")
+                })?;
+                let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("spec");
+                (
+                    NetSpec::from_toml(&text, stem).with_context(|| arg.to_string())?,
+                    file,
+                )
+            }
+        };
+        let spec = spec
+            .resolve(MNIST_INPUT, MNIST_CLASSES)
+            .with_context(|| format!("{arg} on MNIST"))?;
+        Ok(Self {
+            name: spec.name.clone(),
+            spec,
+            file,
         })
     }
 }
@@ -227,17 +268,18 @@ fn bench(o: &Options) -> Result<()> {
         "| model | path | train img/s | epoch s (60k) | train GFLOP/s (share of peak) | 10k inference img/s | train time vs PyTorch | inference vs PyTorch |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for &arch in &o.models {
-        table_rows(&data, arch, o, py.as_deref(), threads, peak)?;
+    for m in &o.models {
+        table_rows(&data, m, o, py.as_deref(), threads, peak)?;
     }
     println!();
     println!(
         "train time vs PyTorch: our epoch time / PyTorch's (lower is better); inference: our img/s / PyTorch's (higher is better); GFLOP/s counts the conv and linear products only ({})",
         o.models
             .iter()
-            .map(|&a| format!(
-                "{a}: {:.2} MFLOP a training image",
-                ours::train_flops_per_image(a) / 1e6
+            .map(|m| format!(
+                "{}: {:.2} MFLOP a training image",
+                m.name,
+                ours::train_flops_per_image(&m.spec) / 1e6
             ))
             .collect::<Vec<_>>()
             .join(", ")
@@ -263,35 +305,37 @@ fn breakdown_rows(data: &Dataset, o: &Options) -> Result<()> {
     println!();
     println!("| model | batch | forward | loss | backward | update | whole step |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for &arch in &o.models {
-        let p = breakdown::parts(data, arch, steps)?;
+    for m in &o.models {
+        let p = breakdown::parts(data, &m.spec, steps)?;
         println!(
-            "| {arch} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            m.name,
             p.batch,
             p.forward,
             p.loss,
             p.backward,
             p.update(),
-            p.step
+            p.step,
         );
     }
     Ok(())
 }
 
-/// One table row per path of `arch` (ours, candle-nn's, PyTorch's).
+/// One table row per path of `m` (ours, candle-nn's, PyTorch's).
 #[allow(clippy::print_stdout)]
 fn table_rows(
     data: &Dataset,
-    arch: Arch,
+    m: &BenchModel,
     o: &Options,
     py: Option<&str>,
     threads: usize,
     peak: f64,
 ) -> Result<()> {
     let torch = py
-        .map(|py| torch::throughput(py, arch, o, threads))
+        .map(|py| torch::throughput(py, &m.file, o, threads))
         .transpose()?;
-    let flops = ours::train_flops_per_image(arch);
+    let flops = ours::train_flops_per_image(&m.spec);
+    let arch = &m.name;
     let gflops = |img_per_s: f64| {
         let g = img_per_s * flops / 1e9;
         format!("{g:.0} ({:.0}%)", 100.0 * g / peak)
@@ -301,7 +345,7 @@ fn table_rows(
         paths.push(("candle-nn reference", OpsPath::Reference));
     }
     for (name, ops) in paths {
-        let f = ours::throughput(data, arch, ops, o)?;
+        let f = ours::throughput(data, &m.spec, ops, o)?;
         let (rt, ri) = match &torch {
             Some(t) => (
                 format!("{:.2}x", t.train / f.train),
@@ -341,7 +385,8 @@ fn time_to_rows(data: &Dataset, target: f64, py: Option<&str>, threads: usize) -
     println!("- ours, default recipe: {}", ours.describe(target));
     match py {
         Some(py) => {
-            let theirs = torch::time_to(py, arch, target, 15, threads)?;
+            let file = crate::repo_root().join("assets/models/small_cnn.toml");
+            let theirs = torch::time_to(py, &file, target, 15, threads)?;
             println!(
                 "- PyTorch, torch_peer.py (one-cycle SGD peaking at lr 0.05, momentum 0.9, weight decay 1e-4): {}",
                 theirs.describe(target)

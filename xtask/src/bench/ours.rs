@@ -6,20 +6,20 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::Dataset;
-use cnn_models::{Arch, OpsPath};
+use cnn_models::{NetSpec, OpsPath};
 use cnn_training::{TrainConfig, Trainer, batch_tensor, evaluate, label_tensor};
 
 use super::{Figures, Options, median};
 
-/// Training and inference images per second of `arch` on `ops` (medians of `o.runs`).
-pub fn throughput(data: &Dataset, arch: Arch, ops: OpsPath, o: &Options) -> Result<Figures> {
+/// Training and inference images per second of `spec` on `ops` (medians of `o.runs`).
+pub fn throughput(data: &Dataset, spec: &NetSpec, ops: OpsPath, o: &Options) -> Result<Figures> {
     let dev = Device::Cpu;
     let cfg = TrainConfig {
         ops,
         ..TrainConfig::default()
     };
     let bs = cfg.batch_size;
-    let mut trainer = Trainer::new(cfg, &arch.spec(), &dev, &data.train)?;
+    let mut trainer = Trainer::new(cfg, spec, &dev, &data.train)?;
     let batch = |b: usize| -> Vec<usize> {
         (b * bs..(b + 1) * bs)
             .map(|i| i % data.train.len())
@@ -62,15 +62,18 @@ pub fn throughput(data: &Dataset, arch: Arch, ops: OpsPath, o: &Options) -> Resu
 /// linear layers, times 2 (multiply and add), times 3 (forward, input gradient, weight
 /// gradient). Pools, ReLUs, the loss and the update are left out: they are memory-bound
 /// and small beside the products.
-pub fn train_flops_per_image(arch: Arch) -> f64 {
-    let macs: usize = arch
-        .layers()
+pub fn train_flops_per_image(spec: &NetSpec) -> f64 {
+    let layers = spec.layers().unwrap_or_default();
+    let macs: usize = layers
         .iter()
         .map(
             |l| match (l.kind.split_whitespace().next(), &l.output_shape[..]) {
-                // A conv's weights (its parameters less one bias per channel) each meet every
-                // output pixel once.
-                (Some("Conv2d"), &[c, h, w]) => (l.params - c) * h * w,
+                // A conv's weights (its parameters less one bias per channel, and a batch
+                // norm's two) each meet every output pixel once.
+                (Some("Conv2d"), &[c, h, w]) => {
+                    let extra = if l.kind.contains("BatchNorm") { 3 } else { 1 };
+                    (l.params - extra * c) * h * w
+                }
                 (Some("Linear" | "Linear,"), &[out]) => l.params - out,
                 _ => 0,
             },
@@ -106,10 +109,14 @@ mod tests {
     fn an_epoch_costs_what_the_layers_add_up_to() {
         // small_cnn: conv 1→10 on 28x28, conv 10→20 on 14x14, linear 980→10 (multiply-adds).
         let small = 9 * 10 * 784 + 90 * 20 * 196 + 980 * 10;
-        assert_eq!(train_flops_per_image(Arch::SmallCnn), 6.0 * small as f64);
+        let spec = |a: cnn_models::Arch| a.mnist_spec();
+        assert_eq!(
+            train_flops_per_image(&spec(cnn_models::Arch::SmallCnn)),
+            6.0 * small as f64
+        );
         // medium_cnn adds conv 20→40 on 7x7 and linears 1960→128→10: about 371 GFLOP an epoch.
         let medium = small - 980 * 10 + 180 * 40 * 49 + 1960 * 128 + 128 * 10;
-        let epoch = 60_000.0 * train_flops_per_image(Arch::MediumCnn);
+        let epoch = 60_000.0 * train_flops_per_image(&spec(cnn_models::Arch::MediumCnn));
         assert_eq!(epoch, 60_000.0 * 6.0 * medium as f64);
         assert!((epoch / 1e9 - 370.2).abs() < 0.1, "{epoch}");
     }

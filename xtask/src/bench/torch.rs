@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use cnn_models::Arch;
+use std::path::Path;
 
 use super::{Figures, Options, TimeTo};
 
@@ -25,14 +25,15 @@ pub fn python(o: &Options) -> Option<String> {
     })
 }
 
-/// PyTorch's training and inference images per second, timed as ours are.
-pub fn throughput(py: &str, arch: Arch, o: &Options, threads: usize) -> Result<Figures> {
+/// PyTorch's training and inference images per second of the spec file `spec`, timed as
+/// ours are.
+pub fn throughput(py: &str, spec: &Path, o: &Options, threads: usize) -> Result<Figures> {
     let script = peer_script();
     let out = Command::new(py)
         .arg(&script)
+        .arg("throughput")
+        .arg(spec)
         .args([
-            "throughput",
-            arch.name(),
             &o.runs.to_string(),
             &o.batches.to_string(),
             &threads.to_string(),
@@ -65,21 +66,24 @@ fn field(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Seconds of training until `arch` first reaches `target` % test accuracy with
+/// Seconds of training until the network of the spec file `spec` first reaches `target` % test accuracy with
 /// `torch_peer.py`'s recipe with its one-cycle schedule (SGD peaking at lr 0.05, momentum
 /// 0.9, weight decay 1e-4, batch 64, over `epochs` epochs; the test pass after each epoch is
 /// not counted). Stops the run there. (Its constant-rate recipe never reached 99% in 15
 /// epochs here: best 98.86%.)
-pub fn time_to(py: &str, arch: Arch, target: f64, epochs: usize, threads: usize) -> Result<TimeTo> {
+pub fn time_to(
+    py: &str,
+    spec: &Path,
+    target: f64,
+    epochs: usize,
+    threads: usize,
+) -> Result<TimeTo> {
     let script = peer_script();
     let mut child = Command::new(py)
         .arg(&script)
-        .args([
-            "time-to",
-            arch.name(),
-            &epochs.to_string(),
-            &threads.to_string(),
-        ])
+        .arg("time-to")
+        .arg(spec)
+        .args([&epochs.to_string(), &threads.to_string()])
         .arg(crate::repo_root().join("assets/mnist"))
         .env("OMP_NUM_THREADS", threads.to_string())
         .env("MKL_NUM_THREADS", threads.to_string())

@@ -197,8 +197,8 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
 }
 
 /// The most bytes a checkpoint of the network its header records can hold: the header, and
-/// four bytes for each weight, for each of its (at most two) optimizer moments, and for the
-/// running statistics (no more values than the parameters). Only the header is read (at most
+/// four bytes for each weight and running statistic, and in a full checkpoint for each of
+/// the optimizer's buffers (one per weight for SGD, two for Adam). Only the header is read (at most
 /// [`MAX_HEADER_BYTES`]); `None` when it records no network whose size can be worked out.
 fn implied_len(path: &Path) -> Option<u64> {
     use std::io::Read;
@@ -215,17 +215,26 @@ fn implied_len(path: &Path) -> Option<u64> {
     let ours = header.get("__metadata__")?.get(METADATA_KEY)?.as_str()?;
     let ours: serde_json::Value = serde_json::from_str(ours).ok()?;
     // A weights file records the spec on its own, a full checkpoint inside its state.
-    let spec = match ours.get("spec") {
-        Some(spec) => serde_json::from_str(spec.as_str()?).ok()?,
+    let (spec, buffers) = match ours.get("spec") {
+        Some(spec) => (serde_json::from_str(spec.as_str()?).ok()?, 0),
         None => {
             let state: serde_json::Value =
                 serde_json::from_str(ours.get("state")?.as_str()?).ok()?;
-            state.get("spec")?.clone()
+            let sgd = state.get("config")?.get("optimizer").is_none();
+            (state.get("spec")?.clone(), if sgd { 1 } else { 2 })
         }
     };
     let spec: NetSpec = serde_json::from_value(spec).ok()?;
     let params = spec.num_params().ok()? as u64;
-    Some(8 + n + 4 * 4 * params)
+    let stats: usize = spec
+        .layers
+        .iter()
+        .map(|l| match l {
+            cnn_models::LayerSpec::Conv(c) if c.batchnorm => 2 * c.channels,
+            _ => 0,
+        })
+        .sum();
+    Some(8 + n + 4 * ((1 + buffers) * params + stats as u64))
 }
 
 /// Our metadata map, from the single key or (files from before it) the top level.

@@ -49,7 +49,7 @@ pub(crate) const TRAIN_COPIES: u64 = 4;
 /// ```
 /// let small = cnn_models::Arch::SmallCnn.mnist_spec();
 /// assert_eq!(cnn_training::eval_batch(&small), 1000);
-/// let wide = cnn_models::NetSpec::builder("wide").conv(2048).input([1, 28, 28]).classes(10).build()?;
+/// let wide = cnn_models::NetSpec::builder("wide").conv(1024).conv(1024).input([1, 28, 28]).classes(10).build()?;
 /// assert!(cnn_training::eval_batch(&wide) < 200);
 /// # Ok::<(), cnn_models::Error>(())
 /// ```

@@ -74,8 +74,9 @@ fn train(mut s: Settings, claim: Claim) -> Result<ExitCode> {
         Claim::Resume => resumed(&s, &folder)?,
         Claim::Fresh | Claim::Replace => fresh(&s)?,
     };
+    let stop = progress::ctrl_c_flag()?;
     progress::header(&trainer, &data, &source, &s.device, folder.dir())?;
-    let code = progress::train(&mut trainer, &data, folder.dir());
+    let code = progress::train(&mut trainer, &data, folder.dir(), stop);
     folder.release();
     code
 }

@@ -96,15 +96,25 @@ pub(crate) fn header(
     )
 }
 
-/// Trains to the end (or to Ctrl-C), showing progress; returns the exit code.
-pub(crate) fn train(trainer: &mut Trainer, data: &Dataset, out: &Path) -> Result<ExitCode> {
+/// The flag Ctrl-C sets, its handler installed: before the header is printed, so that a
+/// Ctrl-C right after it (a script that waits for the recipe line) stops cleanly too.
+pub(crate) fn ctrl_c_flag() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        // Ctrl-C stops between batches; the last finished epoch's files stay on disk.
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .context("installing the Ctrl-C handler")?;
-    }
+    let flag = Arc::clone(&stop);
+    // Ctrl-C stops between batches; the last finished epoch's files stay on disk.
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// Trains to the end (or to Ctrl-C, which sets `stop`), showing progress; returns the
+/// exit code.
+pub(crate) fn train(
+    trainer: &mut Trainer,
+    data: &Dataset,
+    out: &Path,
+    stop: Arc<AtomicBool>,
+) -> Result<ExitCode> {
     let started_at = trainer.epochs_done();
     let mut view = View::new(
         trainer.config().epochs,

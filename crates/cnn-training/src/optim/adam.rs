@@ -109,6 +109,20 @@ pub(super) fn adam_step(
     decay: Option<f64>,
     decoupled: bool,
 ) -> Result<()> {
+    let wt = w.as_tensor();
+    let in_place = in_place_capable([m, g, wt]) && in_place_capable([v, g, wt]);
+    let hyper = (t, lr, decay, decoupled);
+    adam_step_on(w, g, (m, v), hyper, in_place)
+}
+
+/// [`adam_step`], in place on the CPU or with candle's ops.
+pub(super) fn adam_step_on(
+    w: &candle_core::Var,
+    g: &Tensor,
+    (m, v): (&mut Tensor, &mut Tensor),
+    (t, lr, decay, decoupled): (u64, f64, Option<f64>, bool),
+    in_place: bool,
+) -> Result<()> {
     let (b1, b2) = ADAM_BETAS;
     let bc1 = 1.0 - b1.powi(t.min(i32::MAX as u64) as i32);
     let bc2 = 1.0 - b2.powi(t.min(i32::MAX as u64) as i32);
@@ -118,7 +132,7 @@ pub(super) fn adam_step(
         _ => 1.0,
     };
     let wt = w.as_tensor();
-    if in_place_capable([m, g, wt]) && in_place_capable([v, g, wt]) {
+    if in_place {
         let coupled = coupled.map(|d| d as f32);
         m.inplace_op3(
             g,

@@ -35,6 +35,10 @@ class SpecNet(nn.Module):
             setattr(self, f"{kind}{counts[kind]}", module)
             self.ops.append(module)
 
+        # Parameter-free steps are registered too (as `step1`, ...), so that `eval()` reaches
+        # the dropouts; they add no entries to the state dict.
+        self._steps = nn.ModuleList()
+
         for layer in spec.get("layer", []):
             act = ACTIVATIONS[layer.get("activation", "relu")]
             if "conv" in layer:
@@ -61,12 +65,18 @@ class SpecNet(nn.Module):
                 self.ops.append(nn.Dropout(layer["dropout"]))
         flat = self._flatten(flat, c * h * w)
         add("fc", nn.Linear(flat, classes))
+        self._register_steps()
 
     def _flatten(self, flat, size):
         if flat is None:
             self.ops.append(nn.Flatten())
             return size
         return flat
+
+    def _register_steps(self):
+        for op in self.ops:
+            if not any(True for _ in op.parameters()) and not list(op.buffers()):
+                self._steps.append(op)
 
     def forward(self, x):
         for op in self.ops:

@@ -13,7 +13,7 @@ pub const DIGITS_LR: f64 = 0.3;
 
 /// Peak learning rate of Adam and AdamW when none is given (see
 /// [`TrainConfig::with_optimizer`]); chosen on validation data (`docs/recipe.md`).
-pub const ADAM_LR: f64 = 3e-3;
+pub const ADAM_LR: f64 = 0.01;
 
 /// Label smoothing of the MNIST default recipe for `medium_cnn` (see
 /// [`TrainConfig::for_dataset`]); the other networks train without.

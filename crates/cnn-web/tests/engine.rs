@@ -87,3 +87,46 @@ fn bytes_that_are_not_weights_are_refused_with_their_name() {
     let chain = cnn_web::one_line(&err);
     assert!(chain.contains("upload.bin"), "{chain}");
 }
+
+#[test]
+fn every_shipped_spec_runs_on_the_page_with_its_kernels_and_maps() {
+    use candle_core::Device;
+    use cnn_training::{TrainConfig, Trainer, batch_tensor, label_tensor};
+    let data =
+        cnn_data::load(&DataSource::new(assets().join("mnist"), DatasetKind::Mnist)).unwrap();
+    let dir = std::env::temp_dir().join(format!("cnn-web-specs-{}", std::process::id()));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(assets().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let spec = cnn_models::NetSpec::from_toml(&text, "x").unwrap();
+        // Two steps, so that batch norms' running statistics move off their start.
+        let cfg = TrainConfig::default();
+        let mut t = Trainer::new(cfg, &spec, &Device::Cpu, &data.train).unwrap();
+        for s in 0..2 {
+            let idx: Vec<usize> = (s * 64..(s + 1) * 64).collect();
+            let x = batch_tensor(&data.train, &idx, &Device::Cpu).unwrap();
+            let y = label_tensor(&data.train, &idx, &Device::Cpu).unwrap();
+            t.step(&x, &y).unwrap();
+        }
+        let run = dir.join(&spec.name);
+        t.save(&run).unwrap();
+        let weights = run.join(cnn_training::FINAL_STATE_FILE);
+        let engine = Engine::from_bytes(&std::fs::read(&weights).unwrap(), "w").unwrap();
+        let a = engine.analyse(&on_pad(data.test.image(0))).unwrap().unwrap();
+        let sum: f32 = a.probabilities.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "{}: {sum}", spec.name);
+        let first = &t.model().layers()[1];
+        let (kernels, maps) = (engine.kernels().unwrap(), a.maps.unwrap());
+        let k = t.model().conv_weight(0).unwrap().dims()[3];
+        assert_eq!((kernels.rows, kernels.cols), (k, k), "{}", spec.name);
+        let shape = &first.output_shape;
+        assert_eq!((maps.count, maps.rows, maps.cols), (shape[0], shape[1], shape[2]));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,7 +36,7 @@ pub(crate) struct Cli {
     pub(crate) lr: Option<f64>,
     /// Optimizer: sgd, adam (PyTorch's Adam, L2 coupled) or adamw (decoupled decay), with
     /// PyTorch's betas 0.9/0.999 and eps 1e-8 [default: sgd; adam and adamw change the
-    /// default --lr to 0.003].
+    /// default --lr to 0.01].
     #[arg(long, value_parser = parse_optimizer)]
     pub(crate) optimizer: Option<OptimizerKind>,
     /// SGD's momentum μ in v = μv + (1-μ)g; 0 is plain SGD [default: 0.9].

@@ -122,11 +122,11 @@ impl ConvBlock {
                 if relu {
                     Ok(y)
                 } else {
-                    activate(&y, self.spec.activation)
+                    activate(&y, self.spec.activation, ops)
                 }
             }
             None if relu => Ok(y),
-            None => activate(&y, self.spec.activation),
+            None => activate(&y, self.spec.activation, ops),
         }
     }
 
@@ -145,15 +145,11 @@ impl ConvBlock {
     }
 }
 
-/// `act` applied to `x` with candle's ops (ReLU is fused into the op before it where it can
-/// be).
-fn activate(x: &Tensor, act: Activation) -> Result<Tensor> {
-    Ok(match act {
-        Activation::Relu => x.relu()?,
-        Activation::Tanh => x.tanh()?,
-        Activation::Gelu => x.gelu_erf()?,
-        Activation::Silu => x.silu()?,
-        Activation::None => x.clone(),
+/// `act` applied to `x` (ReLU is fused into the op before it where it can be).
+fn activate(x: &Tensor, act: Activation, ops: OpsPath) -> Result<Tensor> {
+    Ok(match ops {
+        OpsPath::Fast => crate::fast::activation(x, act)?,
+        OpsPath::Reference => crate::fast::reference_activation(x, act)?,
     })
 }
 
@@ -176,9 +172,13 @@ impl LinearBlock {
         match (ops, l.bias()) {
             (OpsPath::Fast, Some(b)) => {
                 let y = crate::fast::linear(&h, l.weight(), b, relu)?;
-                if relu { Ok(y) } else { activate(&y, self.act) }
+                if relu {
+                    Ok(y)
+                } else {
+                    activate(&y, self.act, ops)
+                }
             }
-            _ => activate(&l.forward(&h)?, self.act),
+            _ => activate(&l.forward(&h)?, self.act, ops),
         }
     }
 }

@@ -246,7 +246,7 @@ fn whole_textbook_specs_agree_between_paths_in_training_and_evaluation() {
                         let n = norm_err(a, r);
                         let diff = (a - r).unwrap().abs().unwrap().max_all().unwrap();
                         let diff = diff.to_scalar::<f32>().unwrap();
-                        assert!(n < 1e-3 || diff < 1e-4, "{case}: gradient of {name}: {n}");
+                        assert!(n < 1e-3 || diff < 1e-3, "{case}: gradient of {name}: {n}, {diff}");
                     }
                     (None, None) => assert!(cnn_models::is_running_stat(name), "{case}: {name}"),
                     // Evaluation's fast batch norm is a constant affine map: no gradient to
@@ -349,5 +349,21 @@ fn batch_norm_keeps_pytorch_running_statistics_and_uses_them_in_evaluation() {
             (f64::from(v) - want).abs() < 1e-4,
             "evaluation output {j}: {v} vs {want}"
         );
+    }
+}
+
+#[test]
+fn activations_match_candle_values_and_gradients() {
+    // Values over ±6, where each activation bends, and an odd count.
+    let x = Var::from_tensor(&(rand(&[3, 5, 7, 9], 77) * 6.0).unwrap()).unwrap();
+    for act in [
+        Activation::Tanh,
+        Activation::Gelu,
+        Activation::Silu,
+        Activation::Relu,
+    ] {
+        let got = fast::activation(&x, act).unwrap();
+        let want = fast::reference_activation(&x, act).unwrap();
+        assert_same_op(&got, &want, &[("x", &x)], 78, &format!("{act}"));
     }
 }

@@ -118,7 +118,10 @@ fn every_shipped_spec_runs_on_the_page_with_its_kernels_and_maps() {
         t.save(&run).unwrap();
         let weights = run.join(cnn_training::FINAL_STATE_FILE);
         let engine = Engine::from_bytes(&std::fs::read(&weights).unwrap(), "w").unwrap();
-        let a = engine.analyse(&on_pad(data.test.image(0))).unwrap().unwrap();
+        let a = engine
+            .analyse(&on_pad(data.test.image(0)))
+            .unwrap()
+            .unwrap();
         let sum: f32 = a.probabilities.iter().sum();
         assert!((sum - 1.0).abs() < 1e-4, "{}: {sum}", spec.name);
         let first = &t.model().layers()[1];
@@ -126,7 +129,10 @@ fn every_shipped_spec_runs_on_the_page_with_its_kernels_and_maps() {
         let k = t.model().conv_weight(0).unwrap().dims()[3];
         assert_eq!((kernels.rows, kernels.cols), (k, k), "{}", spec.name);
         let shape = &first.output_shape;
-        assert_eq!((maps.count, maps.rows, maps.cols), (shape[0], shape[1], shape[2]));
+        assert_eq!(
+            (maps.count, maps.rows, maps.cols),
+            (shape[0], shape[1], shape[2])
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

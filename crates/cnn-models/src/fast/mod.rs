@@ -8,12 +8,14 @@
 //! GEMM forward, and GEMMs + col2im backward. The ops run on CPU `f32` tensors only; on any
 //! other device or dtype they fall back to candle's own ops, so CUDA keeps working unchanged.
 
+mod act;
 mod kernels;
 mod linear;
 mod matmul;
 mod norm_pool;
 mod ops;
 
+pub use act::{activation, reference_activation};
 pub use matmul::matmul;
 pub use norm_pool::{
     BN_EPS, batchnorm, batchnorm_eval, pool, reference_batchnorm, reference_batchnorm_eval,

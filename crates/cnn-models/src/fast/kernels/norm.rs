@@ -19,8 +19,9 @@ impl NormShape {
     }
 }
 
-/// Per-channel mean and biased variance of `x`, summed in `f64` (a channel of a batch holds
-/// up to millions of values, too many for an `f32` sum).
+/// Per-channel mean and biased variance of `x`: each plane summed in `f32` (at most a few
+/// thousand values, in a loop that vectorises), the planes' sums in `f64` (a channel of a
+/// batch holds up to millions of values, too many for one `f32` sum).
 pub(crate) fn batch_stats(x: &[f32], s: NormShape) -> (Vec<f32>, Vec<f32>) {
     let mut stats = vec![(0.0f32, 0.0f32); s.channels];
     let n = (s.batch * s.hw) as f64;
@@ -28,13 +29,12 @@ pub(crate) fn batch_stats(x: &[f32], s: NormShape) -> (Vec<f32>, Vec<f32>) {
         let cells = slots(&mut stats, 1);
         par_for(s.channels, |c| {
             let planes = || (0..s.batch).map(|b| &x[s.plane(b, c)]);
-            let sum: f64 = planes().flatten().map(|&v| f64::from(v)).sum();
-            let mean = sum / n;
+            let sum: f64 = planes().map(|p| f64::from(p.iter().sum::<f32>())).sum();
+            let mean = (sum / n) as f32;
             let sq: f64 = planes()
-                .flatten()
-                .map(|&v| (f64::from(v) - mean).powi(2))
+                .map(|p| f64::from(p.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>()))
                 .sum();
-            lock(&cells[c])[0] = (mean as f32, (sq / n) as f32);
+            lock(&cells[c])[0] = (mean, (sq / n) as f32);
         });
     }
     stats.into_iter().unzip()
@@ -83,21 +83,28 @@ pub(crate) fn batchnorm_bwd(
     relu: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = (s.batch * s.hw) as f32;
-    let dy = |i: usize| {
-        if relu && y[i] <= 0.0 { 0.0 } else { g[i] }
+    // The gradient at the norm's output: `g`, or `g` where the ReLU passed it.
+    let dy: Vec<f32> = if relu {
+        g.iter()
+            .zip(y)
+            .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
+            .collect()
+    } else {
+        g.to_vec()
     };
-    // Per channel: dβ = Σ dy, dγ = Σ dy·x̂.
+    // Per channel: dβ = Σ dy, dγ = Σ dy·x̂, each plane in f32, the planes in f64.
     let mut sums = vec![(0.0f32, 0.0f32); s.channels];
     {
         let cells = slots(&mut sums, 1);
         par_for(s.channels, |c| {
+            let (m, k) = (mean[c], invstd[c]);
             let (mut db, mut dg) = (0.0f64, 0.0f64);
             for b in 0..s.batch {
-                for i in s.plane(b, c) {
-                    let d = f64::from(dy(i));
-                    db += d;
-                    dg += d * f64::from((x[i] - mean[c]) * invstd[c]);
-                }
+                let r = s.plane(b, c);
+                let (d, xs) = (&dy[r.clone()], &x[r]);
+                db += f64::from(d.iter().sum::<f32>());
+                let dot: f32 = d.iter().zip(xs).map(|(&d, &v)| d * ((v - m) * k)).sum();
+                dg += f64::from(dot);
             }
             lock(&cells[c])[0] = (dg as f32, db as f32);
         });
@@ -108,13 +115,13 @@ pub(crate) fn batchnorm_bwd(
         let planes = slots(&mut dx, s.hw);
         par_for(s.batch * s.channels, |p| {
             let c = p % s.channels;
-            let k = gamma[c] * invstd[c];
+            let (m, inv, k) = (mean[c], invstd[c], gamma[c] * invstd[c]);
             let (mb, mg) = (dbeta[c] / n, dgamma[c] / n);
+            let r = p * s.hw..(p + 1) * s.hw;
+            let (d, xs) = (&dy[r.clone()], &x[r]);
             let mut out = lock(&planes[p]);
-            for (j, o) in out.iter_mut().enumerate() {
-                let i = p * s.hw + j;
-                let xhat = (x[i] - mean[c]) * invstd[c];
-                *o = k * (dy(i) - mb - xhat * mg);
+            for ((o, &d), &v) in out.iter_mut().zip(d).zip(xs) {
+                *o = k * (d - mb - (v - m) * inv * mg);
             }
         });
     }

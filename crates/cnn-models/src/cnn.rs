@@ -41,8 +41,8 @@ impl ModelConfig {
 }
 
 /// A convolution with bias, its batch norm and activation, and the 2x2 max-pool that
-/// follows a plain conv when the spec puts one right after it (fused into one op on the fast
-/// path).
+/// follows a ReLU conv without batch norm when the spec puts one right after it (fused into
+/// one op on the fast path).
 #[derive(Debug)]
 pub struct ConvBlock {
     conv: Conv2d,
@@ -132,12 +132,17 @@ impl ConvBlock {
 
     /// The block's output; `train: false` tells the fast path no backward will follow.
     fn forward(&self, h: &Tensor, ops: OpsPath, train: bool) -> Result<Tensor> {
+        let w = self.conv.weight();
         match (ops, self.conv.bias(), self.pool) {
-            (OpsPath::Fast, Some(b), true) if train => {
-                Ok(crate::fast::conv_relu_pool2(h, self.conv.weight(), b)?)
+            (OpsPath::Fast, Some(b), true) if self.spec.is_plain() && train => {
+                Ok(crate::fast::conv_relu_pool2(h, w, b)?)
+            }
+            (OpsPath::Fast, Some(b), true) if self.spec.is_plain() => {
+                Ok(crate::fast::conv_relu_pool2_eval(h, w, b)?)
             }
             (OpsPath::Fast, Some(b), true) => {
-                Ok(crate::fast::conv_relu_pool2_eval(h, self.conv.weight(), b)?)
+                let (s, p) = (self.spec.stride, self.spec.pad());
+                Ok(crate::fast::conv_relu_pool2_with(h, w, b, s, p, train)?)
             }
             (_, _, true) => pool(&self.features(h, ops, train)?, ops, PoolKind::Max, [2, 2]),
             (_, _, false) => self.features(h, ops, train),

@@ -145,8 +145,14 @@ impl ConvSpec {
     pub fn pad(&self) -> usize {
         self.padding.pixels(self.kernel)
     }
+    /// Whether a following 2x2 max-pool is fused into this conv on the fast path: ReLU
+    /// and no batch norm (the pool's maximum commutes with the ReLU).
+    pub fn takes_pool(&self) -> bool {
+        self.activation == Activation::Relu && !self.batchnorm
+    }
+
     /// Whether this is the original layer kind (same padding, stride 1, ReLU, no batch
-    /// norm), which the fast path runs fused with a following 2x2 max-pool.
+    /// norm), whose fused op keeps the kernels and bits it always had.
     pub fn is_plain(&self) -> bool {
         self.stride == 1
             && self.kernel % 2 == 1

@@ -8,7 +8,7 @@ use crate::{Activation, ConvSpec, Error, PoolKind, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stage {
     /// Convolution (`name`), its batch norm (`bn`), activation, and the 2x2 max-pool that
-    /// follows a plain conv when `pool`.
+    /// follows a ReLU conv without batch norm when `pool`.
     Conv {
         name: String,
         bn: Option<String>,
@@ -147,7 +147,7 @@ impl Walk {
                 pool: pool @ false,
                 conv,
                 ..
-            }) if conv.is_plain() && kind == PoolKind::Max && size == 2 => *pool = true,
+            }) if conv.takes_pool() && kind == PoolKind::Max && size == 2 => *pool = true,
             _ => self.stages.push(Stage::Pool {
                 kind,
                 window: [size, size],

@@ -171,6 +171,20 @@ fn specs() -> Vec<NetSpec> {
             .global_avgpool()
             .input([1, 15, 13])
             .classes(7),
+        // Valid and strided ReLU convs with the 2x2 max-pool fused in, on odd maps.
+        NetSpec::builder("pooled")
+            .conv_with(ConvSpec::new(5).padding(Padding::Valid))
+            .maxpool()
+            .conv_with(
+                ConvSpec::new(4)
+                    .kernel(2)
+                    .stride(2)
+                    .padding(Padding::Pixels(1)),
+            )
+            .maxpool()
+            .linear(7)
+            .input([2, 15, 13])
+            .classes(3),
         NetSpec::builder("mixed")
             .conv_with(act(Activation::Gelu))
             .maxpool()
@@ -246,7 +260,10 @@ fn whole_textbook_specs_agree_between_paths_in_training_and_evaluation() {
                         let n = norm_err(a, r);
                         let diff = (a - r).unwrap().abs().unwrap().max_all().unwrap();
                         let diff = diff.to_scalar::<f32>().unwrap();
-                        assert!(n < 1e-3 || diff < 1e-3, "{case}: gradient of {name}: {n}, {diff}");
+                        assert!(
+                            n < 1e-3 || diff < 1e-3,
+                            "{case}: gradient of {name}: {n}, {diff}"
+                        );
                     }
                     (None, None) => assert!(cnn_models::is_running_stat(name), "{case}: {name}"),
                     // Evaluation's fast batch norm is a constant affine map: no gradient to

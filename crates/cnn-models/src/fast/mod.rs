@@ -22,6 +22,6 @@ pub use norm_pool::{
     reference_pool,
 };
 pub use ops::{
-    conv, conv_relu, conv_relu_pool2, conv_relu_pool2_eval, is_fast_capable, linear, maxpool2,
-    reference_conv, reference_maxpool2,
+    conv, conv_relu, conv_relu_pool2, conv_relu_pool2_eval, conv_relu_pool2_with, is_fast_capable,
+    linear, maxpool2, reference_conv, reference_maxpool2,
 };

@@ -438,6 +438,29 @@ pub fn conv_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `maxpool2(relu(conv2d(x, w, stride, pad) + b))` for any stride and padding: one fused op
+/// on CPU (`record: false` for a forward pass no backward will follow, as in
+/// [`conv_relu_pool2_eval`]), candle's ops elsewhere.
+pub fn conv_relu_pool2_with(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    stride: usize,
+    pad: usize,
+    record: bool,
+) -> Result<Tensor> {
+    if all_fast([x, w, b]) {
+        let geometry = Geometry {
+            stride,
+            pad,
+            relu: true,
+            pool: true,
+        };
+        return apply_conv(x, w, b, geometry, record);
+    }
+    reference_maxpool2(&reference_conv(x, w, b, stride, pad, true)?)
+}
+
 /// [`conv_relu_pool2`] for a forward pass that no backward is expected to follow
 /// (evaluation, prediction): the same values, without recording where each window's maximum
 /// was (a tenth of an inference pass). A backward through it still works: it finds the

@@ -85,38 +85,41 @@ impl PoolShape {
     fn out(&self) -> (usize, usize) {
         (self.h / self.win[0], self.w / self.win[1])
     }
-    /// Input offsets of the window of output `(y, x)`, row by row.
-    fn window(&self, y: usize, x: usize) -> impl Iterator<Item = usize> + '_ {
-        let [wh, ww] = self.win;
-        (0..wh).flat_map(move |dy| {
-            let row = (y * wh + dy) * self.w + x * ww;
-            row..row + ww
-        })
-    }
 }
 
-/// Max- or average pool of any window (`max`: the largest value, else the mean).
+/// Max- or average pool of any window (`max`: the largest value, else the mean), a window
+/// row at a time: each input row's used span split into `ww`-wide chunks, one per output.
 pub(crate) fn pool_fwd(x: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
     let (oh, ow) = s.out();
-    let (hw, ohw) = (s.h * s.w, oh * ow);
+    let ([wh, ww], hw, ohw) = (s.win, s.h * s.w, oh * ow);
     let mut out = vec![0.0; s.planes * ohw];
     if ohw == 0 {
         return out;
     }
-    let scale = 1.0 / (s.win[0] * s.win[1]) as f32;
+    let scale = 1.0 / (wh * ww) as f32;
     let outs = slots(&mut out, ohw);
     par_for(s.planes, |p| {
         let mut o = lock(&outs[p]);
         let src = &x[p * hw..][..hw];
-        for y in 0..oh {
-            for xo in 0..ow {
-                let mut window = s.window(y, xo).map(|i| src[i]);
-                o[y * ow + xo] = if max {
-                    let first = window.next().unwrap_or(0.0);
-                    window.fold(first, |m, v| if v > m { v } else { m })
-                } else {
-                    window.sum::<f32>() * scale
-                };
+        for (y, row) in o.chunks_exact_mut(ow).enumerate() {
+            let input = |dy: usize| src[(y * wh + dy) * s.w..][..ow * ww].chunks_exact(ww);
+            if max {
+                row.iter_mut()
+                    .zip(input(0))
+                    .for_each(|(o, c)| *o = c.iter().fold(c[0], |m, &v| if v > m { v } else { m }));
+                for dy in 1..wh {
+                    for (o, c) in row.iter_mut().zip(input(dy)) {
+                        let m = c.iter().fold(c[0], |m, &v| if v > m { v } else { m });
+                        *o = if m > *o { m } else { *o };
+                    }
+                }
+            } else {
+                for dy in 0..wh {
+                    for (o, c) in row.iter_mut().zip(input(dy)) {
+                        *o += c.iter().sum::<f32>();
+                    }
+                }
+                row.iter_mut().for_each(|o| *o *= scale);
             }
         }
     });
@@ -128,12 +131,12 @@ pub(crate) fn pool_fwd(x: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
 /// evenly over it.
 pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
     let (oh, ow) = s.out();
-    let (hw, ohw) = (s.h * s.w, oh * ow);
+    let ([wh, ww], hw, ohw) = (s.win, s.h * s.w, oh * ow);
     let mut dx = vec![0.0; s.planes * hw];
     if ohw == 0 {
         return dx;
     }
-    let scale = 1.0 / (s.win[0] * s.win[1]) as f32;
+    let scale = 1.0 / (wh * ww) as f32;
     let dxs = slots(&mut dx, hw);
     par_for(s.planes, |p| {
         let mut d = lock(&dxs[p]);
@@ -142,14 +145,18 @@ pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: 
         for y in 0..oh {
             for xo in 0..ow {
                 let (m, g) = (o[y * ow + xo], g[y * ow + xo]);
-                if max {
-                    let mut window = s.window(y, xo);
-                    let first = s.window(y, xo).next().unwrap_or(0);
-                    let at = window.find(|&i| src[i] == m).unwrap_or(first);
-                    d[at] += g;
-                } else {
-                    s.window(y, xo).for_each(|i| d[i] += g * scale);
+                let at = |dy: usize| (y * wh + dy) * s.w + xo * ww;
+                if !max {
+                    for dy in 0..wh {
+                        d[at(dy)..][..ww].iter_mut().for_each(|v| *v += g * scale);
+                    }
+                    continue;
                 }
+                let first = (0..wh).find_map(|dy| {
+                    let i = at(dy);
+                    src[i..i + ww].iter().position(|&v| v == m).map(|j| i + j)
+                });
+                d[first.unwrap_or(at(0))] += g;
             }
         }
     });

@@ -137,8 +137,24 @@ impl CustomOp1 for Act {
             par_map(&mut dx, |out, at| {
                 let n = out.len();
                 let (x, y, g) = (&xv[at..at + n], &yv[at..at + n], &gv[at..at + n]);
-                for (j, o) in out.iter_mut().enumerate() {
-                    *o = g[j] * derivative(act, x[j], y[j]);
+                let grads = out.iter_mut().zip(g);
+                // One loop per activation, the match outside it, so that each vectorises.
+                match act {
+                    Activation::Tanh => grads
+                        .zip(y)
+                        .for_each(|((o, &g), &y)| *o = g * (1.0 - y * y)),
+                    Activation::Silu => grads.zip(x).for_each(|((o, &g), &x)| {
+                        let s = sigmoid(x);
+                        *o = g * (s * (1.0 + x * (1.0 - s)));
+                    }),
+                    Activation::Gelu => grads
+                        .zip(x)
+                        .for_each(|((o, &g), &x)| *o = g * derivative(Activation::Gelu, x, 0.0)),
+                    _ => {
+                        for (j, o) in out.iter_mut().enumerate() {
+                            *o = g[j] * derivative(act, x[j], y[j]);
+                        }
+                    }
                 }
             });
             Ok(dx)

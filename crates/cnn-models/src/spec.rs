@@ -389,7 +389,7 @@ fn check_conv(layer: usize, c: &ConvSpec) -> Result<()> {
             max: MAX_KERNEL,
         });
     }
-    if c.padding == crate::Padding::Same && kernel % 2 == 0 {
+    if c.padding == crate::Padding::Same && kernel.is_multiple_of(2) {
         return Err(Error::SameEvenKernel { layer, kernel });
     }
     if c.stride == 0 || c.stride > MAX_SIDE {

@@ -225,13 +225,7 @@ fn whole_models_agree_between_fast_and_reference_paths() {
         let arch = spec.name.clone();
         for batch in [1, 7, 32] {
             let (mut model, varmap, x) = model_and_batch(&spec, batch);
-            let named: Vec<(String, Var)> = varmap
-                .data()
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let named = common::named_vars(&varmap);
             let vars: Vec<Var> = named.iter().map(|(_, v)| v.clone()).collect();
             model.set_ops(OpsPath::Fast);
             let (lf, gf) = logits_and_grads(&model, &x, &vars);
@@ -294,14 +288,7 @@ fn seeded_model(spec: &NetSpec) -> (Cnn, VarMap) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = Cnn::new(&ModelConfig::new(spec.clone()), vb).unwrap();
-    let mut vars: Vec<(String, Var)> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let vars = common::named_vars(&varmap);
     for (i, (_, v)) in vars.iter().enumerate() {
         let fan_in: usize = if v.dims().len() > 1 {
             v.dims()[1..].iter().product()

@@ -11,7 +11,7 @@ use cnn_models::{
 };
 
 mod common;
-use common::{assert_same_op, norm_err, rand, rel_err};
+use common::{assert_same_op, named_vars, norm_err, rand, rel_err, values};
 
 #[test]
 fn strided_and_padded_convs_match_candle_values_and_gradients() {
@@ -117,16 +117,7 @@ fn batch_norm_matches_its_definition_and_candle_gradients() {
 
 /// The biased variance of channel `c` of `x`, in `f64`.
 fn var_of(x: &Tensor, c: usize) -> f64 {
-    let v: Vec<f64> = x
-        .narrow(1, c, 1)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let v = values(&x.narrow(1, c, 1).unwrap());
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
     v.iter().map(|a| (a - m).powi(2)).sum::<f64>() / n
@@ -207,14 +198,7 @@ fn seeded(spec: &NetSpec) -> (Cnn, Vec<(String, Var)>) {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     let model = Cnn::new(&ModelConfig::new(spec.clone()), vb).unwrap();
-    let mut vars: Vec<(String, Var)> = varmap
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let vars = named_vars(&varmap);
     for (i, (name, v)) in vars.iter().enumerate() {
         let fan_in: usize = v.dims()[1..].iter().product::<usize>().max(4);
         let mut t = (rand(v.dims(), 700 + i as u64) / (fan_in as f64).sqrt()).unwrap();
@@ -316,14 +300,7 @@ fn batch_norm_keeps_pytorch_running_statistics_and_uses_them_in_evaluation() {
             .unwrap(),
         get("conv1.bias").to_vec1::<f32>().unwrap(),
     );
-    let xs: Vec<f64> = x
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap()
-        .into_iter()
-        .map(f64::from)
-        .collect();
+    let xs = values(&x);
     let n = xs.len() as f64;
     let (rm1, rv1) = (
         get("bn1.running_mean").to_vec1::<f32>().unwrap(),

@@ -15,6 +15,7 @@ use candle_core::Device;
 use cnn_data::{DataSource, DatasetKind};
 use cnn_training::{FINAL_STATE_FILE, batch_tensor, load_model};
 
+#[allow(clippy::print_stderr)] // an example program: its error goes to the terminal
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,

@@ -288,8 +288,8 @@ pub enum Error {
     MissingVelocity {
         /// The file.
         path: PathBuf,
-        /// Which buffer: `momentum buffer` or `second moment`.
-        what: &'static str,
+        /// Which buffer.
+        what: OptimBuffer,
         /// The variable.
         name: String,
     },
@@ -300,8 +300,8 @@ pub enum Error {
     VelocityShape {
         /// The file.
         path: PathBuf,
-        /// Which buffer: `momentum buffer` or `second moment`.
-        what: &'static str,
+        /// Which buffer.
+        what: OptimBuffer,
         /// The variable.
         name: String,
         /// Its shape.
@@ -372,6 +372,24 @@ pub enum Error {
 impl From<candle_core::Error> for Error {
     fn from(e: candle_core::Error) -> Self {
         Error::Candle(cnn_models::one_line(e))
+    }
+}
+
+/// An optimizer's buffer in a full checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimBuffer {
+    /// SGD's momentum buffer, or Adam's first moment.
+    Momentum,
+    /// Adam's second moment.
+    SecondMoment,
+}
+
+impl std::fmt::Display for OptimBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OptimBuffer::Momentum => "momentum buffer",
+            OptimBuffer::SecondMoment => "second moment",
+        })
     }
 }
 

@@ -34,7 +34,7 @@ pub use config::{
     ADAM_LR, DIGITS_CLEAN_EPOCHS, DIGITS_LABEL_SMOOTHING, DIGITS_LR, FASHION_MEDIUM_LR,
     TrainConfig, display_number,
 };
-pub use error::{Error, Result};
+pub use error::{Error, OptimBuffer, Result};
 pub use eval::{
     ACTIVATION_BUDGET, EVAL_BATCH, Evaluation, eval_batch, evaluate, evaluate_in, predict_pixels,
     predict_proba,

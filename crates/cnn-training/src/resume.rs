@@ -8,7 +8,7 @@ use cnn_models::{Cnn, ModelConfig};
 
 use crate::checkpoint::{self, RawCheckpoint};
 use crate::state::RunState;
-use crate::{Error, Model, Result, Rng, Trainer, history_csv};
+use crate::{Error, Model, OptimBuffer, Result, Rng, Trainer, history_csv};
 
 /// Weights, recipe and spec of the latest epoch.
 pub const FINAL_STATE_FILE: &str = "final_state.safetensors";
@@ -146,10 +146,24 @@ impl<M: Model> Trainer<M> {
             .map(|s| (s.name.clone(), s.var.dims().to_vec(), s.second.is_some()))
             .collect();
         for (name, dims, second) in slots {
-            let v = buffer(ckpt, path, "momentum buffer", VELOCITY_PREFIX, &name, &dims)?;
+            let v = buffer(
+                ckpt,
+                path,
+                OptimBuffer::Momentum,
+                VELOCITY_PREFIX,
+                &name,
+                &dims,
+            )?;
             self.opt.set_velocity(&name, v)?;
             if second {
-                let v = buffer(ckpt, path, "second moment", SECOND_PREFIX, &name, &dims)?;
+                let v = buffer(
+                    ckpt,
+                    path,
+                    OptimBuffer::SecondMoment,
+                    SECOND_PREFIX,
+                    &name,
+                    &dims,
+                )?;
                 self.opt.set_second(&name, v)?;
             }
         }
@@ -195,7 +209,7 @@ const SECOND_PREFIX: &str = "optim.second.";
 fn buffer<'a>(
     ckpt: &'a RawCheckpoint,
     path: &Path,
-    what: &'static str,
+    what: OptimBuffer,
     prefix: &str,
     name: &str,
     dims: &[usize],

@@ -18,10 +18,10 @@ mod ops;
 pub use act::{activation, reference_activation};
 pub use matmul::matmul;
 pub use norm_pool::{
-    BN_EPS, batchnorm, batchnorm_eval, pool, reference_batchnorm, reference_batchnorm_eval,
-    reference_pool,
+    BN_EPS, batchnorm, batchnorm_eval, maxpool2, pool, reference_batchnorm,
+    reference_batchnorm_eval, reference_maxpool2, reference_pool,
 };
 pub use ops::{
     conv, conv_relu, conv_relu_pool2, conv_relu_pool2_eval, conv_relu_pool2_with, is_fast_capable,
-    linear, maxpool2, reference_conv, reference_maxpool2,
+    linear, reference_conv,
 };

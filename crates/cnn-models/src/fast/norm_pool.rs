@@ -1,5 +1,6 @@
-//! candle `CustomOp` wrappers for batch norm and for pools of any window, with their
-//! backward passes, and the candle-op references they are tested against.
+//! candle `CustomOp` wrappers for batch norm and for pools (any window, and the plain 2x2
+//! max-pool), with their backward passes, and the candle-op references they are tested
+//! against.
 
 use std::sync::{Arc, Mutex};
 
@@ -27,12 +28,15 @@ fn invstd(var: &[f32]) -> Vec<f32> {
         .collect()
 }
 
+/// Per channel: the batch's mean and biased variance, once a forward has run.
+type Stats = Arc<Mutex<Option<(Vec<f32>, Vec<f32>)>>>;
+
 /// Training-mode batch norm (then ReLU when `relu`); the batch's statistics are kept for
 /// the backward and for the caller's running averages.
 struct BatchNorm {
     relu: bool,
     /// Per channel: mean and biased variance of the batch.
-    stats: Arc<Mutex<Option<(Vec<f32>, Vec<f32>)>>>,
+    stats: Stats,
 }
 
 fn poisoned() -> candle_core::Error {
@@ -304,7 +308,7 @@ pub fn pool(x: &Tensor, kind: PoolKind, win: [usize; 2]) -> Result<Tensor> {
 }
 
 /// [`pool`] from candle's reshape and `max`/`mean` reductions (see
-/// [`super::reference_maxpool2`] for why not `max_pool2d`).
+/// [`reference_maxpool2`] for why not `max_pool2d`).
 pub fn reference_pool(x: &Tensor, kind: PoolKind, win: [usize; 2]) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
     let (oh, ow) = (h / win[0], w / win[1]);
@@ -317,4 +321,86 @@ pub fn reference_pool(x: &Tensor, kind: PoolKind, win: [usize; 2]) -> Result<Ten
         PoolKind::Max => x.max(5)?.max(3),
         PoolKind::Avg => x.mean(5)?.mean(3),
     }
+}
+
+struct MaxPool2;
+
+fn pool_dims(shape: &Shape) -> Result<(usize, usize, usize, usize)> {
+    shape.dims4()
+}
+
+impl CustomOp1 for MaxPool2 {
+    fn name(&self) -> &'static str {
+        "fast-maxpool2"
+    }
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = pool_dims(xl.shape())?;
+        let out = kernels::maxpool2_fwd(slice(xs, xl, "pool x")?, b * c, h, w);
+        Ok((CpuStorage::F32(out), Shape::from((b, c, h / 2, w / 2))))
+    }
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let dx = x.contiguous()?.apply_op3_no_bwd(
+            &res.contiguous()?,
+            &grad.contiguous()?,
+            &MaxPool2Bwd,
+        )?;
+        Ok(Some(dx))
+    }
+}
+
+struct MaxPool2Bwd;
+
+impl CustomOp3 for MaxPool2Bwd {
+    fn name(&self) -> &'static str {
+        "fast-maxpool2-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        os: &CpuStorage,
+        ol: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, c, h, w) = pool_dims(xl.shape())?;
+        let dx = kernels::maxpool2_bwd(
+            slice(xs, xl, "pool x")?,
+            slice(os, ol, "pool out")?,
+            slice(gs, gl, "pool grad")?,
+            b * c,
+            h,
+            w,
+        );
+        Ok((CpuStorage::F32(dx), xl.shape().clone()))
+    }
+}
+
+/// 2x2, stride 2 max-pool: fast on CPU, [`reference_maxpool2`] elsewhere.
+pub fn maxpool2(x: &Tensor) -> Result<Tensor> {
+    if is_fast_capable(x) {
+        x.contiguous()?.apply_op1(MaxPool2)
+    } else {
+        reference_maxpool2(x)
+    }
+}
+
+/// 2x2, stride 2 max-pool from candle's reshape and `max` reductions (odd edges dropped).
+///
+/// Used instead of `Tensor::max_pool2d` because candle 0.11.1's backward for that op
+/// multiplies the gradient by the fraction of maxima in each window (1/4 with a single
+/// maximum) instead of dividing by their count, so every pool passes back a quarter of its
+/// gradient. A reduction's backward routes the gradient to the maximum correctly.
+pub fn reference_maxpool2(x: &Tensor) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (oh, ow) = (h / 2, w / 2);
+    let x = if h % 2 == 1 || w % 2 == 1 {
+        x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?
+    } else {
+        x.clone()
+    };
+    x.contiguous()?
+        .reshape((b, c, oh, 2, ow, 2))?
+        .max(5)?
+        .max(3)
 }

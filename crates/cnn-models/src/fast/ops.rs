@@ -1,10 +1,11 @@
-//! candle `CustomOp` wrappers around the kernels, with their backward passes.
+//! candle `CustomOp` wrappers of the conv (with its ReLU and 2x2 max-pool fused in) and linear kernels, with their backward passes.
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use super::kernels::{self, ConvShape};
+use super::norm_pool::reference_maxpool2;
 
 pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -49,6 +50,17 @@ struct Geometry {
     pad: usize,
     relu: bool,
     pool: bool,
+}
+
+impl Geometry {
+    fn new(stride: usize, pad: usize, relu: bool, pool: bool) -> Self {
+        Self {
+            stride,
+            pad,
+            relu,
+            pool,
+        }
+    }
 }
 
 fn conv_shape(x: &Shape, w: &Shape, g: Geometry) -> Result<ConvShape> {
@@ -182,59 +194,6 @@ impl CustomOp3 for Conv {
     }
 }
 
-struct MaxPool2;
-
-fn pool_dims(shape: &Shape) -> Result<(usize, usize, usize, usize)> {
-    shape.dims4()
-}
-
-impl CustomOp1 for MaxPool2 {
-    fn name(&self) -> &'static str {
-        "fast-maxpool2"
-    }
-    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (b, c, h, w) = pool_dims(xl.shape())?;
-        let out = kernels::maxpool2_fwd(slice(xs, xl, "pool x")?, b * c, h, w);
-        Ok((CpuStorage::F32(out), Shape::from((b, c, h / 2, w / 2))))
-    }
-    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let dx = x.contiguous()?.apply_op3_no_bwd(
-            &res.contiguous()?,
-            &grad.contiguous()?,
-            &MaxPool2Bwd,
-        )?;
-        Ok(Some(dx))
-    }
-}
-
-struct MaxPool2Bwd;
-
-impl CustomOp3 for MaxPool2Bwd {
-    fn name(&self) -> &'static str {
-        "fast-maxpool2-bwd"
-    }
-    fn cpu_fwd(
-        &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        os: &CpuStorage,
-        ol: &Layout,
-        gs: &CpuStorage,
-        gl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (b, c, h, w) = pool_dims(xl.shape())?;
-        let dx = kernels::maxpool2_bwd(
-            slice(xs, xl, "pool x")?,
-            slice(os, ol, "pool out")?,
-            slice(gs, gl, "pool grad")?,
-            b * c,
-            h,
-            w,
-        );
-        Ok((CpuStorage::F32(dx), xl.shape().clone()))
-    }
-}
-
 /// Fused linear layer `x·wᵀ + b`, with ReLU when `relu`.
 struct Linear {
     relu: bool,
@@ -325,13 +284,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
 
 fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool, record: bool) -> Result<Tensor> {
     let pad = w.dims().last().copied().unwrap_or(1) / 2;
-    let geometry = Geometry {
-        stride: 1,
-        pad,
-        relu: true,
-        pool,
-    };
-    apply_conv(x, w, b, geometry, record)
+    apply_conv(x, w, b, Geometry::new(1, pad, true, pool), record)
 }
 
 fn apply_conv(
@@ -372,13 +325,7 @@ pub fn conv(
     relu: bool,
 ) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        let geometry = Geometry {
-            stride,
-            pad,
-            relu,
-            pool: false,
-        };
-        return apply_conv(x, w, b, geometry, true);
+        return apply_conv(x, w, b, Geometry::new(stride, pad, relu, false), true);
     }
     reference_conv(x, w, b, stride, pad, relu)
 }
@@ -450,13 +397,7 @@ pub fn conv_relu_pool2_with(
     record: bool,
 ) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        let geometry = Geometry {
-            stride,
-            pad,
-            relu: true,
-            pool: true,
-        };
-        return apply_conv(x, w, b, geometry, record);
+        return apply_conv(x, w, b, Geometry::new(stride, pad, true, true), record);
     }
     reference_maxpool2(&reference_conv(x, w, b, stride, pad, true)?)
 }
@@ -471,33 +412,4 @@ pub fn conv_relu_pool2_eval(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor
     } else {
         reference_maxpool2(&reference_conv_relu(x, w, b)?)
     }
-}
-
-/// 2x2, stride 2 max-pool: fast on CPU, [`reference_maxpool2`] elsewhere.
-pub fn maxpool2(x: &Tensor) -> Result<Tensor> {
-    if is_fast_capable(x) {
-        x.contiguous()?.apply_op1(MaxPool2)
-    } else {
-        reference_maxpool2(x)
-    }
-}
-
-/// 2x2, stride 2 max-pool from candle's reshape and `max` reductions (odd edges dropped).
-///
-/// Used instead of `Tensor::max_pool2d` because candle 0.11.1's backward for that op
-/// multiplies the gradient by the fraction of maxima in each window (1/4 with a single
-/// maximum) instead of dividing by their count, so every pool passes back a quarter of its
-/// gradient. A reduction's backward routes the gradient to the maximum correctly.
-pub fn reference_maxpool2(x: &Tensor) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    let (oh, ow) = (h / 2, w / 2);
-    let x = if h % 2 == 1 || w % 2 == 1 {
-        x.narrow(2, 0, 2 * oh)?.narrow(3, 0, 2 * ow)?
-    } else {
-        x.clone()
-    };
-    x.contiguous()?
-        .reshape((b, c, oh, 2, ow, 2))?
-        .max(5)?
-        .max(3)
 }

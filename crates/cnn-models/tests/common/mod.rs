@@ -84,3 +84,27 @@ pub fn assert_same_op(
         assert!(e < 1e-4, "grad {name} of {case}: relative error {e}");
     }
 }
+
+/// The variables of `varmap`, sorted by name.
+pub fn named_vars(varmap: &candle_nn::VarMap) -> Vec<(String, Var)> {
+    let mut vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// The values of `t` as `f64`.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}

@@ -3,7 +3,7 @@
 
 use candle_core::{CpuStorage, InplaceOp3, Layout, Tensor};
 
-use super::inplace::{f32_slice, f32_slice_mut, in_place_capable, layout_error, par_zip};
+use super::inplace::{in_place_capable, par_zip, three};
 use crate::Result;
 
 /// Adam's β₁ and β₂ (PyTorch's defaults).
@@ -32,15 +32,7 @@ impl InplaceOp3 for Moment {
         w: &CpuStorage,
         lw: &Layout,
     ) -> candle_core::Result<()> {
-        let err = || layout_error(self.name());
-        let m = f32_slice_mut(m, lm).ok_or_else(err)?;
-        let (g, w) = (
-            f32_slice(g, lg).ok_or_else(err)?,
-            f32_slice(w, lw).ok_or_else(err)?,
-        );
-        if g.len() != m.len() || w.len() != m.len() {
-            return Err(err());
-        }
+        let (m, g, w) = three(self.name(), (m, lm), (g, lg), (w, lw))?;
         let (beta, rest, wd) = (self.beta, 1.0 - self.beta, self.decay.unwrap_or(0.0));
         let square = self.square;
         par_zip(m, g, w, |m, g, w| {
@@ -76,15 +68,7 @@ impl InplaceOp3 for Step {
         v: &CpuStorage,
         lv: &Layout,
     ) -> candle_core::Result<()> {
-        let err = || layout_error(self.name());
-        let w = f32_slice_mut(w, lw).ok_or_else(err)?;
-        let (m, v) = (
-            f32_slice(m, lm).ok_or_else(err)?,
-            f32_slice(v, lv).ok_or_else(err)?,
-        );
-        if m.len() != w.len() || v.len() != w.len() {
-            return Err(err());
-        }
+        let (w, m, v) = three(self.name(), (w, lw), (m, lm), (v, lv))?;
         par_zip(w, m, v, |w, m, v| {
             for ((w, &m), &v) in w.iter_mut().zip(m).zip(v) {
                 let denom = v.sqrt() / self.bc2_sqrt + self.eps;

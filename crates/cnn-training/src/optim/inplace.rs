@@ -55,3 +55,23 @@ pub(super) fn in_place_capable(ts: [&Tensor; 3]) -> bool {
             && t.dims() == ts[0].dims()
     })
 }
+
+/// The three `f32` slices of an in-place op on `(out, a, b)`, all of one length; an error
+/// naming the op otherwise.
+pub(super) fn three<'a>(
+    op: &str,
+    (out, lo): (&'a mut CpuStorage, &Layout),
+    (a, la): (&'a CpuStorage, &Layout),
+    (b, lb): (&'a CpuStorage, &Layout),
+) -> candle_core::Result<(&'a mut [f32], &'a [f32], &'a [f32])> {
+    let err = || layout_error(op);
+    let out = f32_slice_mut(out, lo).ok_or_else(err)?;
+    let (a, b) = (
+        f32_slice(a, la).ok_or_else(err)?,
+        f32_slice(b, lb).ok_or_else(err)?,
+    );
+    if a.len() != out.len() || b.len() != out.len() {
+        return Err(err());
+    }
+    Ok((out, a, b))
+}

@@ -2,7 +2,7 @@
 
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 
-use super::inplace::{f32_slice, f32_slice_mut, layout_error, par_zip};
+use super::inplace::{f32_slice, f32_slice_mut, layout_error, par_zip, three};
 use crate::Result;
 
 /// `v ← μv + (1-μ)(g + λw)` in place on the CPU, in one pass and with no allocation:
@@ -31,13 +31,7 @@ impl InplaceOp3 for MomentumUpdate {
         w: &CpuStorage,
         lw: &Layout,
     ) -> candle_core::Result<()> {
-        let err = || layout_error(self.name());
-        let v = f32_slice_mut(v, lv).ok_or_else(err)?;
-        let g = f32_slice(g, lg).ok_or_else(err)?;
-        let w = f32_slice(w, lw).ok_or_else(err)?;
-        if g.len() != v.len() || w.len() != v.len() {
-            return Err(err());
-        }
+        let (v, g, w) = three(self.name(), (v, lv), (g, lg), (w, lw))?;
         let (mu, omm) = (self.mu, self.one_minus_mu);
         // One loop per case, the decay test outside it, so that LLVM vectorises each.
         par_zip(v, g, w, |v, g, w| match self.decay {

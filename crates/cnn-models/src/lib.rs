@@ -1,10 +1,12 @@
 //! Small CNNs described as data ([`NetSpec`]), built in candle-nn style, with a fast CPU path.
 //!
-//! A [`NetSpec`] lists conv, max-pool, linear and dropout layers (from Rust with
+//! A [`NetSpec`] lists conv (with stride, padding, batch norm and activation), max- and
+//! average-pool, global average pool, linear and dropout layers (from Rust with
 //! [`NetSpec::builder`], or from a TOML file with [`NetSpec::from_toml`]); [`Cnn::new`] builds
 //! it from a [`VarBuilder`](candle_nn::VarBuilder) with PyTorch-style parameter names
-//! (`conv1.weight`, ..., `fc1.bias`), and it implements [`candle_nn::ModuleT`] (the train flag
-//! switches dropout on). The original project's two networks are the presets [`Arch::SmallCnn`]
+//! (`conv1.weight`, ..., `bn1.running_mean`, ..., `fc1.bias`), and it implements
+//! [`candle_nn::ModuleT`] (the train flag switches dropout on and batch norms to the batch's
+//! statistics). The original project's two networks are the presets [`Arch::SmallCnn`]
 //! and [`Arch::MediumCnn`]. [`Cnn::first_layer_maps`] exposes the first-layer activations
 //! for plotting, and [`NetSpec::layers`] describes each layer's output shape and parameters.
 //!

@@ -41,22 +41,36 @@ const EVAL_COPIES: u64 = 4;
 /// the backward pass, their gradients, and the fused ops' scratch.
 pub(crate) const TRAIN_COPIES: u64 = 4;
 
-/// Images per evaluation batch for `spec`: [`EVAL_BATCH`], or fewer when a batch of those
-/// would take more than [`ACTIVATION_BUDGET`] (a forward pass holds several copies of a
-/// layer's activations at once: its input, its output, the loss's softmax and candle's
-/// temporaries; four, as measured).
+/// Bytes of one layer's output for a whole evaluation batch, at most: larger buffers come
+/// from the allocator as freshly mapped pages, which the kernel zeroes on first touch, every
+/// batch (a fifth of LeNet-5's inference time at 1000 images a batch); smaller ones are
+/// reused.
+pub const EVAL_LAYER_BYTES: u64 = 8 << 20;
+
+/// Images per evaluation batch for `spec`: [`EVAL_BATCH`], or fewer when one layer's output
+/// for the batch would take more than [`EVAL_LAYER_BYTES`], or the batch's activations
+/// more than [`ACTIVATION_BUDGET`] (a forward pass holds several copies of a layer's
+/// activations at once: its input, its output, the loss's softmax and candle's
+/// temporaries; four, as measured). The batch size changes no prediction.
 ///
 /// ```
 /// let small = cnn_models::Arch::SmallCnn.mnist_spec();
-/// assert_eq!(cnn_training::eval_batch(&small), 1000);
+/// assert_eq!(cnn_training::eval_batch(&small), 267); // 10 x 28 x 28 floats an image
 /// let wide = cnn_models::NetSpec::builder("wide").conv(1024).conv(1024).input([1, 28, 28]).classes(10).build()?;
-/// assert!(cnn_training::eval_batch(&wide) < 200);
+/// assert!(cnn_training::eval_batch(&wide) < 10);
 /// # Ok::<(), cnn_models::Error>(())
 /// ```
 pub fn eval_batch(spec: &cnn_models::NetSpec) -> usize {
     let per_image = 4 * EVAL_COPIES * spec.activation_values().unwrap_or(0) as u64;
     let fits = ACTIVATION_BUDGET / per_image.max(1);
-    (fits as usize).clamp(1, EVAL_BATCH)
+    let layers = spec.layers().unwrap_or_default();
+    let widest = layers
+        .iter()
+        .map(|l| l.output_shape.iter().product::<usize>() as u64)
+        .max()
+        .unwrap_or(1);
+    let per_layer = EVAL_LAYER_BYTES / (4 * widest).max(1);
+    (fits.min(per_layer) as usize).clamp(1, EVAL_BATCH)
 }
 
 fn logits<M: ModuleT + ?Sized>(model: &M, x: &Tensor, classes: usize) -> Result<Tensor> {

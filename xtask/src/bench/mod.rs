@@ -245,7 +245,7 @@ fn bench(o: &Options) -> Result<()> {
     println!();
     println!("machine: {cpu}, {cores} logical cores, SIMD {simd}; {threads} threads; batch 64");
     println!(
-        "method: median of {} runs of {} training steps (after 5 warm-up steps), and of {} passes over the 10k test set (batches of 1000)",
+        "method: median of {} runs of {} training steps (after 5 warm-up steps), and of {} passes over the 10k test set (in the batches training evaluates with: up to 1000 images, fewer where one layer's output would pass 8 MiB)",
         o.runs, o.batches, o.runs
     );
     let peak = ours::gemm_peak(o.runs)?;

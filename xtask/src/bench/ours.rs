@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::Dataset;
 use cnn_models::{NetSpec, OpsPath};
-use cnn_training::{TrainConfig, Trainer, batch_tensor, evaluate, label_tensor};
+use cnn_training::{TrainConfig, Trainer, batch_tensor, eval_batch, evaluate_in, label_tensor};
 
 use super::{Figures, Options, median};
 
@@ -45,11 +45,13 @@ pub fn throughput(data: &Dataset, spec: &NetSpec, ops: OpsPath, o: &Options) -> 
         }
         train.push((o.batches * bs) as f64 / start.elapsed().as_secs_f64());
     }
-    let _ = evaluate(trainer.model(), &data.test, &dev)?;
+    // Batches as training's evaluation and `--final-state` take them for this network.
+    let batch = eval_batch(spec);
+    let _ = evaluate_in(trainer.model(), &data.test, &dev, batch)?;
     let mut infer = Vec::new();
     for _ in 0..o.runs {
         let start = Instant::now();
-        let e = evaluate(trainer.model(), &data.test, &dev)?;
+        let e = evaluate_in(trainer.model(), &data.test, &dev, batch)?;
         infer.push(e.total as f64 / start.elapsed().as_secs_f64());
     }
     Ok(Figures {

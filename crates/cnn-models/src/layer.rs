@@ -170,3 +170,21 @@ pub enum PoolKind {
     /// The mean.
     Avg,
 }
+
+impl PoolKind {
+    /// Its key in spec files: `maxpool` or `avgpool`.
+    pub fn key(self) -> &'static str {
+        match self {
+            PoolKind::Max => "maxpool",
+            PoolKind::Avg => "avgpool",
+        }
+    }
+
+    /// How diagrams name it: `MaxPool` or `AvgPool`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PoolKind::Max => "MaxPool",
+            PoolKind::Avg => "AvgPool",
+        }
+    }
+}

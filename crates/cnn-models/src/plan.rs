@@ -128,10 +128,7 @@ impl Walk {
     }
 
     pub(crate) fn pool(&mut self, layer: usize, kind: PoolKind, size: usize) -> Result<()> {
-        let what = match kind {
-            PoolKind::Max => "maxpool",
-            PoolKind::Avg => "avgpool",
-        };
+        let what = kind.key();
         let [c, h, w] = self.map(layer, what)?;
         if h < size || w < size {
             return Err(Error::PoolTooSmall {
@@ -155,13 +152,9 @@ impl Walk {
         }
         self.pools += 1;
         self.shape = vec![c, h / size, w / size];
-        let label = match kind {
-            PoolKind::Max => "MaxPool",
-            PoolKind::Avg => "AvgPool",
-        };
         self.push(
             format!("pool{}", self.pools),
-            format!("{label} {size}x{size}"),
+            format!("{} {size}x{size}", kind.label()),
             0,
         );
         Ok(())

@@ -398,7 +398,7 @@ fn check_conv(layer: usize, c: &ConvSpec) -> Result<()> {
             stride: c.stride,
         });
     }
-    if c.pad() >= kernel.max(1) && c.pad() > 0 {
+    if c.pad() >= kernel {
         return Err(Error::BadPadding {
             layer,
             padding: c.pad(),

@@ -283,8 +283,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
 }
 
 fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool, record: bool) -> Result<Tensor> {
-    let pad = w.dims().last().copied().unwrap_or(1) / 2;
-    apply_conv(x, w, b, Geometry::new(1, pad, true, pool), record)
+    apply_conv(x, w, b, Geometry::new(1, same_pad(w), true, pool), record)
 }
 
 fn apply_conv(
@@ -303,11 +302,9 @@ fn apply_conv(
         .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
 
-fn reference_conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let pad = w.dims().last().copied().unwrap_or(1) / 2;
-    let y = x.conv2d(w, pad, 1, 1, 1)?;
-    y.broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?
-        .relu()
+/// `k / 2` for a `k x k` kernel `w`.
+fn same_pad(w: &Tensor) -> usize {
+    w.dims().last().copied().unwrap_or(1) / 2
 }
 
 fn all_fast(ts: [&Tensor; 3]) -> bool {
@@ -368,7 +365,7 @@ pub fn conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, false, true)
     } else {
-        reference_conv_relu(x, w, b)
+        reference_conv(x, w, b, 1, same_pad(w), true)
     }
 }
 
@@ -381,7 +378,7 @@ pub fn conv_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, true, true)
     } else {
-        reference_maxpool2(&reference_conv_relu(x, w, b)?)
+        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), true)?)
     }
 }
 
@@ -410,6 +407,6 @@ pub fn conv_relu_pool2_eval(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor
     if all_fast([x, w, b]) {
         fused(x, w, b, true, false)
     } else {
-        reference_maxpool2(&reference_conv_relu(x, w, b)?)
+        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), true)?)
     }
 }

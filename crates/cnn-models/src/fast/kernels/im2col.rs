@@ -126,11 +126,11 @@ pub(super) fn col2im(dcol: &mut [f32], s: ConvShape, dx: &mut [f32], at: Cols) {
 /// Where output row `o` of a window row or column at offset `t` reads its input: the
 /// outputs `lo..hi` read inside the image, at `o * stride + t - pad`.
 fn valid_outputs(t: usize, s: ConvShape, side: usize, outs: usize) -> (usize, usize) {
-    let first = |o: usize| (o * s.stride + t) as isize - s.pad as isize;
-    let lo = (0..outs).find(|&o| first(o) >= 0).unwrap_or(outs);
-    let hi = (lo..outs)
-        .find(|&o| first(o) >= side as isize)
-        .unwrap_or(outs);
+    // Output o reads o·stride + t - pad: inside from the first o with o·stride ≥ pad - t,
+    // up to the first o with o·stride ≥ side + pad - t (in closed form: this runs per row).
+    let first_at_least = |n: usize| n.div_ceil(s.stride).min(outs);
+    let lo = first_at_least(s.pad.saturating_sub(t));
+    let hi = first_at_least((side + s.pad).saturating_sub(t)).max(lo);
     (lo, hi)
 }
 

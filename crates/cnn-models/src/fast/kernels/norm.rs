@@ -84,13 +84,16 @@ pub(crate) fn batchnorm_bwd(
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = (s.batch * s.hw) as f32;
     // The gradient at the norm's output: `g`, or `g` where the ReLU passed it.
-    let dy: Vec<f32> = if relu {
-        g.iter()
+    let masked: Vec<f32>;
+    let dy: &[f32] = if relu {
+        masked = g
+            .iter()
             .zip(y)
             .map(|(&g, &y)| if y > 0.0 { g } else { 0.0 })
-            .collect()
+            .collect();
+        &masked
     } else {
-        g.to_vec()
+        g
     };
     // Per channel: dβ = Σ dy, dγ = Σ dy·x̂, each plane in f32, the planes in f64.
     let mut sums = vec![(0.0f32, 0.0f32); s.channels];

@@ -255,11 +255,11 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
     let cols = 4;
     let rows = (maps.len() + 1).div_ceil(cols);
     let cells = grid.split_evenly((rows, cols));
-    let max = maps
-        .iter()
-        .flatten()
-        .fold(0f32, |m, &v| m.max(v))
-        .max(1e-12);
+    let max = maps.iter().flatten().fold(0f32, |m, &v| m.max(v));
+    // 0 after ReLU; below zero for tanh, SiLU, GELU or no activation, which a scale from 0
+    // would show as 0.
+    let low = maps.iter().flatten().fold(0f32, |m, &v| m.min(v));
+    let span = (max - low).max(1e-12);
     let style = TextStyle::from((FONT, 16).into_font()).color(&BLACK);
     let place = |cell: &DrawingArea<DB, Shift>| {
         let (w, h) = cell.dim_in_pixel();
@@ -271,7 +271,7 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
         cell.draw_text(&format!("map {i}"), &style, (x0, 2))
             .map_err(draw_err)?;
         draw_pixels(cell, (x0, 22), size, m, map_side, |v| {
-            sequential(f64::from(v / max))
+            sequential(f64::from((v - low) / span))
         })?;
     }
     let last = &cells[rows * cols - 1];
@@ -293,7 +293,16 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
         &bar,
         (16, 20, 24, bh as i32 - 70),
         sequential,
-        [format!("{max:.2}"), format!("{:.2}", max / 2.0), "0".into()],
+        [
+            format!("{max:.2}"),
+            // A midpoint within rounding of zero prints as 0.00, not -0.00.
+            format!("{:.2}", ((max + low) / 2.0 * 100.0).round() / 100.0 + 0.0),
+            if low == 0.0 {
+                "0".into()
+            } else {
+                format!("{low:.2}")
+            },
+        ],
         "activation",
     )?;
     area.present().map_err(draw_err)

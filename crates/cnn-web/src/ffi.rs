@@ -40,7 +40,7 @@ fn fail(state: &mut State, err: &dyn std::error::Error) -> i32 {
 }
 
 fn panel_json(p: &Panel) -> serde_json::Value {
-    serde_json::json!({"count": p.count, "rows": p.rows, "cols": p.cols, "scale": p.scale})
+    serde_json::json!({"count": p.count, "rows": p.rows, "cols": p.cols, "scale": p.scale, "low": p.low})
 }
 
 /// Allocates `len` bytes for JavaScript to fill; give them back with [`cnn_free`].

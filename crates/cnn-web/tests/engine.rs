@@ -133,6 +133,10 @@ fn every_shipped_spec_runs_on_the_page_with_its_kernels_and_maps() {
             (maps.count, maps.rows, maps.cols),
             (shape[0], shape[1], shape[2])
         );
+        // The maps' scale reaches below zero exactly when the activation does (LeNet-5's
+        // tanh); after ReLU it starts at 0.
+        let relu = first.kind.ends_with("ReLU");
+        assert_eq!(maps.low < 0.0, !relu, "{}: low {}", spec.name, maps.low);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

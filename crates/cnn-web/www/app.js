@@ -149,6 +149,8 @@ function showAnalysis(result, input, maps) {
   if (result.maps) {
     tiles($("maps"), result.maps, maps, (i) => `${i}`);
     $("map-max").textContent = result.maps.scale.toFixed(2);
+    // 0 after ReLU; below zero for tanh, SiLU, GELU or no activation.
+    $("map-min").textContent = result.maps.low === 0 ? "0" : result.maps.low.toFixed(2);
   }
 }
 

@@ -74,7 +74,7 @@ fn a_run_of_any_spec_gets_its_figures_from_the_run_folder_alone() {
 
     let mnist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/mnist");
     let mut data = cnn_data::load(&DataSource::new(&mnist, DatasetKind::Mnist)).unwrap();
-    data.train = data.train.head(2000);
+    data.train = data.train.take(2000);
     let spec = cnn_models::NetSpec::builder("wide5")
         .conv_k(16, 5)
         .maxpool()

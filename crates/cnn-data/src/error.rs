@@ -215,16 +215,60 @@ pub enum Error {
         path: PathBuf,
     },
     /// Pixels and labels given in memory do not fit together.
-    #[error("{pixels} pixels do not make {items} images of {rows}x{cols}")]
+    #[error(
+        "{pixels} pixel values do not make {items} images of shape {shape:?} (channels, rows, columns)"
+    )]
     SplitLength {
-        /// Pixels given.
+        /// Pixel values given.
         pixels: usize,
         /// Labels given.
         items: usize,
-        /// Rows per image.
-        rows: usize,
-        /// Columns per image.
-        cols: usize,
+        /// Channels, rows and columns per image.
+        shape: [usize; 3],
+    },
+    /// A class to keep is not one of the split's.
+    #[error("class {class} is not one of the split's {classes} classes")]
+    NoSuchClass {
+        /// The class asked for.
+        class: u8,
+        /// Classes of the split.
+        classes: usize,
+    },
+    /// A class to keep is named twice.
+    #[error("class {class} is given twice in the classes to keep")]
+    ClassTwice {
+        /// The class.
+        class: u8,
+    },
+    /// IDX image files hold one channel.
+    #[error("{path}: IDX files hold grayscale images; this split has {channels} channels")]
+    IdxChannels {
+        /// The image file that was to be written.
+        path: PathBuf,
+        /// Channels of the split.
+        channels: usize,
+    },
+    /// The two splits of a dataset differ in image shape or class count.
+    #[error(
+        "the training images ({train:?}, {train_classes} classes) and the test images ({test:?}, {test_classes} classes) differ"
+    )]
+    SplitsDiffer {
+        /// Image shape of the training split.
+        train: [usize; 3],
+        /// Classes of the training split.
+        train_classes: usize,
+        /// Image shape of the test split.
+        test: [usize; 3],
+        /// Classes of the test split.
+        test_classes: usize,
+    },
+    /// A dataset was given another number of class names than it has classes.
+    #[error("{given} class names given for {classes} classes")]
+    ClassNameCount {
+        /// Names given.
+        given: usize,
+        /// Classes of the splits.
+        classes: usize,
     },
     /// A label given in memory is not below the number of classes.
     #[error("label {label} at item {index} is not below the {classes} classes")]

@@ -200,20 +200,61 @@ pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("cnn-mnist")
 }
 
-/// A loaded dataset: a training and a test split of one image size and class count.
+/// A dataset: a training and a test split of one image shape and class count, and the
+/// name of each class.
+///
+/// ```
+/// use cnn_data::{Dataset, Split};
+/// let train = Split::new(vec![0; 3 * 4], vec![0, 1, 1], 2, 2, 2)?;
+/// let test = train.take(2);
+/// let data = Dataset::new(train, test, ["cat", "dog"])?;
+/// assert_eq!((data.classes(), data.class_names[1].as_str()), (2, "dog"));
+/// # Ok::<(), cnn_data::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Which dataset it is.
-    pub kind: DatasetKind,
     /// Training items.
     pub train: Split,
     /// Test items.
     pub test: Split,
-    /// Name of each class, by label (from `classes.txt`, the dataset kind, or the numbers).
+    /// Name of each class, by label.
     pub class_names: Vec<String>,
 }
 
 impl Dataset {
+    /// A dataset of two splits of one image shape and class count, and one name per class
+    /// (an empty list names the classes by their numbers, `"0"`, `"1"`, ...). Training
+    /// records the names with the run, so predictions and figures can use them.
+    pub fn new<S: Into<String>>(
+        train: Split,
+        test: Split,
+        class_names: impl IntoIterator<Item = S>,
+    ) -> Result<Self> {
+        if (train.image_shape(), train.classes()) != (test.image_shape(), test.classes()) {
+            return Err(Error::SplitsDiffer {
+                train: train.image_shape(),
+                train_classes: train.classes(),
+                test: test.image_shape(),
+                test_classes: test.classes(),
+            });
+        }
+        let mut class_names: Vec<String> = class_names.into_iter().map(Into::into).collect();
+        if class_names.is_empty() {
+            class_names = (0..train.classes()).map(|c| c.to_string()).collect();
+        }
+        if class_names.len() != train.classes() {
+            return Err(Error::ClassNameCount {
+                given: class_names.len(),
+                classes: train.classes(),
+            });
+        }
+        Ok(Self {
+            train,
+            test,
+            class_names,
+        })
+    }
+
     /// Number of classes.
     pub fn classes(&self) -> usize {
         self.train.classes()
@@ -280,12 +321,11 @@ pub fn load(source: &DataSource) -> Result<Dataset> {
         ]
     };
     let class_names = names.unwrap_or_else(|| default_names(source.kind, classes));
-    Ok(Dataset {
-        kind: source.kind,
-        train: Split::new(ti, tl, rows, cols, classes)?,
-        test: Split::new(si, sl, rows, cols, classes)?,
+    Dataset::new(
+        Split::new(ti, tl, rows, cols, classes)?,
+        Split::new(si, sl, rows, cols, classes)?,
         class_names,
-    })
+    )
 }
 
 fn payload(mut c: guard::Checked, kind: IdxKind) -> Vec<u8> {

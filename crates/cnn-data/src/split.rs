@@ -1,17 +1,30 @@
-//! One split of a dataset in memory: `u8` grayscale images of any size, labels, class count.
+//! One split of a dataset in memory: `u8` images of any size and channel count, labels,
+//! class count.
 
 use std::path::Path;
 
 use crate::{Error, Result};
 
-/// One split (training or test): grayscale images as `u8`, row-major, and their labels.
+/// One split (training or test): images as `u8` (0-255), channel-major then row-major
+/// (`channels x rows x cols`, PyTorch's layout), and their labels.
 ///
-/// Every image has `rows x cols` pixels and every label is below `classes`; the constructor
-/// checks both, so the accessors can rely on them.
+/// Every image has `channels x rows x cols` values and every label is below `classes`; the
+/// constructors check both, so the accessors can rely on them.
+///
+/// ```
+/// use cnn_data::Split;
+/// // Four 2x2 grayscale images of three classes.
+/// let split = Split::new(vec![0; 4 * 2 * 2], vec![0, 2, 1, 2], 2, 2, 3)?;
+/// let twos = split.filter_classes(&[2])?; // the 2s, relabelled 0, of one class
+/// assert_eq!((twos.len(), twos.classes(), twos.labels()), (2, 1, &[0, 0][..]));
+/// assert_eq!(split.take(3).len(), 3);
+/// # Ok::<(), cnn_data::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
     images: Vec<u8>,
     labels: Vec<u8>,
+    channels: usize,
     rows: usize,
     cols: usize,
     classes: usize,
@@ -27,6 +40,11 @@ impl Split {
         for n in [self.rows, self.cols, self.classes, self.labels.len()] {
             h.update((n as u64).to_le_bytes());
         }
+        // Grayscale splits hash as they did before channels existed, so that runs recorded
+        // then still resume.
+        if self.channels != 1 {
+            h.update((self.channels as u64).to_le_bytes());
+        }
         h.update(&self.images);
         h.update(&self.labels);
         h.finalize()[..8]
@@ -35,8 +53,8 @@ impl Split {
             .collect()
     }
 
-    /// Builds a split from pixels (`labels.len()` images of `rows x cols`, one after another)
-    /// and labels below `classes`.
+    /// Builds a split of grayscale images from pixels (`labels.len()` images of
+    /// `rows x cols`, one after another) and labels below `classes`.
     pub fn new(
         images: Vec<u8>,
         labels: Vec<u8>,
@@ -44,13 +62,30 @@ impl Split {
         cols: usize,
         classes: usize,
     ) -> Result<Self> {
-        let per = rows.saturating_mul(cols);
+        Self::with_shape(images, labels, [1, rows, cols], classes)
+    }
+
+    /// Builds a split of images of shape `[channels, rows, cols]` (each image's channels one
+    /// after another, as in PyTorch's `N x C x H x W`) and labels below `classes`.
+    ///
+    /// ```
+    /// // Two 4x4 RGB images.
+    /// let rgb = cnn_data::Split::with_shape(vec![255; 2 * 3 * 4 * 4], vec![0, 1], [3, 4, 4], 2)?;
+    /// assert_eq!(rgb.image_shape(), [3, 4, 4]);
+    /// # Ok::<(), cnn_data::Error>(())
+    /// ```
+    pub fn with_shape(
+        images: Vec<u8>,
+        labels: Vec<u8>,
+        [channels, rows, cols]: [usize; 3],
+        classes: usize,
+    ) -> Result<Self> {
+        let per = channels.saturating_mul(rows).saturating_mul(cols);
         if per == 0 || labels.len().checked_mul(per) != Some(images.len()) {
             return Err(Error::SplitLength {
                 pixels: images.len(),
                 items: labels.len(),
-                rows,
-                cols,
+                shape: [channels, rows, cols],
             });
         }
         if let Some((index, &label)) = labels
@@ -67,6 +102,7 @@ impl Split {
         Ok(Self {
             images,
             labels,
+            channels,
             rows,
             cols,
             classes,
@@ -93,14 +129,19 @@ impl Split {
         self.cols
     }
 
-    /// Pixels per image.
-    pub fn pixels_per_image(&self) -> usize {
-        self.rows * self.cols
+    /// Channels of every image (1 for grayscale, 3 for RGB).
+    pub fn channels(&self) -> usize {
+        self.channels
     }
 
-    /// The shape of one image as a network input, `[1, rows, cols]`.
+    /// Values per image: `channels x rows x cols`.
+    pub fn pixels_per_image(&self) -> usize {
+        self.channels * self.rows * self.cols
+    }
+
+    /// The shape of one image as a network input, `[channels, rows, cols]`.
     pub fn image_shape(&self) -> [usize; 3] {
-        [1, self.rows, self.cols]
+        [self.channels, self.rows, self.cols]
     }
 
     /// Number of classes; every label is below it.
@@ -118,7 +159,7 @@ impl Split {
         &self.labels
     }
 
-    /// Pixels of item `i`. Panics if `i >= len()`.
+    /// Values of item `i` (`channels x rows x cols`). Panics if `i >= len()`.
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.pixels_per_image();
         &self.images[i * n..(i + 1) * n]
@@ -130,7 +171,7 @@ impl Split {
     }
 
     /// The first `n` items (all of them if `n >= len()`).
-    pub fn head(&self, n: usize) -> Split {
+    pub fn take(&self, n: usize) -> Split {
         let n = n.min(self.len());
         Split {
             images: self.images[..n * self.pixels_per_image()].to_vec(),
@@ -153,6 +194,34 @@ impl Split {
         }
     }
 
+    /// The items whose label is one of `classes`, relabelled by their position there:
+    /// `filter_classes(&[3, 8])` keeps the 3s as class 0 and the 8s as class 1, in a split of
+    /// two classes. Fails on a class that is not below [`Split::classes`], or given twice.
+    pub fn filter_classes(&self, classes: &[u8]) -> Result<Split> {
+        let mut relabel = vec![None; self.classes];
+        for (new, &old) in classes.iter().enumerate() {
+            match relabel.get_mut(usize::from(old)) {
+                Some(slot @ None) => *slot = Some(new as u8),
+                Some(Some(_)) => return Err(Error::ClassTwice { class: old }),
+                None => {
+                    return Err(Error::NoSuchClass {
+                        class: old,
+                        classes: self.classes,
+                    });
+                }
+            }
+        }
+        let keep: Vec<usize> = (0..self.len())
+            .filter(|&i| relabel[usize::from(self.labels[i])].is_some())
+            .collect();
+        let mut split = self.select(&keep);
+        for l in &mut split.labels {
+            *l = relabel[usize::from(*l)].unwrap_or(0);
+        }
+        split.classes = classes.len();
+        Ok(split)
+    }
+
     /// How many items carry each label (`classes()` entries).
     pub fn label_histogram(&self) -> Vec<usize> {
         let mut h = vec![0; self.classes];
@@ -162,8 +231,9 @@ impl Split {
         h
     }
 
-    /// Writes items `indices` as `f32` in `[0, 1]` into `out` (`indices.len() * rows * cols`
-    /// values), the layout of an `N x 1 x rows x cols` tensor.
+    /// Writes items `indices` as `f32` in `[0, 1]` (value / 255) into `out`
+    /// (`indices.len() * channels * rows * cols` values), the layout of an
+    /// `N x channels x rows x cols` tensor.
     pub fn fill_batch(&self, indices: &[usize], out: &mut Vec<f32>) {
         out.clear();
         out.reserve(indices.len() * self.pixels_per_image());
@@ -173,8 +243,15 @@ impl Split {
     }
 
     /// Writes the split as two raw IDX files (`idx3-ubyte` images, `idx1-ubyte` labels), each
-    /// atomically, so another program (or [`crate::load`]) can read it.
+    /// atomically, so another program (or [`crate::load`]) can read it. IDX images are
+    /// grayscale: a split of several channels is refused.
     pub fn write_idx(&self, images: &Path, labels: &Path) -> Result<()> {
+        if self.channels != 1 {
+            return Err(Error::IdxChannels {
+                path: images.to_path_buf(),
+                channels: self.channels,
+            });
+        }
         let count = u32::try_from(self.len()).unwrap_or(u32::MAX);
         let mut img = Vec::with_capacity(16 + self.images.len());
         for x in [0x803u32, count, self.rows as u32, self.cols as u32] {

@@ -180,12 +180,12 @@ fn a_split_written_as_idx_loads_back_at_any_size() {
         .write_idx(&d.join(FILE_NAMES[0]), &d.join(FILE_NAMES[1]))
         .unwrap();
     small
-        .head(20)
+        .take(20)
         .write_idx(&d.join(FILE_NAMES[2]), &d.join(FILE_NAMES[3]))
         .unwrap();
     let back = load_dir(d).unwrap();
     assert_eq!(back.train, small);
-    assert_eq!(back.test, small.head(20));
+    assert_eq!(back.test, small.take(20));
     assert_eq!(back.train.image_shape(), [1, 14, 14]);
 }
 
@@ -196,7 +196,7 @@ fn in_memory_splits_are_checked() {
         Err(Error::SplitLength {
             pixels: 10,
             items: 2,
-            ..
+            shape: [1, 2, 2],
         })
     ));
     assert!(matches!(

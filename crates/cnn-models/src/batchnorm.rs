@@ -32,6 +32,16 @@ impl BatchNorm {
         })
     }
 
+    /// Its four tensors by their PyTorch names.
+    pub(crate) fn tensors(&self) -> [(&'static str, &Tensor); 4] {
+        [
+            ("weight", &self.weight),
+            ("bias", &self.bias),
+            ("running_mean", &self.running_mean),
+            ("running_var", &self.running_var),
+        ]
+    }
+
     /// The running mean and variance, per channel.
     pub fn running_stats(&self) -> (&Tensor, &Tensor) {
         (&self.running_mean, &self.running_var)

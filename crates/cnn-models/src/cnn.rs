@@ -92,6 +92,17 @@ impl ConvBlock {
         self.pool
     }
 
+    /// Appends the block's tensors under PyTorch's names: `name.weight`, `name.bias`, and
+    /// the batch norm's under `bn`.
+    fn named_tensors(&self, name: &str, bn: Option<&str>, out: &mut Vec<(String, Tensor)>) {
+        named_layer(name, self.conv.weight(), self.conv.bias(), out);
+        if let (Some(prefix), Some(norm)) = (bn, &self.bn) {
+            for (leaf, t) in norm.tensors() {
+                out.push((format!("{prefix}.{leaf}"), t.clone()));
+            }
+        }
+    }
+
     /// Convolution, batch norm and activation, without the pool.
     fn features(&self, h: &Tensor, ops: OpsPath, train: bool) -> Result<Tensor> {
         let (w, relu) = (self.conv.weight(), self.spec.activation == Activation::Relu);
@@ -147,6 +158,14 @@ impl ConvBlock {
             (_, _, true) => pool(&self.features(h, ops, train)?, ops, PoolKind::Max, [2, 2]),
             (_, _, false) => self.features(h, ops, train),
         }
+    }
+}
+
+/// Appends a conv's or linear layer's weight and bias as `name.weight` and `name.bias`.
+fn named_layer(name: &str, w: &Tensor, b: Option<&Tensor>, out: &mut Vec<(String, Tensor)>) {
+    out.push((format!("{name}.weight"), w.clone()));
+    if let Some(b) = b {
+        out.push((format!("{name}.bias"), b.clone()));
     }
 }
 
@@ -208,7 +227,13 @@ enum Block {
     Dropout(Dropout),
 }
 
-/// A network built from a [`NetSpec`]: `small_cnn`, `medium_cnn` or your own.
+/// A network built from a [`NetSpec`]: `small_cnn`, `medium_cnn` or your own, with a name
+/// for each class it tells apart.
+///
+/// Build one from a [`VarBuilder`] ([`Cnn::new`]), get one trained from
+/// `cnn_training::Trainer`, or load one from a file with `cnn_training`'s `CnnFile`. Then
+/// [`Cnn::predict`] classifies an image, [`Cnn::kernels`] gives the kernels to draw, and the
+/// network is a [`ModuleT`] for anything candle does.
 #[derive(Debug)]
 pub struct Cnn {
     spec: NetSpec,
@@ -216,6 +241,10 @@ pub struct Cnn {
     blocks: Vec<Block>,
     layers: Vec<LayerInfo>,
     ops: OpsPath,
+    /// Every parameter and running statistic, by its PyTorch-style name, sharing storage
+    /// with the blocks (so training updates show here).
+    pub(crate) tensors: Vec<(String, Tensor)>,
+    pub(crate) class_names: Vec<String>,
 }
 
 impl Cnn {
@@ -225,6 +254,7 @@ impl Cnn {
         let plan = cfg.spec.plan()?;
         let (input, _) = cfg.spec.shape()?;
         let mut blocks = Vec::with_capacity(plan.stages.len());
+        let mut tensors = Vec::new();
         let mut dropouts = 0u64;
         for stage in plan.stages {
             blocks.push(match stage {
@@ -235,8 +265,10 @@ impl Cnn {
                     conv,
                     pool,
                 } => {
-                    let bn = bn.map(|n| vb.pp(n));
-                    Block::Conv(ConvBlock::new(c_in, conv, bn, pool, vb.pp(name))?)
+                    let bn_vb = bn.as_deref().map(|n| vb.pp(n));
+                    let block = ConvBlock::new(c_in, conv, bn_vb, pool, vb.pp(&name))?;
+                    block.named_tensors(&name, bn.as_deref(), &mut tensors);
+                    Block::Conv(block)
                 }
                 Stage::Pool { kind, window } => Block::Pool { kind, window },
                 Stage::Linear {
@@ -244,10 +276,11 @@ impl Cnn {
                     fin,
                     fout,
                     act,
-                } => Block::Linear(LinearBlock {
-                    linear: candle_nn::linear(fin, fout, vb.pp(name))?,
-                    act,
-                }),
+                } => {
+                    let linear = candle_nn::linear(fin, fout, vb.pp(&name))?;
+                    named_layer(&name, linear.weight(), linear.bias(), &mut tensors);
+                    Block::Linear(LinearBlock { linear, act })
+                }
                 Stage::Dropout { p } => {
                     // The first dropout keeps the plain seed, so runs of the presets repeat
                     // those made before specs existed.
@@ -257,12 +290,15 @@ impl Cnn {
                 }
             });
         }
+        let classes = plan.layers.last().map_or(0, |l| l.output_shape[0]);
         Ok(Self {
             spec: cfg.spec.clone(),
             input,
             blocks,
             layers: plan.layers,
             ops: cfg.ops,
+            tensors,
+            class_names: (0..classes).map(|c| c.to_string()).collect(),
         })
     }
 
@@ -286,7 +322,7 @@ impl Cnn {
         self.layers.last().map_or(0, |l| l.output_shape[0])
     }
 
-    fn convs(&self) -> impl Iterator<Item = &ConvBlock> {
+    pub(crate) fn convs(&self) -> impl Iterator<Item = &ConvBlock> {
         self.blocks.iter().filter_map(|b| match b {
             Block::Conv(c) => Some(c),
             _ => None,

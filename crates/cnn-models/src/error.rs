@@ -14,6 +14,32 @@ pub enum Error {
         /// The shape given.
         got: Vec<usize>,
     },
+    /// An image given to predict has another number of values than the input takes.
+    #[error("image {index} has {len} values; the network takes {}x{}x{} (channels x height x width)", expected[0], expected[1], expected[2])]
+    ImageLen {
+        /// Position of the image among those given.
+        index: usize,
+        /// Values it has.
+        len: usize,
+        /// The network's input shape.
+        expected: [usize; 3],
+    },
+    /// Another number of class names than the network has classes.
+    #[error("{given} class names given for a network of {classes} classes")]
+    ClassNames {
+        /// Names given.
+        given: usize,
+        /// Classes of the network.
+        classes: usize,
+    },
+    /// Asked for a convolution the network does not have.
+    #[error("the network has {convs} convolutions; there is no convolution {index} (0-based)")]
+    NoSuchConv {
+        /// The index asked for.
+        index: usize,
+        /// Convolutions of the network.
+        convs: usize,
+    },
     /// A name that is not a preset.
     #[error("unknown model `{0}` (expected small_cnn, medium_cnn or a spec file)")]
     UnknownArch(String),

@@ -25,6 +25,10 @@
 //! ```
 #![deny(missing_docs)]
 
+// candle, re-exported so that users name the very version this crate builds on.
+pub use candle_core::{self, DType, Device, Tensor};
+pub use candle_nn::{self, VarBuilder, VarMap};
+
 mod arch;
 mod batchnorm;
 mod cnn;
@@ -34,6 +38,7 @@ pub mod fast;
 mod layer;
 pub mod par;
 mod plan;
+mod predict;
 mod spec;
 mod spec_file;
 
@@ -43,6 +48,7 @@ pub use cnn::{Cnn, ConvBlock, LinearBlock, ModelConfig, OpsPath};
 pub use dropout::{Dropout, splitmix64};
 pub use error::{Error, Result, one_line};
 pub use layer::{Activation, ConvSpec, Padding, PoolKind};
+pub use predict::Prediction;
 pub use spec::{
     LayerInfo, LayerSpec, MAX_CHANNELS, MAX_KERNEL, MAX_LAYERS, MAX_PARAMS, MAX_SIDE, MAX_WIDTH,
     NetSpec, NetSpecBuilder,

@@ -2,7 +2,7 @@
 //!
 //! Reads the shipped MNIST files, keeps the digits 0 to 4 (a 5-class problem of other
 //! counts than MNIST's), defines a small network with the builder, trains one epoch without
-//! writing anything to disk, and prints the test accuracy:
+//! writing anything to disk, reporting each epoch, and prints the test accuracy:
 //!
 //! ```sh
 //! cargo run --release --example custom_net -p cnn-training
@@ -11,42 +11,19 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use candle_core::Device;
-use cnn_data::{DataSource, Dataset, DatasetKind, Split};
-use cnn_models::NetSpec;
-use cnn_training::{Event, TrainConfig, Trainer};
-
-/// The items of `split` whose label is below `classes`, as a split with that many classes.
-fn first_classes(split: &Split, classes: u8) -> Result<Split, cnn_data::Error> {
-    let keep: Vec<usize> = (0..split.len())
-        .filter(|&i| split.label(i) < classes)
-        .collect();
-    let mut images = Vec::with_capacity(keep.len() * split.pixels_per_image());
-    for &i in &keep {
-        images.extend_from_slice(split.image(i));
-    }
-    let labels = keep.iter().map(|&i| split.label(i)).collect();
-    Split::new(
-        images,
-        labels,
-        split.rows(),
-        split.cols(),
-        usize::from(classes),
-    )
-}
+use cnn_training::prelude::*;
+use cnn_training::{DataSource, DatasetKind, Event};
 
 #[allow(clippy::print_stdout)]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/mnist");
-    let mnist = cnn_data::load(&DataSource::new(shipped, DatasetKind::Mnist))?;
-    let data = Dataset {
-        kind: DatasetKind::Mnist,
-        train: first_classes(&mnist.train, 5)?,
-        test: first_classes(&mnist.test, 5)?,
-        class_names: ["zero", "one", "two", "three", "four"]
-            .map(String::from)
-            .to_vec(),
-    };
+    let mnist = cnn_training::cnn_data::load(&DataSource::new(shipped, DatasetKind::Mnist))?;
+    let digits = [0, 1, 2, 3, 4];
+    let data = Dataset::new(
+        mnist.train.filter_classes(&digits)?,
+        mnist.test.filter_classes(&digits)?,
+        ["zero", "one", "two", "three", "four"],
+    )?;
 
     // Input shape and classes are left out: Trainer::new takes them from the data.
     let spec = NetSpec::builder("five_digits")
@@ -71,7 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data.train.len(),
         data.test.len()
     );
-    // `None`: nothing is written to disk.
+    // `run` with a stop flag and a callback (`fit` is the same without them); `None`:
+    // nothing is written to disk.
     let stop = AtomicBool::new(false);
     cnn_training::run(&mut trainer, &data, None, &stop, &mut |e: &Event| {
         if let Event::EpochEnd(m) = e {
@@ -85,5 +63,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     })?;
+    let first = trainer.model().predict(data.test.image(0))?;
+    println!(
+        "first test digit: {} ({:.1}%), truly {}",
+        first.name,
+        100.0 * first.probability(),
+        data.class_names[usize::from(data.test.label(0))]
+    );
     Ok(())
 }

@@ -168,7 +168,8 @@ fn warp(src: &[u8], (rows, cols): (usize, usize), w: &Warp, dst: &mut [f32]) {
     }
 }
 
-/// Items `indices` of `split` as an `N x 1 x rows x cols` batch in `[0, 1]`, each warped by
+/// Items `indices` of `split` as an `N x channels x rows x cols` batch in `[0, 1]`, each
+/// warped (all its channels alike) by
 /// its own random warp. The draws are made in item order from `rng` (four per item, more
 /// when elastic),
 /// then the images are warped in parallel, so the batch does not depend on the threads.
@@ -183,12 +184,16 @@ pub fn affine_batch(
     let n = split.pixels_per_image();
     let warps: Vec<Warp> = indices.iter().map(|_| affine.draw(rng, shape)).collect();
     let mut values = vec![0f32; indices.len() * n];
+    let plane = shape.0 * shape.1;
     cnn_models::par::for_each_piece(&mut values, n, |k, dst| {
-        warp(split.image(indices[k]), shape, &warps[k], dst);
+        let src = split.image(indices[k]);
+        for (src, dst) in src.chunks(plane).zip(dst.chunks_mut(plane)) {
+            warp(src, shape, &warps[k], dst);
+        }
     });
     Ok(Tensor::from_vec(
         values,
-        (indices.len(), 1, split.rows(), split.cols()),
+        crate::batch::batch_shape(split, indices.len()),
         device,
     )?)
 }

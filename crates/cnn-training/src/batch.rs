@@ -5,15 +5,21 @@ use cnn_data::Split;
 
 use crate::Result;
 
-/// Builds an `N x 1 x rows x cols` tensor of items `indices`, in `[0, 1]`.
+/// Builds an `N x channels x rows x cols` tensor of items `indices`, in `[0, 1]`.
 pub fn batch_tensor(split: &Split, indices: &[usize], device: &Device) -> Result<Tensor> {
     let mut buf = Vec::new();
     split.fill_batch(indices, &mut buf);
     Ok(Tensor::from_vec(
         buf,
-        (indices.len(), 1, split.rows(), split.cols()),
+        batch_shape(split, indices.len()),
         device,
     )?)
+}
+
+/// The shape of a batch of `n` items of `split`.
+pub(crate) fn batch_shape(split: &Split, n: usize) -> (usize, usize, usize, usize) {
+    let [c, h, w] = split.image_shape();
+    (n, c, h, w)
 }
 
 /// Labels of items `indices`, as a `u32` tensor.
@@ -22,9 +28,9 @@ pub fn label_tensor(split: &Split, indices: &[usize], device: &Device) -> Result
     Ok(Tensor::from_vec(labels, indices.len(), device)?)
 }
 
-/// Copies a `rows x cols` image `src` into `dst` translated by `(dx, dy)`, filling uncovered
+/// Copies a `rows x cols` plane `src` into `dst` translated by `(dx, dy)`, filling uncovered
 /// pixels with 0.
-fn shift_image(src: &[u8], dst: &mut [u8], (rows, cols): (usize, usize), dx: isize, dy: isize) {
+fn shift_plane(src: &[u8], dst: &mut [u8], (rows, cols): (usize, usize), dx: isize, dy: isize) {
     let (h, w) = (rows as isize, cols as isize);
     for y in 0..h {
         for x in 0..w {
@@ -54,12 +60,16 @@ pub(crate) fn shifted_batch(
         let dx = rng.below(2 * s + 1) as isize - s as isize;
         let dy = rng.below(2 * s + 1) as isize - s as isize;
         let dst = &mut pixels[k * n..(k + 1) * n];
-        shift_image(split.image(i), dst, (split.rows(), split.cols()), dx, dy);
+        let plane = split.rows() * split.cols();
+        // Every channel of an image moves together.
+        for (src, dst) in split.image(i).chunks(plane).zip(dst.chunks_mut(plane)) {
+            shift_plane(src, dst, (split.rows(), split.cols()), dx, dy);
+        }
     }
     let values: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
     Ok(Tensor::from_vec(
         values,
-        (indices.len(), 1, split.rows(), split.cols()),
+        batch_shape(split, indices.len()),
         device,
     )?)
 }

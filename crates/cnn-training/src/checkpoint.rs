@@ -62,6 +62,15 @@ impl RawCheckpoint {
         {
             return (cfg.class_names.clone(), None);
         }
+        // A network saved on its own records its names beside its spec.
+        if let Some(names) = self
+            .metadata
+            .get("class_names")
+            .and_then(|n| serde_json::from_str::<Vec<String>>(n).ok())
+            .filter(|n| n.len() == classes)
+        {
+            return (names, None);
+        }
         let numbers = || (0..classes).map(|c| c.to_string()).collect();
         // The name as written: a recipe reads a name it does not know as data of one's own.
         let recorded = self
@@ -170,6 +179,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Reads and checks a checkpoint file: exists, is small enough, then [`decode`].
 pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
+    let bytes = read_bytes(path, || implied_len(path))?;
+    decode(&bytes, path, device)
+}
+
+/// The bytes of a file of tensors, refused when it is a folder, not a plain file, or over
+/// [`MAX_CHECKPOINT_BYTES`] and over the size `implied` (that of the network it holds).
+pub(crate) fn read_bytes(path: &Path, implied: impl FnOnce() -> Option<u64>) -> Result<Vec<u8>> {
     let read_err = |source| Error::ReadCheckpoint {
         path: path.to_path_buf(),
         source,
@@ -186,14 +202,13 @@ pub fn read(path: &Path, device: &Device) -> Result<RawCheckpoint> {
             path: path.to_path_buf(),
         });
     }
-    if meta.len() > MAX_CHECKPOINT_BYTES && meta.len() > implied_len(path).unwrap_or(0) {
+    if meta.len() > MAX_CHECKPOINT_BYTES && meta.len() > implied().unwrap_or(0) {
         return Err(Error::CheckpointTooLarge {
             path: path.to_path_buf(),
             len: meta.len(),
         });
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
-    decode(&bytes, path, device)
+    std::fs::read(path).map_err(read_err)
 }
 
 /// The most bytes a checkpoint of the network its header records can hold: the header, and
@@ -351,8 +366,30 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
         })?
         .clone();
     let (spec, config, state) = state_of(&metadata, &name, path)?;
+    let tensors = tensors_of(&st, |_| false, path, device)?;
+    Ok(RawCheckpoint {
+        tensors,
+        metadata,
+        name,
+        spec,
+        config,
+        state,
+    })
+}
+
+/// The `f32` tensors of `st` by name, leaving out those `skip` names; any other type is
+/// refused, naming the tensor.
+pub(crate) fn tensors_of(
+    st: &SafeTensors<'_>,
+    skip: impl Fn(&str) -> bool,
+    path: &Path,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
     for (tname, view) in st.tensors() {
+        if skip(&tname) {
+            continue;
+        }
         if view.dtype() != Dtype::F32 {
             return Err(Error::NotF32 {
                 path: path.to_path_buf(),
@@ -363,14 +400,7 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
         let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
         tensors.insert(tname, t);
     }
-    Ok(RawCheckpoint {
-        tensors,
-        metadata,
-        name,
-        spec,
-        config,
-        state,
-    })
+    Ok(tensors)
 }
 
 /// Copies the model weights from `ckpt` into the variables of `varmap`, checking that every
@@ -416,7 +446,9 @@ pub fn inference_model(ckpt: &RawCheckpoint, path: &Path, device: &Device) -> Re
         check_finite(&ckpt.tensors[name], name, path)?;
     }
     let vb = VarBuilder::from_tensors(ckpt.tensors.clone(), DType::F32, device);
-    Ok(Cnn::new(&ModelConfig::new(spec), vb)?)
+    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
+    model.set_class_names(ckpt.class_names(model.classes()).0)?;
+    Ok(model)
 }
 
 /// Refuses a tensor holding NaN or an infinity: such weights would "evaluate" to a NaN
@@ -470,7 +502,8 @@ pub fn model_from(
     })?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = Cnn::new(&ModelConfig::new(spec), vb)?;
+    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
     restore_weights(&varmap, &ckpt, path)?;
+    model.set_class_names(ckpt.class_names(model.classes()).0)?;
     Ok((model, ckpt))
 }

@@ -196,6 +196,16 @@ pub enum Error {
         /// The tensor.
         name: String,
     },
+    /// A plain weights file holds a tensor the network does not have.
+    #[error(
+        "{path} does not fit the network: it holds tensor {name}, which the network has no place for"
+    )]
+    UnexpectedTensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+    },
     /// A tensor holds NaN or an infinity.
     #[error(
         "{path} is not a usable checkpoint: tensor {name} holds a non-finite value (at index {index})"

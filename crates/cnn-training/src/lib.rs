@@ -10,6 +10,23 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The crates this one builds on, and their everyday types, so that a project depending on
+// `cnn-training` alone names the very versions it was built with.
+pub use cnn_data::{self, DataSource, Dataset, DatasetKind, Split};
+pub use cnn_models::{
+    self, Cnn, DType, Device, ModelConfig, NetSpec, Prediction, Tensor, VarBuilder, VarMap,
+    candle_core, candle_nn,
+};
+
+/// The short path in one `use`: a spec, data, a trainer, a network that saves, loads and
+/// predicts, and candle's device and tensor types.
+pub mod prelude {
+    pub use crate::{
+        Cnn, CnnFile, DType, Dataset, Device, ModelConfig, NetSpec, Prediction, Split, Tensor,
+        TrainConfig, Trainer, VarBuilder, VarMap,
+    };
+}
+
 mod augment;
 mod batch;
 pub mod checkpoint;
@@ -18,6 +35,7 @@ mod error;
 mod eval;
 mod history;
 mod model;
+mod model_file;
 mod optim;
 mod resume;
 pub mod rng;
@@ -41,6 +59,7 @@ pub use eval::{
 };
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};
 pub use model::Model;
+pub use model_file::CnnFile;
 pub use optim::{ADAM_BETAS, ADAM_EPS, Optimizer, OptimizerKind, Slot};
 pub use resume::{CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE};
 pub use rng::Rng;

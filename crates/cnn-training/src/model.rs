@@ -15,6 +15,11 @@ pub trait Model: ModuleT {
     fn set_dropout_calls(&self, calls: u64) {
         let _ = calls;
     }
+    /// Takes the names of the classes of the data it is trained on (ignored by default).
+    fn set_class_names(&mut self, names: &[String]) -> crate::Result<()> {
+        let _ = names;
+        Ok(())
+    }
 }
 
 impl Model for Cnn {
@@ -23,5 +28,8 @@ impl Model for Cnn {
     }
     fn set_dropout_calls(&self, calls: u64) {
         Cnn::set_dropout_calls(self, calls)
+    }
+    fn set_class_names(&mut self, names: &[String]) -> crate::Result<()> {
+        Ok(Cnn::set_class_names(self, names.iter().cloned())?)
     }
 }

@@ -20,7 +20,9 @@ pub enum RunOutcome {
 }
 
 /// Trains until `trainer`'s configured number of epochs, saving artifacts to `out` (when
-/// given) after each epoch; with `None` nothing is written.
+/// given) after each epoch; with `None` nothing is written. The data's class names are
+/// recorded with the run and given to the network. Setting `stop` ends the run after the
+/// current batch; `on_event` hears of every batch and epoch.
 ///
 /// On divergence the artifacts of the last good epoch stay on disk and the error says so.
 pub fn run<M: Model>(
@@ -40,6 +42,7 @@ pub fn run<M: Model>(
         }
         _ => trainer.data_fingerprint = Some(found),
     }
+    trainer.record_class_names(&data.class_names)?;
     if let Some(out) = out {
         // A run killed while writing leaves a temporary file beside the intact previous one.
         checkpoint::remove_stale_temps(out, &[CHECKPOINT_FILE, FINAL_STATE_FILE, HISTORY_FILE]);
@@ -75,13 +78,12 @@ impl<M: Model> Trainer<M> {
     /// reporting progress and stopping when asked.
     ///
     /// ```
-    /// # use cnn_data::{Dataset, DatasetKind, Split};
-    /// use cnn_training::{TrainConfig, Trainer};
+    /// use cnn_training::prelude::*;
     /// let split = Split::new(vec![0; 4 * 8 * 8], vec![0, 1, 0, 1], 8, 8, 2)?;
-    /// let data = Dataset { kind: DatasetKind::Own, train: split.clone(), test: split, class_names: vec![] };
+    /// let data = Dataset::new(split.clone(), split, ["no", "yes"])?;
     /// let spec = cnn_models::NetSpec::builder("tiny").conv(4).maxpool().build()?;
     /// let cfg = TrainConfig { epochs: 2, ..TrainConfig::default() };
-    /// let mut trainer = Trainer::new(cfg, &spec, &candle_core::Device::Cpu, &data.train)?;
+    /// let mut trainer = Trainer::new(cfg, &spec, &Device::Cpu, &data.train)?;
     /// let history = trainer.fit(&data)?;
     /// assert_eq!(history.len(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -195,6 +195,17 @@ impl<M: Model> Trainer<M> {
         })
     }
 
+    /// Records `names` (one per class; none leaves them as they are) in the recipe and
+    /// gives them to the network.
+    pub(crate) fn record_class_names(&mut self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.model.set_class_names(names)?;
+        self.cfg.class_names = names.to_vec();
+        Ok(())
+    }
+
     /// The network's spec, with input shape and classes filled in (`None` for a model
     /// defined in code).
     pub fn spec(&self) -> Option<&NetSpec> {
@@ -434,11 +445,10 @@ impl<M: Model> std::fmt::Debug for Trainer<M> {
 /// `spec` describes ([`Error::DataMismatch`] otherwise).
 ///
 /// ```
-/// # use cnn_data::{Dataset, DatasetKind, Split};
+/// # use cnn_data::{Dataset, Split};
 /// let spec = cnn_models::Arch::SmallCnn.mnist_spec();
 /// let split = Split::new(vec![0; 2 * 28 * 28], vec![0, 1], 28, 28, 10)?;
-/// let (train, test, class_names) = (split.clone(), split, Vec::new());
-/// let data = Dataset { kind: DatasetKind::Mnist, train, test, class_names };
+/// let data = Dataset::new(split.clone(), split, Vec::<String>::new())?;
 /// assert!(cnn_training::check_fit(&spec, &data).is_ok());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

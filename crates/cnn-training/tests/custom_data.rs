@@ -19,19 +19,8 @@ fn mnist() -> Dataset {
 
 /// The first `n` items of `split` whose label is below `classes`, relabelled to that count.
 fn digits_below(split: &Split, classes: u8, n: usize) -> Split {
-    let keep: Vec<usize> = (0..split.len())
-        .filter(|&i| split.label(i) < classes)
-        .take(n)
-        .collect();
-    let s = split.select(&keep);
-    Split::new(
-        s.images().to_vec(),
-        s.labels().to_vec(),
-        28,
-        28,
-        classes.into(),
-    )
-    .unwrap()
+    let keep: Vec<u8> = (0..classes).collect();
+    split.filter_classes(&keep).unwrap().take(n)
 }
 
 /// The first `n` items of `split` at half resolution (2x2 means): 14x14 digits.
@@ -146,8 +135,8 @@ impl Model for Softmax {}
 fn a_model_defined_in_code_trains_and_resumes_through_the_model_trait() {
     let m = mnist();
     let data = Dataset {
-        train: m.train.head(4000),
-        test: m.test.head(1000),
+        train: m.train.take(4000),
+        test: m.test.take(1000),
         ..m
     };
     let build = |vb: VarBuilder<'_>| Ok(Softmax(candle_nn::linear(784, 10, vb.pp("fc1"))?));

@@ -27,9 +27,8 @@ fn mnist() -> &'static Dataset {
 fn subset(n: usize, t: usize) -> Dataset {
     let d = mnist();
     Dataset {
-        kind: d.kind,
-        train: d.train.head(n),
-        test: d.test.head(t),
+        train: d.train.take(n),
+        test: d.test.take(t),
         class_names: d.class_names.clone(),
     }
 }
@@ -52,7 +51,7 @@ fn run_into(
 
 /// A fresh trainer of `arch` for the first `n` training digits.
 fn trainer(arch: Arch, cfg: TrainConfig, n: usize) -> Trainer {
-    Trainer::new(cfg, &arch.spec(), &Device::Cpu, &mnist().train.head(n)).unwrap()
+    Trainer::new(cfg, &arch.spec(), &Device::Cpu, &mnist().train.take(n)).unwrap()
 }
 
 fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {

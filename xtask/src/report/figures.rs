@@ -23,6 +23,8 @@ pub struct Run<'a> {
     pub name: &'a str,
     pub model: &'a Cnn,
     pub data: &'a Dataset,
+    /// Which dataset it is, for titles.
+    pub kind: DatasetKind,
     pub ev: &'a Evaluated,
     pub dir: &'a Path,
 }
@@ -30,7 +32,7 @@ pub struct Run<'a> {
 impl Run<'_> {
     /// The dataset as a title names it: nothing for data of one's own (the run is named).
     fn tag(&self) -> &'static str {
-        match self.data.kind {
+        match self.kind {
             DatasetKind::Own => "",
             kind => kind.title(),
         }

@@ -83,13 +83,10 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 #[allow(clippy::print_stdout)]
 fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> {
     let quick = o.quick;
-    let defaults = TrainConfig::for_dataset(data.kind, Some(arch));
+    let defaults = TrainConfig::for_dataset(o.dataset, Some(arch));
     // One epoch when quick, its share of clean epochs scaled along (none).
     let epochs = if quick { 1 } else { defaults.epochs };
-    let cfg = TrainConfig {
-        class_names: data.class_names.clone(),
-        ..defaults.with_epochs(epochs)
-    };
+    let cfg = defaults.with_epochs(epochs);
     let epochs = cfg.epochs;
     let mut trainer = Trainer::new(cfg, &arch.spec(), &o.device, &data.train)?;
     let total = (trainer.batches_per_epoch() * epochs) as u64;
@@ -249,7 +246,7 @@ fn report_run(
     device: &Device,
     name: &str,
     files: &RunFiles,
-    data: &Dataset,
+    (data, kind): (&Dataset, DatasetKind),
     fig_dir: &Path,
     command: &str,
 ) -> Result<(String, Vec<String>)> {
@@ -260,6 +257,7 @@ fn report_run(
         name,
         model: &model,
         data,
+        kind,
         ev: &ev,
         dir: fig_dir,
     };
@@ -337,7 +335,14 @@ fn one_run(o: &Options, run_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
     let command = format!("cnn-train --final-state --out {}", run_dir.display());
     let files = RunFiles::in_run(run_dir);
-    let (row, captions) = report_run(&o.device, &ckpt.name, &files, &data, &fig_dir, &command)?;
+    let (row, captions) = report_run(
+        &o.device,
+        &ckpt.name,
+        &files,
+        (&data, cfg.dataset),
+        &fig_dir,
+        &command,
+    )?;
     let by = format!("`cargo xtask report --run {}`", run_dir.display());
     write_results(&fig_dir, &ckpt.name, &by, &[row], &captions)
 }
@@ -392,7 +397,7 @@ pub fn main(args: ReportArgs) -> Result<()> {
     let fig_dir = o.out.clone().unwrap_or(fig_dir);
     std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
     if o.quick {
-        data.train = data.train.head(QUICK_TRAIN);
+        data.train = data.train.take(QUICK_TRAIN);
     }
     let fashion = o.dataset == DatasetKind::Fashion;
     let dataset_flag = if fashion { " --dataset fashion" } else { "" };
@@ -401,7 +406,14 @@ pub fn main(args: ReportArgs) -> Result<()> {
         let run_dir = runs_dir.join(arch.name());
         let files = preset_files(arch, &data, &run_dir, &o)?;
         let command = format!("cnn-train --model {arch}{dataset_flag}");
-        let (row, caps) = report_run(&o.device, arch.name(), &files, &data, &fig_dir, &command)?;
+        let (row, caps) = report_run(
+            &o.device,
+            arch.name(),
+            &files,
+            (&data, o.dataset),
+            &fig_dir,
+            &command,
+        )?;
         rows.push(row);
         captions.extend(caps);
     }

@@ -94,7 +94,6 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
     let mut cfg = s.recipe.fresh(&source, s.own_data)?;
     cfg.ops = s.ops;
     let data = load(s, &source)?;
-    cfg.class_names = data.class_names.clone();
     let spec = spec
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(&s.model_arg, e))?;
@@ -157,7 +156,7 @@ fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSo
 fn load(s: &Settings, source: &DataSource) -> Result<Dataset> {
     let mut data = cnn_cli::load_data(source)?;
     if let Some(n) = s.train_limit {
-        data.train = data.train.head(n);
+        data.train = data.train.take(n);
     }
     Ok(data)
 }

@@ -1,0 +1,109 @@
+//! One-file networks: a [`Cnn`] saved with its spec and class names, loaded back, or built
+//! from plain safetensors weights (candle's `VarMap::save`, PyTorch's `save_file`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use cnn_models::{Cnn, ModelConfig, NetSpec};
+use safetensors::SafeTensors;
+
+use crate::checkpoint::{self, FORMAT, FORMAT_VERSION, RawCheckpoint};
+use crate::{Error, Result};
+
+/// Saving and loading a [`Cnn`] as one safetensors file: the weights and running statistics
+/// under their PyTorch names, the spec and the class names in the file's metadata.
+///
+/// Bring it into scope (`use cnn_training::CnnFile;`, or `cnn_training::prelude::*`) and
+/// call `model.save(path)` and `Cnn::load(path, &device)`. [`CnnFile::load`] also reads a
+/// run's `final_state.safetensors` and `checkpoint.safetensors`; [`CnnFile::load_weights`]
+/// reads a file without our metadata, given the spec.
+///
+/// ```
+/// use cnn_training::prelude::*;
+/// let spec = NetSpec::builder("tiny").conv(4).maxpool().input([1, 8, 8]).classes(3).build()?;
+/// let varmap = VarMap::new();
+/// let mut model = Cnn::new(&ModelConfig::new(spec), VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu))?;
+/// model.set_class_names(["cat", "dog", "owl"])?;
+/// let path = std::env::temp_dir().join(format!("tiny-{}.safetensors", std::process::id()));
+/// model.save(&path)?;
+/// let back = Cnn::load(&path, &Device::Cpu)?;
+/// assert_eq!(back.class_names(), model.class_names());
+/// assert_eq!(back.predict(&[9; 64])?.probabilities, model.predict(&[9; 64])?.probabilities);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait CnnFile: Sized {
+    /// Writes the network to `path` atomically (a temporary file renamed into place).
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>;
+    /// Reads a network written by [`CnnFile::save`] or by a training run, rebuilt from the
+    /// spec in the file.
+    fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self>;
+    /// Builds the network `spec` (input shape and classes given: see [`NetSpec::resolve`])
+    /// from a plain safetensors file of `f32` tensors named as [`Cnn::named_tensors`] names
+    /// them, as candle's `VarMap::save` or PyTorch's `safetensors.torch.save_file` of a
+    /// `state_dict` with those attribute names writes it. Strict, like PyTorch's
+    /// `load_state_dict`: every tensor must be there with its shape, and no other (batch
+    /// norms' `num_batches_tracked` counters are ignored). Classes are named by number.
+    fn load_weights(spec: &NetSpec, path: impl AsRef<Path>, device: &Device) -> Result<Self>;
+}
+
+impl CnnFile for Cnn {
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let spec = serde_json::to_string(self.spec()).map_err(Error::EncodeState)?;
+        let names = serde_json::to_string(self.class_names()).map_err(Error::EncodeState)?;
+        let mut meta = BTreeMap::new();
+        meta.insert("format".into(), FORMAT.into());
+        meta.insert("format_version".into(), FORMAT_VERSION.to_string());
+        meta.insert("model".into(), self.spec().name.clone());
+        meta.insert("spec".into(), spec);
+        meta.insert("class_names".into(), names);
+        let bytes = checkpoint::encode_raw(self.named_tensors(), meta)?;
+        checkpoint::write_atomic(path.as_ref(), &bytes)
+    }
+
+    fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Ok(checkpoint::load_model(path.as_ref(), None, device)?.0)
+    }
+
+    fn load_weights(spec: &NetSpec, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let path = path.as_ref();
+        spec.shape()?;
+        let implied = || {
+            let params = spec.num_params().ok()? as u64;
+            Some(checkpoint::MAX_HEADER_BYTES + 8 * params)
+        };
+        let bytes = checkpoint::read_bytes(path, implied)?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|source| Error::NotSafetensors {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let skip = |name: &str| name.ends_with(".num_batches_tracked");
+        let tensors = checkpoint::tensors_of(&st, skip, path, device)?;
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let model = Cnn::new(&ModelConfig::new(spec.clone()), vb)?;
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        if let Some(extra) = names
+            .into_iter()
+            .find(|n| !model.named_tensors().iter().any(|(m, _)| m == *n))
+        {
+            return Err(Error::UnexpectedTensor {
+                path: path.to_path_buf(),
+                name: extra.clone(),
+            });
+        }
+        let raw = RawCheckpoint {
+            tensors,
+            metadata: Default::default(),
+            name: spec.name.clone(),
+            spec: Some(spec.clone()),
+            config: None,
+            state: None,
+        };
+        checkpoint::restore_weights(&varmap, &raw, path)?;
+        Ok(model)
+    }
+}

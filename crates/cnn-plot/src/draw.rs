@@ -41,12 +41,43 @@ pub fn ensure_font() -> Result<()> {
     if ok { Ok(()) } else { Err(Error::Font) }
 }
 
-/// Draws a figure into a PNG file of `size` pixels.
+/// Draws a figure into a PNG file of `size` pixels, written atomically: a temporary file
+/// beside it, renamed into place, so a failed or interrupted draw leaves any earlier figure
+/// whole.
+///
+/// The pixels are encoded by the `image` crate rather than plotters' own encoder, which
+/// brings an older `image` into every project that draws.
 pub fn save_png<F>(path: impl AsRef<Path>, size: (u32, u32), draw: F) -> Result<()>
 where
     F: FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
 {
-    let root = BitMapBackend::new(path.as_ref(), size).into_drawing_area();
-    draw(&root)?;
-    root.present().map_err(draw_err)
+    let path = path.as_ref();
+    let mut rgb = vec![0u8; 3 * size.0 as usize * size.1 as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    let file_name = path.file_name().ok_or_else(|| Error::BadData {
+        what: "PNG file",
+        reason: format!("{} names no file", path.display()),
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = image::save_buffer_with_format(
+        &tmp,
+        &rgb,
+        size.0,
+        size.1,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Png,
+    )
+    .map_err(draw_err)
+    .and_then(|()| std::fs::rename(&tmp, path).map_err(draw_err));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -11,9 +11,11 @@
 //! default `draw` feature this crate is just them, small enough for a web page's wasm.
 //!
 //! ```no_run
-//! use cnn_plot::{EpochPoint, learning_curves, save_png};
-//! let points = [EpochPoint { epoch: 1, train_loss: 0.4, test_loss: 0.1, test_accuracy: 0.97 }];
+//! use cnn_plot::{EpochPoint, kernel_grid, learning_curves, save_png};
+//! let points = [EpochPoint::new(1, 0.4, 0.1, 0.97), EpochPoint::new(2, 0.2, 0.07, 0.98)];
 //! save_png("curves.png", (1200, 480), |area| learning_curves(area, "small_cnn", &points))?;
+//! let kernels = vec![vec![0.5, -0.2, 0.1, 0.0, 0.3, -0.4, 0.2, 0.1, -0.1]; 4]; // four 3x3
+//! save_png("kernels.png", (900, 500), |area| kernel_grid(area, "first layer", &kernels, 3))?;
 //! # Ok::<(), cnn_plot::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -72,6 +74,24 @@ pub struct EpochPoint {
     pub test_loss: f64,
     /// Test accuracy in `[0, 1]`.
     pub test_accuracy: f64,
+}
+
+impl EpochPoint {
+    /// One epoch's point: its 1-based number, mean training and test losses, and the test
+    /// accuracy in `[0, 1]` (the fields of `cnn_training::EpochMetrics` of those names).
+    ///
+    /// ```
+    /// let p = cnn_plot::EpochPoint::new(3, 0.21, 0.05, 0.987);
+    /// assert_eq!((p.epoch, p.test_accuracy), (3, 0.987));
+    /// ```
+    pub fn new(epoch: usize, train_loss: f64, test_loss: f64, test_accuracy: f64) -> Self {
+        Self {
+            epoch,
+            train_loss,
+            test_loss,
+            test_accuracy,
+        }
+    }
 }
 
 /// One layer box of an architecture diagram.

@@ -357,18 +357,6 @@ pub enum Error {
         /// The data's classes.
         data_classes: usize,
     },
-    /// An image given for prediction does not have the model's size.
-    #[error("image {index} has {len} pixels, not {rows}x{cols}")]
-    ImageSize {
-        /// Index of the image.
-        index: usize,
-        /// Pixels it has.
-        len: usize,
-        /// Rows expected.
-        rows: usize,
-        /// Columns expected.
-        cols: usize,
-    },
     /// The model has fewer outputs than the data has classes.
     #[error("the model has {outputs} outputs but the data has {classes} classes")]
     TooFewOutputs {

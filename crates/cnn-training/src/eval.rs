@@ -150,32 +150,3 @@ pub fn predict_proba<M: ModuleT + ?Sized>(
     let probs = candle_nn::ops::softmax_last_dim(&logits(model, &x, split.classes())?)?;
     Ok(probs.to_vec2::<f32>()?)
 }
-
-/// Class probabilities for `rows x cols` images given as raw `u8` pixels (0 background,
-/// 255 ink).
-pub fn predict_pixels<M: ModuleT + ?Sized>(
-    model: &M,
-    images: &[Vec<u8>],
-    (rows, cols): (usize, usize),
-    device: &Device,
-) -> Result<Vec<Vec<f32>>> {
-    if images.is_empty() {
-        return Ok(Vec::new());
-    }
-    if let Some((index, image)) = images
-        .iter()
-        .enumerate()
-        .find(|(_, i)| i.len() != rows * cols)
-    {
-        return Err(Error::ImageSize {
-            index,
-            len: image.len(),
-            rows,
-            cols,
-        });
-    }
-    let pixels: Vec<u8> = images.iter().flat_map(|i| i.iter().copied()).collect();
-    let split = Split::new(pixels, vec![0; images.len()], rows, cols, 1)?;
-    let idx: Vec<usize> = (0..images.len()).collect();
-    predict_proba(model, &split, &idx, device)
-}

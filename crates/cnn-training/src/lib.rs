@@ -55,7 +55,7 @@ pub use config::{
 pub use error::{Error, OptimBuffer, Result};
 pub use eval::{
     ACTIVATION_BUDGET, EVAL_BATCH, EVAL_LAYER_BYTES, Evaluation, eval_batch, evaluate, evaluate_in,
-    predict_pixels, predict_proba,
+    predict_proba,
 };
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};
 pub use model::Model;

@@ -396,27 +396,23 @@ fn optimizer_state_holds_no_autograd_graph() {
 }
 
 #[test]
-fn predict_pixels_checks_each_image_not_only_the_total() {
+fn predict_batch_checks_each_image_not_only_the_total() {
     let t = trainer(Arch::SmallCnn, quick(1), 100);
     let d = &mnist().test;
     // 700 + 868 = 2 x 784: the total fits, each image does not.
-    let images = vec![
-        d.image(0)[..700].to_vec(),
-        [d.image(1), &d.image(2)[..84]].concat(),
-    ];
-    match cnn_training::predict_pixels(t.model(), &images, (28, 28), &Device::Cpu) {
-        Err(Error::ImageSize {
+    let (short, long) = (&d.image(0)[..700], [d.image(1), &d.image(2)[..84]].concat());
+    match t.model().predict_batch(&[short, &long]) {
+        Err(cnn_models::Error::ImageLen {
             index: 0, len: 700, ..
         }) => {}
         other => panic!("{other:?}"),
     }
-    let good = vec![d.image(0).to_vec(), d.image(1).to_vec()];
-    let probs = cnn_training::predict_pixels(t.model(), &good, (28, 28), &Device::Cpu).unwrap();
+    let probs = t.model().predict_batch(&[d.image(0), d.image(1)]).unwrap();
     assert_eq!(probs.len(), 2);
     assert!(
         probs
             .iter()
-            .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4)
+            .all(|p| (p.probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4)
     );
 }
 

@@ -123,12 +123,7 @@ impl Run<'_> {
             .ev
             .history
             .iter()
-            .map(|m| EpochPoint {
-                epoch: m.epoch,
-                train_loss: m.train_loss,
-                test_loss: m.test_loss,
-                test_accuracy: m.test_accuracy,
-            })
+            .map(|m| EpochPoint::new(m.epoch, m.train_loss, m.test_loss, m.test_accuracy))
             .collect();
         let title = match self.tag() {
             "" => format!("{a}: learning curves"),
@@ -202,13 +197,13 @@ impl Run<'_> {
     fn kernels(&self, out: &mut Vec<Figure>) -> Result<()> {
         let a = self.name;
         let Some(w) = self.model.conv_weight(0) else {
-            return Ok(()); // the first layer is not a convolution: no kernels to show
+            return Ok(()); // the network has no convolution: no kernels to show
         };
         let (_, c_in, k, _) = w.dims4()?;
         if c_in != 1 {
             return Ok(());
         }
-        let kernels: Vec<Vec<f32>> = w.flatten_from(1)?.to_vec2::<f32>()?;
+        let kernels = self.model.kernels(0)?;
         let rows = kernels.len().min(40).div_ceil(5) as u32;
         let h = 470 + 210 * rows.saturating_sub(2);
         let shown: Vec<Vec<f32>> = kernels.iter().take(40).cloned().collect();

@@ -94,10 +94,11 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
             "{label}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only"
         );
     }
-    let (names, note) = ckpt.class_names(model.classes());
-    if let Some(note) = note {
+    // The network carries the names; the note says when they are numbers for want of any.
+    if let (_, Some(note)) = ckpt.class_names(model.classes()) {
         cnn_cli::warn(format_args!("note: {label}: {note}"));
     }
+    let names = model.class_names().to_vec();
     Ok((model, names))
 }
 
@@ -166,7 +167,7 @@ fn save_new(
 }
 
 /// Classifies every picture; a picture that cannot be read or saved fails alone.
-fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
+fn classify(cli: &Cli, model: &Cnn) -> Result<Vec<Outcome>> {
     let mut taken = HashSet::new();
     let [_, rows, cols] = model.input_shape();
     let mut outcomes = Vec::new();
@@ -184,13 +185,9 @@ fn classify(cli: &Cli, model: &Cnn, device: &Device) -> Result<Vec<Outcome>> {
             result,
         });
     }
-    let pixels: Vec<Vec<u8>> = ready.iter().map(|(_, p)| p.clone()).collect();
-    let probs = cnn_training::predict_pixels(model, &pixels, (rows, cols), device)?;
-    for ((i, _), p) in ready.iter().zip(probs) {
-        let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        ranked.truncate(3);
-        outcomes[*i].result = Ok(ranked);
+    let pixels: Vec<&[u8]> = ready.iter().map(|(_, p)| p.as_slice()).collect();
+    for ((i, _), p) in ready.iter().zip(model.predict_batch(&pixels)?) {
+        outcomes[*i].result = Ok(p.top_k(3));
     }
     Ok(outcomes)
 }
@@ -247,7 +244,7 @@ fn run(cli: Cli) -> Result<bool> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
     }
-    let outcomes = classify(&cli, &model, &device)?;
+    let outcomes = classify(&cli, &model)?;
     if cli.json {
         print_json(&outcomes, &names)?;
     } else {

@@ -281,7 +281,7 @@ pub fn say(args: std::fmt::Arguments<'_>) -> Result<()> {
     }
 }
 
-/// [`say`] with `format!` arguments.
+/// [`say()`] with `format!` arguments.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {

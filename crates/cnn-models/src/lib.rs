@@ -3,7 +3,7 @@
 //! A [`NetSpec`] lists conv (with stride, padding, batch norm and activation), max- and
 //! average-pool, global average pool, linear and dropout layers (from Rust with
 //! [`NetSpec::builder`], or from a TOML file with [`NetSpec::from_toml`]); [`Cnn::new`] builds
-//! it from a [`VarBuilder`](candle_nn::VarBuilder) with PyTorch-style parameter names
+//! it from a [`VarBuilder`] with PyTorch-style parameter names
 //! (`conv1.weight`, ..., `bn1.running_mean`, ..., `fc1.bias`), and it implements
 //! [`candle_nn::ModuleT`] (the train flag switches dropout on and batch norms to the batch's
 //! statistics). The original project's two networks are the presets [`Arch::SmallCnn`]
@@ -28,6 +28,22 @@
 // candle, re-exported so that users name the very version this crate builds on.
 pub use candle_core::{self, DType, Device, Tensor};
 pub use candle_nn::{self, VarBuilder, VarMap};
+
+/// The optimisation level (`opt-level`) this crate was compiled at: `"0"` in a debug build
+/// unless the project's profile raises it.
+pub const OPT_LEVEL: &str = env!("CNN_MODELS_OPT_LEVEL");
+
+/// Whether this crate was compiled with optimisations (`opt-level` 2, 3, `"s"` or `"z"`).
+/// Without them training is about 80 times slower; a project that depends on these crates
+/// keeps debug builds fast with, in its `Cargo.toml`:
+///
+/// ```toml
+/// [profile.dev.package."*"]
+/// opt-level = 3
+/// ```
+pub fn is_optimized() -> bool {
+    matches!(OPT_LEVEL, "2" | "3" | "s" | "z")
+}
 
 mod arch;
 mod batchnorm;

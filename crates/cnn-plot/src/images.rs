@@ -180,6 +180,15 @@ pub fn digit_grid<DB: DrawingBackend<ErrorType: 'static>>(
 
 /// Heat maps of square kernels (e.g. ten 3x3 first-layer kernels) on one shared, zero-centred
 /// diverging scale (blue negative, red positive), each labelled with its index.
+///
+/// ```no_run
+/// // cnn_models::Cnn::kernels(0) gives a network's first-layer kernels in this form.
+/// let kernels: Vec<Vec<f32>> = (0..8).map(|i| vec![i as f32 - 4.0; 9]).collect();
+/// cnn_plot::save_png("kernels.png", (1000, 470), |area| {
+///     cnn_plot::kernel_grid(area, "first-layer kernels", &kernels, 3)
+/// })?;
+/// # Ok::<(), cnn_plot::Error>(())
+/// ```
 pub fn kernel_grid<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,

@@ -469,7 +469,16 @@ pub(crate) fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
 /// from the spec stored in it.
 ///
 /// If `expected` names a network and the file holds another, fails with
-/// [`Error::WrongModel`].
+/// [`Error::WrongModel`]. Returns the checkpoint too, for its recipe and history; for the
+/// network alone, [`crate::CnnFile::load`] is shorter.
+///
+/// ```no_run
+/// use cnn_training::{Device, load_model};
+/// let path = std::path::Path::new("runs/small_cnn/final_state.safetensors");
+/// let (model, ckpt) = load_model(path, Some("small_cnn"), &Device::Cpu)?;
+/// println!("{} classes, recipe {:?}", model.classes(), ckpt.config);
+/// # Ok::<(), cnn_training::Error>(())
+/// ```
 pub fn load_model(
     path: &Path,
     expected: Option<&str>,

@@ -52,56 +52,74 @@ mod dataset_name {
 }
 
 /// The training recipe, and what the run was trained on.
+///
+/// Each field says its [`Default`]; [`TrainConfig::for_dataset`] adds what was chosen per
+/// dataset on validation data. Change what you need with struct update syntax:
+///
+/// ```
+/// use cnn_training::{OptimizerKind, TrainConfig};
+/// let cfg = TrainConfig { epochs: 5, seed: 7, ..TrainConfig::default() };
+/// assert_eq!((cfg.batch_size, cfg.lr, cfg.momentum), (64, 0.5, 0.9));
+/// let adam = cfg.with_optimizer(OptimizerKind::Adam);
+/// assert_eq!(adam.lr, cnn_training::ADAM_LR);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// Passes over the training set.
+    /// Passes over the training set. Default 15.
     pub epochs: usize,
-    /// Images per SGD step.
+    /// Images per optimizer step. Default 64.
     pub batch_size: usize,
-    /// Peak learning rate (reached after warm-up, then cosine-annealed to zero).
+    /// Peak learning rate (reached after warm-up, then cosine-annealed to zero). Default 0.5
+    /// (SGD; [`ADAM_LR`] for Adam through [`TrainConfig::with_optimizer`]).
     pub lr: f64,
-    /// The optimizer (SGD unless set; recorded only when it is not).
+    /// The optimizer. Default [`OptimizerKind::Sgd`] (recorded only when it is not SGD).
     #[serde(default, skip_serializing_if = "OptimizerKind::is_sgd")]
     pub optimizer: OptimizerKind,
     /// SGD's momentum μ in `v = μv + (1-μ)g`; 0 is plain SGD. Adam's β are fixed at
-    /// [`crate::ADAM_BETAS`].
+    /// [`crate::ADAM_BETAS`]. Default 0.9.
     pub momentum: f64,
     /// L2 regularisation λ as in the original project and Nielsen's book: the loss gains
     /// `λ/(2n)·Σw²` over weights (not biases), `n` the number of training images; that is a
-    /// weight decay of `λ/n` (λ = 6 on MNIST is 1e-4).
+    /// weight decay of `λ/n` (λ = 6 on MNIST is 1e-4). Default 6.
     pub l2: f64,
-    /// Seed of initialisation, shuffling, augmentation and dropout.
+    /// Seed of initialisation, shuffling, augmentation and dropout. Default 0.
     pub seed: u64,
-    /// Epochs of linear learning-rate warm-up (may be fractional).
+    /// Epochs of linear learning-rate warm-up (may be fractional). Default 1.
     pub warmup_epochs: f64,
     /// Random translation of each training image by up to this many pixels (0 disables).
+    /// Default 0.
     pub shift: usize,
-    /// Random affine augmentation of each training image (none by default).
+    /// Random affine augmentation of each training image. Default [`Affine::NONE`].
     #[serde(default, skip_serializing_if = "Affine::is_none")]
     pub augment: Affine,
     /// Epochs at the end of the run that train on the images as they are, without the
     /// augmentation (`augment` and `shift`), so that the last, low-learning-rate steps fit
     /// the undistorted images the network will be judged on (0: augment every epoch).
+    /// Default 0.
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub clean_epochs: usize,
     /// Label smoothing ε: the target puts `1 − ε` on the label and `ε` spread evenly over
-    /// all classes (0 disables).
+    /// all classes (0 disables). Default 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
     /// Training images held out, from the end of the training set, to validate on after
-    /// every epoch (0: none). The rest are trained on.
+    /// every epoch (0: none). The rest are trained on. Default 0.
     #[serde(default, skip_serializing_if = "is_zero_count")]
     pub validation: usize,
-    /// The dataset, recorded with the run by name (`mnist`, `fashion`, `own`).
+    /// The dataset, recorded with the run by name (`mnist`, `fashion`, `own`). Default
+    /// [`DatasetKind::Mnist`].
     #[serde(default, with = "dataset_name")]
     pub dataset: DatasetKind,
     /// Folder the data came from, when not a built-in dataset, recorded with the run.
+    /// Default `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Name of each class, by label, recorded so predictions and figures can name them.
+    /// Training fills them in from the [`Dataset`](cnn_data::Dataset). Default empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub class_names: Vec<String>,
-    /// Layer implementation (not saved: it does not change the function computed).
+    /// Layer implementation (not saved: it does not change the function computed). Default
+    /// [`OpsPath::Fast`].
     #[serde(skip)]
     pub ops: OpsPath,
 }

@@ -139,7 +139,19 @@ pub(crate) fn evaluate_unless_stopped<M: ModuleT + ?Sized>(
     }))
 }
 
-/// Class probabilities (softmax of the logits), one row per item of `indices`.
+/// Class probabilities (softmax of the logits), one row per item of `indices`, for any
+/// model ([`Cnn::predict_batch`](cnn_models::Cnn::predict_batch) does the same for a
+/// [`Cnn`](cnn_models::Cnn), from pixels).
+///
+/// ```
+/// use cnn_training::prelude::*;
+/// let split = Split::new(vec![7; 3 * 5 * 5], vec![0, 1, 1], 5, 5, 2)?;
+/// let spec = NetSpec::builder("net").conv(2).build()?;
+/// let trainer = Trainer::new(TrainConfig::default(), &spec, &Device::Cpu, &split)?;
+/// let probs = cnn_training::predict_proba(trainer.model(), &split, &[0, 2], &Device::Cpu)?;
+/// assert_eq!((probs.len(), probs[0].len()), (2, 2));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn predict_proba<M: ModuleT + ?Sized>(
     model: &M,
     split: &Split,

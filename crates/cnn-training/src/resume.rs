@@ -61,7 +61,22 @@ impl<M: Model> Trainer<M> {
     }
 
     /// Writes `history.csv`, `final_state.safetensors` (weights, recipe and spec) and
-    /// `checkpoint.safetensors` (also the momentum buffers) into `dir`, each atomically.
+    /// `checkpoint.safetensors` (also the optimizer's buffers) into `dir`, each atomically:
+    /// a run folder, which `cnn-train --resume` and [`Trainer::resume`] continue and
+    /// [`crate::load_model`] reads. To keep the network alone, in one file, save
+    /// [`Trainer::model`] with [`crate::CnnFile::save`].
+    ///
+    /// ```
+    /// use cnn_training::prelude::*;
+    /// let split = Split::new(vec![0; 4 * 6 * 6], vec![0, 1, 0, 1], 6, 6, 2)?;
+    /// let spec = NetSpec::builder("net").conv(2).build()?;
+    /// let trainer = Trainer::new(TrainConfig::default(), &spec, &Device::Cpu, &split)?;
+    /// let dir = std::env::temp_dir().join(format!("run-{}", std::process::id()));
+    /// trainer.save(&dir)?;
+    /// assert!(dir.join(cnn_training::CHECKPOINT_FILE).exists());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),

@@ -49,6 +49,16 @@ pub enum Event {
 /// `M` is the network: a [`Cnn`] built from a [`NetSpec`] ([`Trainer::new`]), or any
 /// [`Model`] of your own ([`Trainer::with_model`]). Nothing is written to disk unless
 /// [`Trainer::save`] (or [`crate::run`] with an output folder) is called.
+///
+/// ```
+/// use cnn_training::prelude::*;
+/// let split = Split::new(vec![0; 6 * 10 * 10], vec![0, 1, 2, 0, 1, 2], 10, 10, 3)?;
+/// let spec = NetSpec::builder("net").conv(4).maxpool().build()?; // shape from the data
+/// let trainer = Trainer::new(TrainConfig::default(), &spec, &Device::Cpu, &split)?;
+/// assert_eq!(trainer.model().input_shape(), [1, 10, 10]);
+/// assert_eq!((trainer.batches_per_epoch(), trainer.epochs_done()), (1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Trainer<M: Model = Cnn> {
     pub(crate) cfg: TrainConfig,
     pub(crate) device: Device,

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod downstream;
 mod report;
 mod setup;
 mod test;
@@ -46,7 +47,8 @@ enum Command {
     Web(web::WebArgs),
     /// Run the whole test suite (`cargo test --workspace --release`), first installing what
     /// it needs where missing: Chromium, Node.js, npm and Fashion-MNIST (apt-get), the
-    /// wasm32 target (rustup) and the browser test's npm lock.
+    /// wasm32 target (rustup) and the browser test's npm lock; then, unless given test
+    /// arguments, build and run examples/downstream (the library used by another project).
     Test(test::TestArgs),
 }
 

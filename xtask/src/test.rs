@@ -18,14 +18,15 @@ pub struct TestArgs {
 }
 
 /// Installs Chromium, Node.js, npm, Fashion-MNIST, the wasm target and the browser test's
-/// npm lock where they are missing, then runs `cargo test --workspace --release`.
+/// npm lock where they are missing, then runs `cargo test --workspace --release`, then
+/// builds and runs `examples/downstream` (a project outside the workspace).
 pub fn main(args: TestArgs) -> Result<()> {
     let root = crate::repo_root();
     crate::setup::ensure_system_tools()?;
     crate::setup::ensure_wasm_target(&root)?;
     crate::setup::ensure_npm_lock(&root.join("crates/cnn-web/e2e"))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let status = Command::new(&cargo)
         .current_dir(&root)
         .args(["test", "--workspace", "--release"])
         .args(&args.rest)
@@ -34,5 +35,11 @@ pub fn main(args: TestArgs) -> Result<()> {
     if !status.success() {
         bail!("the test suite failed (`cargo test --workspace --release`)");
     }
-    Ok(())
+    if !args.rest.is_empty() {
+        return Ok(()); // a filtered run: the tests asked for only
+    }
+    // After the suite, not inside it: a cargo run from a test would wait on the lock of the
+    // very target folder the suite is using.
+    crate::downstream::check(&root, &cargo)
+        .context("examples/downstream (the library as another project uses it)")
 }

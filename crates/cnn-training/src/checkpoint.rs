@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use cnn_data::DatasetKind;
-use cnn_models::{Arch, Cnn, ModelConfig, NetSpec};
+use cnn_models::{Arch, NetSpec};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -431,26 +431,6 @@ pub fn restore_weights(varmap: &VarMap, ckpt: &RawCheckpoint, path: &Path) -> Re
     Ok(())
 }
 
-/// Builds the network a decoded checkpoint describes straight from its tensors, for
-/// inference only: no trainable variables, and no random initialisation first (which a
-/// browser's wasm could not seed). `path` is only used in errors.
-// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
-#[doc(hidden)]
-pub fn inference_model(ckpt: &RawCheckpoint, path: &Path, device: &Device) -> Result<Cnn> {
-    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
-        path: path.to_path_buf(),
-    })?;
-    let mut names: Vec<&String> = ckpt.tensors.keys().collect();
-    names.sort();
-    for name in names {
-        check_finite(&ckpt.tensors[name], name, path)?;
-    }
-    let vb = VarBuilder::from_tensors(ckpt.tensors.clone(), DType::F32, device);
-    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
-    model.set_class_names(ckpt.class_names(model.classes()).0)?;
-    Ok(model)
-}
-
 /// Refuses a tensor holding NaN or an infinity: such weights would "evaluate" to a NaN
 /// loss and a 0% prediction instead of an error.
 pub(crate) fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
@@ -465,54 +445,6 @@ pub(crate) fn check_finite(t: &Tensor, name: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Loads a trained network from a `final_state.safetensors` (or a full checkpoint), rebuilt
-/// from the spec stored in it.
-///
-/// If `expected` names a network and the file holds another, fails with
-/// [`Error::WrongModel`]. Returns the checkpoint too, for its recipe and history; for the
-/// network alone, [`crate::CnnFile::load`] is shorter.
-///
-/// ```no_run
-/// use cnn_training::{Device, load_model};
-/// let path = std::path::Path::new("runs/small_cnn/final_state.safetensors");
-/// let (model, ckpt) = load_model(path, Some("small_cnn"), &Device::Cpu)?;
-/// println!("{} classes, recipe {:?}", model.classes(), ckpt.config);
-/// # Ok::<(), cnn_training::Error>(())
-/// ```
-pub fn load_model(
-    path: &Path,
-    expected: Option<&str>,
-    device: &Device,
-) -> Result<(Cnn, RawCheckpoint)> {
-    model_from(read(path, device)?, expected, path, device)
-}
-
-/// Builds the network a decoded checkpoint describes and loads its weights, as
-/// [`load_model`] does for a file; `path` is only used in errors.
-// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
-#[doc(hidden)]
-pub fn model_from(
-    ckpt: RawCheckpoint,
-    expected: Option<&str>,
-    path: &Path,
-    device: &Device,
-) -> Result<(Cnn, RawCheckpoint)> {
-    if let Some(expected) = expected
-        && expected != ckpt.name
-    {
-        return Err(Error::WrongModel {
-            path: path.to_path_buf(),
-            found: ckpt.name.clone(),
-            expected: expected.to_string(),
-        });
-    }
-    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
-        path: path.to_path_buf(),
-    })?;
-    let varmap = VarMap::new();
-    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
-    restore_weights(&varmap, &ckpt, path)?;
-    model.set_class_names(ckpt.class_names(model.classes()).0)?;
-    Ok((model, ckpt))
-}
+// The networks built from checkpoints live beside the one-file format; their paths here are
+// the ones the page's engine and the fuzz targets have always used.
+pub use crate::model_file::{inference_model, load_model, model_from};

@@ -1,15 +1,18 @@
 //! One-file networks: a [`Cnn`] saved with its spec and class names, loaded back, or built
-//! from plain safetensors weights (candle's `VarMap::save`, PyTorch's `save_file`).
+//! from plain safetensors weights (candle's `VarMap::save`, PyTorch's `save_file`), and the
+//! networks a checkpoint describes.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
+use candle_nn::{VarBuilder, VarMap};
 use cnn_models::{Cnn, ModelConfig, NetSpec};
 use safetensors::SafeTensors;
 
-use crate::checkpoint::{self, FORMAT, FORMAT_VERSION, RawCheckpoint};
+use crate::checkpoint::{
+    self, FORMAT, FORMAT_VERSION, RawCheckpoint, check_finite, read, restore_weights,
+};
 use crate::{Error, Result};
 
 /// Saving and loading a [`Cnn`] as one safetensors file: the weights and running statistics
@@ -64,7 +67,7 @@ impl CnnFile for Cnn {
     }
 
     fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        Ok(checkpoint::load_model(path.as_ref(), None, device)?.0)
+        Ok(load_model(path.as_ref(), None, device)?.0)
     }
 
     fn load_weights(spec: &NetSpec, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
@@ -106,4 +109,76 @@ impl CnnFile for Cnn {
         checkpoint::restore_weights(&varmap, &raw, path)?;
         Ok(model)
     }
+}
+
+/// Builds the network a decoded checkpoint describes straight from its tensors, for
+/// inference only: no trainable variables, and no random initialisation first (which a
+/// browser's wasm could not seed). `path` is only used in errors.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
+pub fn inference_model(ckpt: &RawCheckpoint, path: &Path, device: &Device) -> Result<Cnn> {
+    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
+        path: path.to_path_buf(),
+    })?;
+    let mut names: Vec<&String> = ckpt.tensors.keys().collect();
+    names.sort();
+    for name in names {
+        check_finite(&ckpt.tensors[name], name, path)?;
+    }
+    let vb = VarBuilder::from_tensors(ckpt.tensors.clone(), DType::F32, device);
+    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
+    model.set_class_names(ckpt.class_names(model.classes()).0)?;
+    Ok(model)
+}
+
+/// Loads a trained network from a `final_state.safetensors` (or a full checkpoint), rebuilt
+/// from the spec stored in it.
+///
+/// If `expected` names a network and the file holds another, fails with
+/// [`Error::WrongModel`]. Returns the checkpoint too, for its recipe and history; for the
+/// network alone, [`crate::CnnFile::load`] is shorter.
+///
+/// ```no_run
+/// use cnn_training::{Device, load_model};
+/// let path = std::path::Path::new("runs/small_cnn/final_state.safetensors");
+/// let (model, ckpt) = load_model(path, Some("small_cnn"), &Device::Cpu)?;
+/// println!("{} classes, recipe {:?}", model.classes(), ckpt.config);
+/// # Ok::<(), cnn_training::Error>(())
+/// ```
+pub fn load_model(
+    path: &Path,
+    expected: Option<&str>,
+    device: &Device,
+) -> Result<(Cnn, RawCheckpoint)> {
+    model_from(read(path, device)?, expected, path, device)
+}
+
+/// Builds the network a decoded checkpoint describes and loads its weights, as
+/// [`load_model`] does for a file; `path` is only used in errors.
+// Byte-level: for the page's engine, the fuzz targets and tests, not the documented API.
+#[doc(hidden)]
+pub fn model_from(
+    ckpt: RawCheckpoint,
+    expected: Option<&str>,
+    path: &Path,
+    device: &Device,
+) -> Result<(Cnn, RawCheckpoint)> {
+    if let Some(expected) = expected
+        && expected != ckpt.name
+    {
+        return Err(Error::WrongModel {
+            path: path.to_path_buf(),
+            found: ckpt.name.clone(),
+            expected: expected.to_string(),
+        });
+    }
+    let spec = ckpt.spec.clone().ok_or_else(|| Error::NoSpec {
+        path: path.to_path_buf(),
+    })?;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let mut model = Cnn::new(&ModelConfig::new(spec), vb)?;
+    restore_weights(&varmap, &ckpt, path)?;
+    model.set_class_names(ckpt.class_names(model.classes()).0)?;
+    Ok((model, ckpt))
 }

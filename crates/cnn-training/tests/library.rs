@@ -225,6 +225,12 @@ fn predictions_refuse_images_of_another_size_and_kernels_have_their_shape() {
             ..
         })
     ));
+    // An image crate picture of the right size passes as it is.
+    let gray =
+        image::GrayImage::from_fn(12, 12, |_, y| image::Luma([if y < 4 { 230 } else { 10 }]));
+    let from_image = model.predict(&gray).unwrap();
+    assert_eq!(from_image, model.predict(gray.as_raw()).unwrap());
+    assert_eq!(from_image.probabilities.len(), 3);
     let kernels = model.kernels(0).unwrap();
     assert_eq!((kernels.len(), kernels[0].len()), (4, 9));
     assert!(model.kernels(1).is_err());

@@ -366,7 +366,7 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
         })?
         .clone();
     let (spec, config, state) = state_of(&metadata, &name, path)?;
-    let tensors = tensors_of(&st, |_| false, path, device)?;
+    let tensors = tensors_of(&st, |_| false, path, device, None)?;
     Ok(RawCheckpoint {
         tensors,
         metadata,
@@ -377,28 +377,41 @@ pub fn decode(bytes: &[u8], path: &Path, device: &Device) -> Result<RawCheckpoin
     })
 }
 
-/// The `f32` tensors of `st` by name, leaving out those `skip` names; any other type is
-/// refused, naming the tensor.
+/// The `f32` tensors of `st` by name, leaving out those `skip` names. Other types are
+/// refused, naming the tensor, unless `converted` is given: then `f64`, `f16` and `bf16`
+/// tensors become `f32` and are listed there with their type.
 pub(crate) fn tensors_of(
     st: &SafeTensors<'_>,
     skip: impl Fn(&str) -> bool,
     path: &Path,
     device: &Device,
+    mut converted: Option<&mut Vec<(String, String)>>,
 ) -> Result<HashMap<String, Tensor>> {
     let mut tensors = HashMap::new();
-    for (tname, view) in st.tensors() {
+    let mut names: Vec<(String, _)> = st.tensors();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (tname, view) in names {
         if skip(&tname) {
             continue;
         }
-        if view.dtype() != Dtype::F32 {
-            return Err(Error::NotF32 {
-                path: path.to_path_buf(),
-                name: tname,
-                dtype: format!("{:?}", view.dtype()),
-            });
+        let dtype = match (view.dtype(), converted.is_some()) {
+            (Dtype::F32, _) => DType::F32,
+            (Dtype::F64, true) => DType::F64,
+            (Dtype::F16, true) => DType::F16,
+            (Dtype::BF16, true) => DType::BF16,
+            (other, _) => {
+                return Err(Error::NotF32 {
+                    path: path.to_path_buf(),
+                    name: tname,
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), device)?;
+        if let (Some(list), false) = (converted.as_deref_mut(), dtype == DType::F32) {
+            list.push((tname.clone(), format!("{:?}", view.dtype())));
         }
-        let t = Tensor::from_raw_buffer(view.data(), DType::F32, view.shape(), device)?;
-        tensors.insert(tname, t);
+        tensors.insert(tname, t.to_dtype(DType::F32)?);
     }
     Ok(tensors)
 }

@@ -196,6 +196,24 @@ pub enum Error {
         /// The tensor.
         name: String,
     },
+    /// A rename table that cannot be read.
+    #[error("the rename table is not usable: {reason}")]
+    BadRenames {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Two tensors of a state dict are renamed to one name.
+    #[error("{path}: tensors {first} and {second} would both become {name}; check the renames")]
+    RenamedTwice {
+        /// The file.
+        path: PathBuf,
+        /// The first tensor, by its name in the file.
+        first: String,
+        /// The second.
+        second: String,
+        /// The name both map to.
+        name: String,
+    },
     /// A plain weights file holds a tensor the network does not have.
     #[error(
         "{path} does not fit the network: it holds tensor {name}, which the network has no place for"

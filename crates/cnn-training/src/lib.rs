@@ -65,6 +65,7 @@ mod config;
 mod error;
 mod eval;
 mod history;
+mod import;
 mod model;
 mod model_file;
 mod optim;
@@ -89,6 +90,7 @@ pub use eval::{
     predict_proba,
 };
 pub use history::{EpochMetrics, HISTORY_HEADER, history_csv, parse_history_csv};
+pub use import::{Imported, Renames, import_state_dict};
 pub use model::Model;
 pub use model_file::CnnFile;
 pub use optim::{ADAM_BETAS, ADAM_EPS, Optimizer, OptimizerKind, Slot};

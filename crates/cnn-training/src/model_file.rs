@@ -2,16 +2,16 @@
 //! from plain safetensors weights (candle's `VarMap::save`, PyTorch's `save_file`), and the
 //! networks a checkpoint describes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use cnn_models::{Cnn, ModelConfig, NetSpec};
 use safetensors::SafeTensors;
 
 use crate::checkpoint::{
-    self, FORMAT, FORMAT_VERSION, RawCheckpoint, check_finite, read, restore_weights,
+    self, FORMAT, FORMAT_VERSION, RawCheckpoint, check_finite, read, read_bytes, restore_weights,
 };
 use crate::{Error, Result};
 
@@ -72,43 +72,68 @@ impl CnnFile for Cnn {
 
     fn load_weights(spec: &NetSpec, path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
-        spec.shape()?;
-        let implied = || {
-            let params = spec.num_params().ok()? as u64;
-            Some(checkpoint::MAX_HEADER_BYTES + 8 * params)
-        };
-        let bytes = checkpoint::read_bytes(path, implied)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|source| Error::NotSafetensors {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let skip = |name: &str| name.ends_with(".num_batches_tracked");
-        let tensors = checkpoint::tensors_of(&st, skip, path, device)?;
-        let varmap = candle_nn::VarMap::new();
-        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
-        let model = Cnn::new(&ModelConfig::new(spec.clone()), vb)?;
-        let mut names: Vec<&String> = tensors.keys().collect();
-        names.sort();
-        if let Some(extra) = names
-            .into_iter()
-            .find(|n| !model.named_tensors().iter().any(|(m, _)| m == *n))
-        {
-            return Err(Error::UnexpectedTensor {
-                path: path.to_path_buf(),
-                name: extra.clone(),
-            });
-        }
-        let raw = RawCheckpoint {
-            tensors,
-            metadata: Default::default(),
-            name: spec.name.clone(),
-            spec: Some(spec.clone()),
-            config: None,
-            state: None,
-        };
-        checkpoint::restore_weights(&varmap, &raw, path)?;
-        Ok(model)
+        let bytes = read_weights(spec, path)?;
+        let st = safetensors_of(&bytes, path)?;
+        let tensors = checkpoint::tensors_of(&st, is_counter, path, device, None)?;
+        weights_into(spec, tensors, path, device)
     }
+}
+
+/// A batch norm's `num_batches_tracked`: PyTorch's count of batches seen, which no layer
+/// here uses.
+pub(crate) fn is_counter(name: &str) -> bool {
+    name.ends_with(".num_batches_tracked")
+}
+
+/// The bytes of a plain weights file for `spec`, which must say its input and classes.
+pub(crate) fn read_weights(spec: &NetSpec, path: &Path) -> Result<Vec<u8>> {
+    spec.shape()?;
+    let implied = || {
+        let params = spec.num_params().ok()? as u64;
+        Some(checkpoint::MAX_HEADER_BYTES + 8 * params)
+    };
+    read_bytes(path, implied)
+}
+
+pub(crate) fn safetensors_of<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|source| Error::NotSafetensors {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The network `spec` with `tensors` as its weights: every one of its tensors there with
+/// its shape, and no other (strict, like PyTorch's `load_state_dict`); classes by number.
+pub(crate) fn weights_into(
+    spec: &NetSpec,
+    tensors: HashMap<String, Tensor>,
+    path: &Path,
+    device: &Device,
+) -> Result<Cnn> {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = Cnn::new(&ModelConfig::new(spec.clone()), vb)?;
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    if let Some(extra) = names
+        .into_iter()
+        .find(|n| !model.named_tensors().iter().any(|(m, _)| m == *n))
+    {
+        return Err(Error::UnexpectedTensor {
+            path: path.to_path_buf(),
+            name: extra.clone(),
+        });
+    }
+    let raw = RawCheckpoint {
+        tensors,
+        metadata: Default::default(),
+        name: spec.name.clone(),
+        spec: Some(spec.clone()),
+        config: None,
+        state: None,
+    };
+    restore_weights(&varmap, &raw, path)?;
+    Ok(model)
 }
 
 /// Builds the network a decoded checkpoint describes straight from its tensors, for

@@ -8,7 +8,8 @@ use candle_core::{Device, Tensor};
 use cnn_models::{Cnn, NetSpec};
 
 use crate::model_file::{is_counter, read_weights, safetensors_of, weights_into};
-use crate::{Error, Result, checkpoint};
+use crate::state::RunState;
+use crate::{Error, Result, RunFolder, TrainConfig, checkpoint, history_csv};
 
 /// How the tensor names of a state dict map to the spec's (`conv1`, `bn1`, `fc2`, ...):
 /// module prefixes, so one entry renames a layer's weight, bias and running statistics.
@@ -48,9 +49,9 @@ impl Renames {
     /// A table of `"from" = "to"` lines, as in a rename file.
     pub fn from_toml(text: &str) -> Result<Self> {
         let bad = |reason: String| Error::BadRenames { reason };
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            bad(e.message().to_string())
-        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
         let mut renames = Self::new();
         for (from, to) in table {
             match to {
@@ -129,4 +130,31 @@ pub fn import_state_dict(
     }
     let model = weights_into(spec, tensors, path, device)?;
     Ok(Imported { model, converted })
+}
+
+impl RunFolder {
+    /// Makes this (claimed) folder the run folder of a network trained elsewhere: its
+    /// `final_state.safetensors` (the weights, `cfg` as the recipe with the network's class
+    /// names, no epochs trained here) and a `history.csv` without epochs. Everything that
+    /// reads a run's weights then works on it; there is no checkpoint to resume from.
+    pub fn save_imported(&self, model: &Cnn, cfg: TrainConfig) -> Result<()> {
+        let state = RunState {
+            config: TrainConfig {
+                class_names: model.class_names().to_vec(),
+                ..cfg
+            },
+            spec: Some(model.spec().clone()),
+            step: 0,
+            rng_state: 0,
+            dropout_calls: 0,
+            n_train: 0,
+            data_fingerprint: None,
+            history: Vec::new(),
+        };
+        let mut tensors = model.named_tensors().to_vec();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        checkpoint::write_atomic(&self.history(), history_csv(&[]).as_bytes())?;
+        let bytes = checkpoint::encode(&tensors, &state, false)?;
+        checkpoint::write_atomic(&self.final_state(), &bytes)
+    }
 }

@@ -9,11 +9,17 @@ use cnn_training::prelude::*;
 use cnn_training::{DataSource, DatasetKind, Error, Renames, import_state_dict};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/torch_import").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/torch_import")
+        .join(name)
 }
 
 fn spec() -> NetSpec {
-    NetSpec::from_toml(&std::fs::read_to_string(fixture("spec.toml")).unwrap(), "spec").unwrap()
+    NetSpec::from_toml(
+        &std::fs::read_to_string(fixture("spec.toml")).unwrap(),
+        "spec",
+    )
+    .unwrap()
 }
 
 fn renames() -> Renames {
@@ -22,10 +28,17 @@ fn renames() -> Renames {
 
 #[test]
 fn a_pytorch_state_dict_gives_pytorchs_logits() {
-    let imported =
-        import_state_dict(&spec(), &fixture("state_dict.safetensors"), &renames(), &Device::Cpu)
-            .unwrap();
-    assert_eq!(imported.converted, [("classifier.bias".to_string(), "F64".to_string())]);
+    let imported = import_state_dict(
+        &spec(),
+        &fixture("state_dict.safetensors"),
+        &renames(),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(
+        imported.converted,
+        [("classifier.bias".to_string(), "F64".to_string())]
+    );
     let expected = candle_core::safetensors::load(fixture("logits.safetensors"), &Device::Cpu)
         .unwrap()["logits"]
         .to_vec2::<f32>()
@@ -35,9 +48,18 @@ fn a_pytorch_state_dict_gives_pytorchs_logits() {
         .unwrap()
         .test;
     let x = cnn_training::batch_tensor(&test, &(0..8).collect::<Vec<_>>(), &Device::Cpu).unwrap();
-    let ours = imported.model.forward_t(&x, false).unwrap().to_vec2::<f32>().unwrap();
+    let ours = imported
+        .model
+        .forward_t(&x, false)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     for (a, b) in ours.iter().zip(&expected) {
-        let diff = a.iter().zip(b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
         assert!(diff <= 1e-4, "logits differ by {diff}: {a:?} vs {b:?}");
         let argmax = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
         assert_eq!(argmax(a), argmax(b));
@@ -53,7 +75,10 @@ fn names_shapes_and_renames_are_checked_one_tensor_at_a_time() {
         other => panic!("{other:?}"),
     }
     // A spec of another width: the tensor and both shapes.
-    let narrow = spec().to_toml().unwrap().replacen("conv = 8", "conv = 4", 1);
+    let narrow = spec()
+        .to_toml()
+        .unwrap()
+        .replacen("conv = 8", "conv = 4", 1);
     let narrow = NetSpec::from_toml(&narrow, "narrow").unwrap();
     let err = import_state_dict(&narrow, &path, &renames(), &Device::Cpu).unwrap_err();
     assert!(
@@ -69,7 +94,19 @@ fn names_shapes_and_renames_are_checked_one_tensor_at_a_time() {
     }
     // Strict f32 loading refuses what the import converts.
     let strict = Cnn::load_weights(&spec(), &path, &Device::Cpu).unwrap_err();
-    assert!(matches!(strict, Error::NotF32 { .. } | Error::UnexpectedTensor { .. }), "{strict}");
-    assert!(matches!(Renames::from_toml("a = 3"), Err(Error::BadRenames { .. })));
-    assert!(matches!(Renames::from_toml("= ="), Err(Error::BadRenames { .. })));
+    assert!(
+        matches!(
+            strict,
+            Error::NotF32 { .. } | Error::UnexpectedTensor { .. }
+        ),
+        "{strict}"
+    );
+    assert!(matches!(
+        Renames::from_toml("a = 3"),
+        Err(Error::BadRenames { .. })
+    ));
+    assert!(matches!(
+        Renames::from_toml("= ="),
+        Err(Error::BadRenames { .. })
+    ));
 }

@@ -81,7 +81,10 @@ impl Run<'_> {
     pub fn all(&self) -> Result<Vec<Figure>> {
         let mut out = Vec::new();
         self.architecture(&mut out)?;
-        self.curves(&mut out)?;
+        // A network trained elsewhere (cnn-import) has no learning curves here.
+        if !self.ev.history.is_empty() {
+            self.curves(&mut out)?;
+        }
         let side = self.square_side();
         if let Some(side) = side {
             self.predictions(&mut out, side)?;

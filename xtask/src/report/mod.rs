@@ -226,17 +226,24 @@ fn table_row(
     ev: &Evaluated,
     command: &str,
 ) -> Result<String> {
-    let last = ev.history.last().context("empty history")?;
-    let mut secs: Vec<f64> = ev.history.iter().map(|m| m.train_seconds).collect();
-    secs.sort_by(f64::total_cmp);
     let correct = ev.correct(data);
     let params: usize = model.layers().iter().map(|l| l.params).sum();
+    // A network trained elsewhere (cnn-import) has no epochs here.
+    let (epochs, seconds) = match ev.history.last() {
+        Some(last) => {
+            let mut secs: Vec<f64> = ev.history.iter().map(|m| m.train_seconds).collect();
+            secs.sort_by(f64::total_cmp);
+            (
+                last.epoch.to_string(),
+                format!("{:.1}", secs[secs.len() / 2]),
+            )
+        }
+        None => ("imported".to_string(), "-".to_string()),
+    };
     Ok(format!(
-        "| `{name}` | {params} | {} | {:.2}% ({correct}/{}) | {:.1} | `{command}` |",
-        last.epoch,
+        "| `{name}` | {params} | {epochs} | {:.2}% ({correct}/{}) | {seconds} | `{command}` |",
         100.0 * correct as f64 / data.test.len() as f64,
         data.test.len(),
-        secs[secs.len() / 2],
     ))
 }
 

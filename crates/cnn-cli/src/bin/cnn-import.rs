@@ -57,8 +57,15 @@ fn main() -> ExitCode {
 fn import(cli: Cli) -> Result<ExitCode> {
     let spec = cnn_cli::model_spec(&cli.model)?;
     let renames = read_renames(cli.rename.as_ref())?;
+    // Claimed first, so that a folder it may not write costs nothing; given back (and
+    // removed again if this created it) however the import ends.
     let mut folder = RunFolder::new(&cli.out);
-    folder.check().map_err(cnn_cli::explain)?;
+    let claim = if cli.overwrite {
+        Claim::Replace
+    } else {
+        Claim::Fresh
+    };
+    folder.claim(claim).map_err(|e| folder_error(e, &cli))?;
     let source = cnn_cli::select_data(cli.dataset, cli.data_dir.clone());
     let data = cnn_cli::load_data(&source)?;
     let spec = spec
@@ -74,12 +81,6 @@ fn import(cli: Cli) -> Result<ExitCode> {
         &Device::Cpu,
         cnn_training::eval_batch(&spec),
     )?;
-    let claim = if cli.overwrite {
-        Claim::Replace
-    } else {
-        Claim::Fresh
-    };
-    folder.claim(claim).map_err(|e| folder_error(e, &cli))?;
     let cfg = TrainConfig {
         epochs: 0,
         dataset: source.kind,

@@ -115,3 +115,49 @@ mod tract_run {
             .collect()
     }
 }
+
+#[test]
+fn every_activation_pool_and_padding_runs_in_tract_as_here() {
+    use cnn_training::cnn_models::{Activation, ConvSpec, LayerSpec, Padding};
+    let data = mnist();
+    let small = Dataset::new(
+        data.train.take(320),
+        data.test.take(IMAGES),
+        data.class_names.clone(),
+    )
+    .unwrap();
+    let spec = NetSpec::builder("every_kind")
+        .conv_with(
+            ConvSpec::new(6)
+                .kernel(5)
+                .padding(Padding::Valid)
+                .activation(Activation::Gelu),
+        )
+        .conv_with(
+            ConvSpec::new(8)
+                .stride(2)
+                .padding(Padding::Pixels(2))
+                .activation(Activation::Silu)
+                .batchnorm(true),
+        )
+        .avgpool(3)
+        .conv_with(ConvSpec::new(8).kernel(1).activation(Activation::None))
+        .layer(LayerSpec::Linear {
+            width: 16,
+            activation: Activation::Tanh,
+        })
+        .dropout(0.3)
+        .build()
+        .unwrap();
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(cfg, &spec, &Device::Cpu, &small.train).unwrap();
+    trainer.fit(&small).unwrap();
+    let (worst, same) = compare(trainer.model(), &small.test);
+    assert!(
+        worst <= 1e-4 && same,
+        "logits differ by {worst}, argmax same: {same}"
+    );
+}

@@ -1,4 +1,4 @@
-//! ONNX export of the networks of `cnn-models`: the evaluation graph of a [`Cnn`], its
+//! ONNX export of the networks of `cnn-models`: the evaluation graph of a [`Cnn`](cnn_models::Cnn), its
 //! weights as initializers named after the checkpoint's tensors.
 //!
 //! The contract of the file:

@@ -50,6 +50,23 @@ fn compare(model: &Cnn, test: &Split) -> (f32, bool) {
     (worst, same)
 }
 
+/// `spec` trained for one short epoch on `data` (so batch norms hold real statistics), then
+/// compared with tract.
+fn briefly_trained_agrees(spec: &NetSpec, data: &Dataset) {
+    let cfg = TrainConfig {
+        epochs: 1,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(cfg, spec, &Device::Cpu, &data.train).unwrap();
+    trainer.fit(data).unwrap();
+    let (worst, same) = compare(trainer.model(), &data.test);
+    let name = &spec.name;
+    assert!(
+        worst <= 1e-4 && same,
+        "{name}: logits differ by {worst}, argmax same: {same}"
+    );
+}
+
 #[test]
 fn the_presets_shipped_weights_run_in_tract_as_here() {
     let data = mnist();
@@ -76,17 +93,7 @@ fn every_shipped_spec_runs_in_tract_as_here() {
     for name in ["lenet5", "pytorch_example", "allconv_bn"] {
         let file = root().join(format!("assets/models/{name}.toml"));
         let spec = NetSpec::from_toml(&std::fs::read_to_string(file).unwrap(), name).unwrap();
-        let cfg = TrainConfig {
-            epochs: 1,
-            ..TrainConfig::default()
-        };
-        let mut trainer = Trainer::new(cfg, &spec, &Device::Cpu, &small.train).unwrap();
-        trainer.fit(&small).unwrap();
-        let (worst, same) = compare(trainer.model(), &small.test);
-        assert!(
-            worst <= 1e-4 && same,
-            "{name}: logits differ by {worst}, argmax same: {same}"
-        );
+        briefly_trained_agrees(&spec, &small);
     }
 }
 
@@ -149,15 +156,5 @@ fn every_activation_pool_and_padding_runs_in_tract_as_here() {
         .dropout(0.3)
         .build()
         .unwrap();
-    let cfg = TrainConfig {
-        epochs: 1,
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(cfg, &spec, &Device::Cpu, &small.train).unwrap();
-    trainer.fit(&small).unwrap();
-    let (worst, same) = compare(trainer.model(), &small.test);
-    assert!(
-        worst <= 1e-4 && same,
-        "logits differ by {worst}, argmax same: {same}"
-    );
+    briefly_trained_agrees(&spec, &small);
 }

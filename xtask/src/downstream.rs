@@ -15,8 +15,10 @@ const TRAIN_IMAGES: &str = "1200";
 /// Builds and runs the example in a temporary folder, then checks what it printed and wrote.
 pub fn check(root: &Path, cargo: &str) -> Result<()> {
     let manifest = root.join("examples/downstream/Cargo.toml");
-    // The workspace's target folder: the example shares the workspace's lock file versions
-    // and release profile, so only our crates and the example itself are compiled again.
+    // The workspace's target folder: the example shares its lock file versions and release
+    // profile, so what the two feature sets have in common is compiled once. (They differ:
+    // the workspace's build gives libc `extra_traits`, through cnn-cli's ctrlc, and the
+    // example's does not, so candle and what it builds on compile again, about 3 minutes.)
     let status = Command::new(cargo)
         .env("CARGO_TARGET_DIR", root.join("target"))
         .args(["build", "--release", "--locked", "--manifest-path"])

@@ -23,6 +23,8 @@ const END: &str = "<!-- catalogue:end -->";
 enum Bin {
     Train,
     Predict,
+    Import,
+    Export,
 }
 
 struct Case {
@@ -1388,6 +1390,84 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
     v
 }
 
+/// `cnn-import` of the PyTorch fixture (copied under DIR/torch) and `cnn-export`, each
+/// given one thing wrong.
+fn interop_cases(root: &Path) -> Vec<Case> {
+    use Bin::{Export, Import};
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../cnn-training/tests/fixtures/torch_import");
+    let torch = root.join("torch");
+    std::fs::create_dir_all(&torch).unwrap();
+    for f in ["state_dict.safetensors", "spec.toml", "renames.toml"] {
+        std::fs::copy(fixture.join(f), torch.join(f)).unwrap();
+    }
+    std::fs::write(torch.join("bad_renames.toml"), "\"features.0\" = 3\n").unwrap();
+    std::fs::write(torch.join("notes.txt"), "not tensors\n").unwrap();
+    let import = |id: &str, input: &str, weights: &str, extra: &[&str], names: &str| {
+        let mut args = vec![
+            "--model",
+            "DIR/torch/spec.toml",
+            "--weights",
+            weights,
+            "--out",
+            "DIR/out",
+        ];
+        args.extend_from_slice(extra);
+        case(id, input, Import, &args, names)
+    };
+    vec![
+        import(
+            "import-unplaced-tensor",
+            "a state dict named otherwise than the spec, without `--rename`",
+            "DIR/torch/state_dict.safetensors",
+            &[],
+            "state_dict.safetensors",
+        ),
+        import(
+            "import-bad-renames",
+            "a rename table mapping a module to a number",
+            "DIR/torch/state_dict.safetensors",
+            &["--rename", "DIR/torch/bad_renames.toml"],
+            "--rename",
+        ),
+        import(
+            "import-not-safetensors",
+            "`--weights` a text file",
+            "DIR/torch/notes.txt",
+            &["--rename", "DIR/torch/renames.toml"],
+            "notes.txt",
+        ),
+        case(
+            "export-no-weights",
+            "`--run` a folder without `final_state.safetensors`",
+            Export,
+            &["--run", "DIR/torch", "--out", "DIR/x.onnx"],
+            "--run",
+        ),
+        case(
+            "export-missing-folder",
+            "`--out` in a folder that does not exist",
+            Export,
+            &["--model", "small_cnn", "--out", "DIR/nowhere/x.onnx"],
+            "--out",
+        ),
+        case(
+            "export-out-exists",
+            "`--out` an existing file, without `--overwrite`",
+            Export,
+            &["--model", "small_cnn", "--out", "DIR/torch/spec.toml"],
+            "--out",
+        ),
+        case(
+            "export-not-a-preset",
+            "`--model` a spec, not a preset (its weights are in a run)",
+            Export,
+            &["--model", "lenet5", "--out", "DIR/x.onnx"],
+            "--model",
+        ),
+    ]
+}
+
 struct Seen {
     code: i32,
     line: String,
@@ -1397,6 +1477,8 @@ fn run_case(c: &Case, root: &Path, cache: &Path) -> Seen {
     let exe = match c.bin {
         Bin::Train => env!("CARGO_BIN_EXE_cnn-train"),
         Bin::Predict => env!("CARGO_BIN_EXE_cnn-predict"),
+        Bin::Import => env!("CARGO_BIN_EXE_cnn-import"),
+        Bin::Export => env!("CARGO_BIN_EXE_cnn-export"),
     };
     let root_s = root.to_str().unwrap();
     let args: Vec<String> = c.args.iter().map(|a| a.replace("DIR", root_s)).collect();
@@ -1463,6 +1545,8 @@ fn table(sections: &[Section], seen: &[Vec<Seen>]) -> String {
             let bin = match c.bin {
                 Bin::Train => "cnn-train",
                 Bin::Predict => "cnn-predict",
+                Bin::Import => "cnn-import",
+                Bin::Export => "cnn-export",
             };
             let env: String = c.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
             let command = format!("{env}{bin} {}", c.args.join(" "));
@@ -1538,6 +1622,10 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
         Section {
             title: "Pictures for `cnn-predict`",
             cases: picture_cases(root, &digits[..784]),
+        },
+        Section {
+            title: "`cnn-import` and `cnn-export`",
+            cases: interop_cases(root),
         },
     ];
     let mut ids = std::collections::HashSet::new();

@@ -58,7 +58,7 @@ impl Renames {
                 toml::Value::String(to) => renames = renames.with(from, to),
                 other => {
                     return Err(bad(format!(
-                        "`{from}` maps to a {}, expected a name in quotes",
+                        "`{from}` must map to a name in quotes, not to a TOML {}",
                         other.type_str()
                     )));
                 }

@@ -352,6 +352,110 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// A folder of pictures has `train/` but no `test/` beside it.
+    #[error(
+        "{path} does not exist: a folder of pictures holds train/ and test/, each with one folder per class"
+    )]
+    NoTestFolder {
+        /// The missing `test/` folder.
+        path: PathBuf,
+    },
+    /// `train/` or `test/` holds no class folders.
+    #[error("{path} holds no class folders (one folder of pictures per class)")]
+    NoClassFolders {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// `train/` or `test/` holds one class folder.
+    #[error("{path} holds a single class folder, `{name}`; a classifier needs at least two")]
+    OneClassFolder {
+        /// The folder.
+        path: PathBuf,
+        /// The one class.
+        name: String,
+    },
+    /// More class folders than a label byte can number.
+    #[error("{path} holds {count} class folders, more than the 256 classes a label byte can name")]
+    TooManyClasses {
+        /// The folder.
+        path: PathBuf,
+        /// Class folders found.
+        count: usize,
+    },
+    /// `train/` and `test/` name different classes.
+    #[error("the class folders of {train} and {test} differ: {differences}")]
+    ClassFoldersDiffer {
+        /// The `train/` folder.
+        train: PathBuf,
+        /// The `test/` folder.
+        test: PathBuf,
+        /// The classes found on one side only, as a list.
+        differences: String,
+    },
+    /// A class folder's name cannot name a class.
+    #[error("{path}: {reason}")]
+    BadClassFolder {
+        /// The class folder.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A class folder holds no pictures (or only pictures skipped as bad).
+    #[error("class folder {path} holds no pictures ({other} other files skipped)")]
+    EmptyClass {
+        /// The class folder.
+        path: PathBuf,
+        /// Files there that are not pictures, or were skipped.
+        other: usize,
+    },
+    /// Pictures of different sizes, and no size to bring them to.
+    #[error(
+        "pictures differ in size: {first} is {}x{} but {other} is {}x{}; give an image size to bring them all to one",
+        first_size.0, first_size.1, other_size.0, other_size.1
+    )]
+    MixedSizes {
+        /// The first picture.
+        first: PathBuf,
+        /// Its width and height.
+        first_size: (u32, u32),
+        /// A picture of another size.
+        other: PathBuf,
+        /// Its width and height.
+        other_size: (u32, u32),
+    },
+    /// A picture-loading option is out of range.
+    #[error("invalid {field} {value}: {reason}")]
+    PictureOption {
+        /// The option (`channels`, `image_size`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        reason: &'static str,
+    },
+    /// The decoded pictures would not fit in memory.
+    #[error(
+        "{path}: {pictures} pictures of {}x{}x{} take {:.1} GB decoded, more than the {} GB allowed; choose a smaller image size",
+        shape[0], shape[1], shape[2], *bytes as f64 / 1e9, limit >> 30
+    )]
+    PicturesTooLarge {
+        /// The data folder.
+        path: PathBuf,
+        /// Pictures found.
+        pictures: usize,
+        /// Each picture's `[channels, height, width]`.
+        shape: [usize; 3],
+        /// Bytes they take.
+        bytes: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// A file to be written already exists.
+    #[error("{path} already exists; writing pictures never replaces a file")]
+    PictureExists {
+        /// The file.
+        path: PathBuf,
+    },
     /// A path is not valid UTF-8 (the `mnist` crate takes `&str` paths).
     #[error("path {path} is not valid UTF-8")]
     NonUtf8Path {

@@ -1,4 +1,5 @@
-//! Loading and validation of MNIST-format (IDX) datasets: MNIST, Fashion-MNIST, or your own.
+//! Loading and validation of datasets: MNIST-format (IDX) files (MNIST, Fashion-MNIST, or
+//! your own) and folders of pictures, one folder per class ([`pictures`]).
 //!
 //! The four IDX files of a dataset (raw or `.gz`) are checked by a guard of our own before
 //! anything uses them: magic numbers, image sides, lengths against headers, and
@@ -23,6 +24,8 @@ pub mod atomic;
 mod error;
 mod guard;
 mod mnist_reader;
+pub mod picture;
+pub mod pictures;
 pub mod preprocess;
 mod split;
 
@@ -151,6 +154,8 @@ pub struct DataSource {
     pub cache_dir: Option<PathBuf>,
     /// Which reader to use.
     pub reader: Reader,
+    /// How to read the folder when it holds pictures in class folders (see [`pictures`]).
+    pub pictures: pictures::PictureOptions,
 }
 
 impl DataSource {
@@ -166,7 +171,14 @@ impl DataSource {
             kind,
             cache_dir: None,
             reader: Reader::Auto,
+            pictures: pictures::PictureOptions::default(),
         }
+    }
+
+    /// Read a folder of pictures with `opts`.
+    pub fn with_pictures(mut self, opts: pictures::PictureOptions) -> Self {
+        self.pictures = opts;
+        self
     }
 
     /// Use `reader` instead of [`Reader::Auto`].
@@ -269,13 +281,29 @@ pub const FILE_NAMES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-/// Loads and validates the dataset in `source.dir`.
+/// Loads and validates the dataset in `source.dir`: four IDX files, or (when it holds a
+/// `train/` folder) class folders of pictures, read as [`pictures`] says.
 ///
 /// Every malformed input ends in an [`Error`] naming the file; nothing here panics on
 /// file contents.
 pub fn load(source: &DataSource) -> Result<Dataset> {
-    let dir = &source.dir;
+    load_with_report(source).map(|(data, _)| data)
+}
+
+/// [`load`], with what reading a folder of pictures found (files skipped, the size chosen,
+/// whether the cache served it); `None` for IDX files.
+pub fn load_with_report(source: &DataSource) -> Result<(Dataset, Option<pictures::PictureReport>)> {
     check_dir(source)?;
+    if pictures::is_picture_folder(&source.dir) {
+        let (data, report) =
+            pictures::load_pictures(&source.dir, &source.pictures, source.cache_dir.as_deref())?;
+        return Ok((data, Some(report)));
+    }
+    load_idx(source).map(|data| (data, None))
+}
+
+fn load_idx(source: &DataSource) -> Result<Dataset> {
+    let dir = &source.dir;
     let sums = guard::read_sums(dir)?;
     let kinds = [
         IdxKind::Images,

@@ -6,18 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use std::io::Read;
+use image::{DynamicImage, GrayImage, imageops::FilterType};
 
-use image::metadata::Orientation;
-use image::{
-    DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, imageops::FilterType,
-};
-
+pub use crate::picture::MAX_IMAGE_PIXELS;
 use crate::{Error, MNIST_PIXELS as IMAGE_PIXELS, MNIST_SIDE as IMAGE_SIDE, Result};
-
-/// Largest picture accepted, in pixels (50 megapixels), checked from the file's header before
-/// decoding, so a huge or hostile file cannot exhaust memory.
-pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
 
 /// How much brighter than the page ink must be (in gray levels) to count as ink.
 const MIN_CONTRAST: u8 = 40;
@@ -25,149 +17,10 @@ const MIN_CONTRAST: u8 = 40;
 /// Side of the box the ink is scaled into, as in MNIST.
 const INK_BOX: u32 = 20;
 
-/// Reads a PNG, JPEG (or other format the `image` crate knows) as 8-bit grayscale.
+/// Reads a PNG, JPEG (or other format the `image` crate knows) as 8-bit grayscale, with the
+/// checks of [`crate::picture::read_picture`].
 pub fn read_gray(path: &Path) -> Result<GrayImage> {
-    let p = || path.to_path_buf();
-    let decode = |source| Error::ImageDecode { path: p(), source };
-    let meta = crate::guard::regular_file(path)?;
-    if meta.len() == 0 {
-        return Err(Error::ImageEmpty { path: p() });
-    }
-    let open = || -> Result<ImageReader<std::io::BufReader<std::fs::File>>> {
-        ImageReader::open(path)
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .with_guessed_format()
-            .map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-    };
-    let reader = open()?;
-    let format = reader.format();
-    if format.is_none() {
-        return Err(Error::UnknownImageFormat { path: p() });
-    }
-    let (w, h) = reader.into_dimensions().map_err(decode)?;
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels > MAX_IMAGE_PIXELS {
-        return Err(Error::ImageTooLarge {
-            path: p(),
-            width: w,
-            height: h,
-            limit: MAX_IMAGE_PIXELS,
-        });
-    }
-    if pixels == 0 {
-        return Err(Error::ImageNoPixels { path: p() });
-    }
-    let mut reader = open()?;
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(decode)?;
-    // Phones store pictures as the sensor saw them and record the turn in EXIF; every
-    // viewer shows them upright, so must we.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(decode)?;
-    img.apply_orientation(orientation);
-    check_complete(path, format)?;
-    Ok(flatten(img))
-}
-
-/// Refuses a PNG or JPEG without its end marker: decoders fill a file cut short with grey
-/// and succeed, and the grey would be read as part of the picture. The marker is found by
-/// walking the file's structure, so data after it (padding, a motion photo's video) is
-/// allowed.
-fn check_complete(path: &Path, format: Option<ImageFormat>) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let (name, complete) = match format {
-        Some(ImageFormat::Jpeg) => ("JPEG", jpeg_complete(file)),
-        Some(ImageFormat::Png) => ("PNG", png_complete(file)),
-        _ => return Ok(()),
-    };
-    match complete {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::CutShort {
-            path: path.to_path_buf(),
-            format: name,
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::CutShort {
-            path: path.to_path_buf(),
-            format: name,
-        }),
-        Err(e) => Err(io(e)),
-    }
-}
-
-/// Whether a PNG reaches its `IEND` chunk: chunk by chunk (length, type, data, CRC) after
-/// the 8-byte signature.
-fn png_complete(mut r: impl Read) -> std::io::Result<bool> {
-    skip(&mut r, 8)?;
-    loop {
-        let mut head = [0u8; 8];
-        r.read_exact(&mut head)?;
-        if &head[4..] == b"IEND" {
-            return Ok(true);
-        }
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        skip(&mut r, u64::from(len) + 4)?;
-    }
-}
-
-/// Whether a JPEG reaches its end-of-image marker (`FF D9`): segment by segment up to the
-/// first scan (a thumbnail in the EXIF segment has one of its own), then the first `FF D9`
-/// in the scans, where a data byte `FF` is always followed by `00` or a restart marker.
-fn jpeg_complete(mut r: impl std::io::BufRead) -> std::io::Result<bool> {
-    skip(&mut r, 2)?; // start of image
-    loop {
-        let mut byte = [0u8; 1];
-        r.read_exact(&mut byte)?;
-        if byte[0] != 0xFF {
-            return Ok(false);
-        }
-        let mut code = 0xFF;
-        while code == 0xFF {
-            r.read_exact(&mut byte)?;
-            code = byte[0];
-        }
-        match code {
-            0xD9 => return Ok(true),
-            0x01 | 0xD0..=0xD7 => continue,
-            _ => {
-                let mut len = [0u8; 2];
-                r.read_exact(&mut len)?;
-                skip(&mut r, u64::from(u16::from_be_bytes(len)).saturating_sub(2))?;
-                if code == 0xDA {
-                    break;
-                }
-            }
-        }
-    }
-    let mut prev = 0u8;
-    for byte in r.bytes() {
-        let byte = byte?;
-        if prev == 0xFF && byte == 0xD9 {
-            return Ok(true);
-        }
-        prev = byte;
-    }
-    Ok(false)
-}
-
-/// Reads past `n` bytes, failing with `UnexpectedEof` when the file ends first.
-fn skip(r: &mut impl Read, n: u64) -> std::io::Result<()> {
-    let skipped = std::io::copy(&mut r.take(n), &mut std::io::sink())?;
-    if skipped < n {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
+    Ok(flatten(crate::picture::read_picture(path)?))
 }
 
 /// Grayscale of a decoded picture. With transparency, it is laid on white paper; if that

@@ -235,7 +235,7 @@ fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
 /// set, a `take(n)`, and the first test images a report draws then cover every class, not the
 /// last folders only.
 fn shuffle<T>(items: &mut [T]) {
-    let mut state: u64 = 0x5EED_0F_F01D_E75;
+    let mut state: u64 = 0x0005_EED0_FF01_DE75;
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;

@@ -4,6 +4,7 @@
 
 mod bench;
 mod downstream;
+mod pictures;
 mod report;
 mod setup;
 mod test;
@@ -50,6 +51,10 @@ enum Command {
     /// wasm32 target (rustup) and the browser test's npm lock; then, unless given test
     /// arguments, build and run examples/downstream (the library used by another project).
     Test(test::TestArgs),
+    /// Write the shipped MNIST as class folders of pictures (train/ and test/, one folder per
+    /// digit), to try `cnn-train --data-dir` on pictures; with --bench, time decoding and the
+    /// cache on all 70,000.
+    Pictures(pictures::PicturesArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::main(args),
             Command::Web(args) => web::main(args),
             Command::Test(args) => test::main(args),
+            Command::Pictures(args) => pictures::main(args),
         }?;
         Ok(ExitCode::SUCCESS)
     })

@@ -13,6 +13,8 @@ use cnn_data::{DataSource, DatasetKind};
 use cnn_models::{Arch, NetSpec};
 use cnn_training::TrainConfig;
 
+pub mod pictures;
+
 /// The repository's `assets/` folder (shipped MNIST, preset spec files), found from where
 /// this crate was built.
 pub fn assets_dir() -> PathBuf {
@@ -88,7 +90,11 @@ pub fn check_same_layers(given: Option<&NetSpec>, recorded: &NetSpec, path: &Pat
 
 /// The data source a run recorded: its data folder, else its dataset's default folder.
 pub fn recorded_data(cfg: &TrainConfig) -> DataSource {
-    select_data(Some(cfg.dataset), cfg.data_dir.clone())
+    let source = select_data(Some(cfg.dataset), cfg.data_dir.clone());
+    match &cfg.pictures {
+        Some(opts) => source.with_pictures(opts.clone()),
+        None => source,
+    }
 }
 
 /// A library error with the flag to blame, and advice a user can act on.
@@ -248,10 +254,7 @@ pub fn select_data(dataset: Option<DatasetKind>, data_dir: Option<PathBuf>) -> D
 
 /// Loads the dataset, with the flag to blame in the error context.
 pub fn load_data(source: &DataSource) -> Result<cnn_data::Dataset> {
-    cnn_data::load(source).with_context(|| match source.kind {
-        DatasetKind::Own => "--data-dir".to_string(),
-        kind => format!("loading {kind} data"),
-    })
+    pictures::load_reported(source).map(|(data, _)| data)
 }
 
 /// The reader of standard output has gone (a closed pipe, as in `cnn-train | head -n 3`):

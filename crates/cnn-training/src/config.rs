@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use cnn_data::DatasetKind;
+use cnn_data::pictures::PictureOptions;
 use cnn_models::{Arch, OpsPath};
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,12 @@ pub struct TrainConfig {
     /// Default `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// How the folder of pictures was read (its size, channels and fit, the size resolved),
+    /// recorded so that a resumed run reads the pictures the same way and a prediction
+    /// prepares a new picture as the network saw its training pictures; `None` for IDX data.
+    /// Default `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pictures: Option<PictureOptions>,
     /// Name of each class, by label, recorded so predictions and figures can name them.
     /// Training fills them in from the [`Dataset`](cnn_data::Dataset). Default empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -146,6 +153,7 @@ impl Default for TrainConfig {
             validation: 0,
             dataset: DatasetKind::Mnist,
             data_dir: None,
+            pictures: None,
             class_names: Vec::new(),
             ops: OpsPath::default(),
         }
@@ -214,7 +222,7 @@ impl TrainConfig {
 
     /// The recipe fields in which `other` differs from this recipe, by name (`augment`'s
     /// parts as `augment.rotate` and so on). What the run was trained on (`dataset`,
-    /// `data_dir`, `class_names`) and `ops` (which does not change what is computed) are
+    /// `data_dir`, `pictures`, `class_names`) and `ops` (which does not change what is computed) are
     /// not part of the recipe. A resumed run compares the recipe asked for with the one
     /// it recorded this way.
     pub fn recipe_differences(&self, other: &TrainConfig) -> Vec<&'static str> {
@@ -241,6 +249,7 @@ impl TrainConfig {
             validation,
             dataset: _,
             data_dir: _,
+            pictures: _,
             class_names: _,
             ops: _,
         } = self;

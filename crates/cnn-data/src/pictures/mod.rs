@@ -34,7 +34,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use decode::{load_picture, picture_to_planes};
-pub use write::write_class_folders;
+/// The picture formats of [`write_class_folders`] and [`encode_planes`] (the `image` crate's).
+pub use image::ImageFormat;
+pub use write::{encode_planes, write_class_folders};
 
 use crate::{Dataset, Error, Result, Split};
 

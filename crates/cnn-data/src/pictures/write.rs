@@ -35,17 +35,13 @@ pub fn write_class_folders<S: AsRef<str>>(
             classes: split.classes(),
         });
     }
-    let color = match split.channels() {
-        1 => ExtendedColorType::L8,
-        3 => ExtendedColorType::Rgb8,
-        channels => {
-            return Err(Error::PictureOption {
-                field: "channels",
-                value: channels.to_string(),
-                reason: "pictures are written with 1 (grayscale) or 3 (RGB) channels",
-            });
-        }
-    };
+    if !matches!(split.channels(), 1 | 3) {
+        return Err(Error::PictureOption {
+            field: "channels",
+            value: split.channels().to_string(),
+            reason: "pictures are written with 1 (grayscale) or 3 (RGB) channels",
+        });
+    }
     let ext = format.extensions_str().first().copied().unwrap_or("img");
     let mut folders = Vec::with_capacity(class_names.len());
     for name in class_names {
@@ -59,7 +55,7 @@ pub fn write_class_folders<S: AsRef<str>>(
     let indices: Vec<usize> = (0..split.len()).collect();
     let results = super::decode::par_map(&indices, |&i| {
         let path = folders[usize::from(split.label(i))].join(format!("{i:05}.{ext}"));
-        write_one(split, i, &path, format, color)
+        write_one(split, i, &path, format)
     });
     results.into_iter().collect::<Result<Vec<()>>>()?;
     Ok(split.len())
@@ -81,23 +77,29 @@ fn class_folder(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(dir.join(name))
 }
 
-fn write_one(
-    split: &Split,
-    i: usize,
-    path: &Path,
+/// `planes` (`channels x height x width` bytes, 1 or 3 channels) encoded as a picture file in
+/// `format`; `path` only names it in errors.
+pub fn encode_planes(
+    planes: &[u8],
+    [c, h, w]: [usize; 3],
     format: ImageFormat,
-    color: ExtendedColorType,
-) -> Result<()> {
-    let image_err = |source| Error::ImageWrite {
-        path: path.to_path_buf(),
-        source,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let color = match c {
+        1 => ExtendedColorType::L8,
+        3 => ExtendedColorType::Rgb8,
+        channels => {
+            return Err(Error::PictureOption {
+                field: "channels",
+                value: channels.to_string(),
+                reason: "pictures are written with 1 (grayscale) or 3 (RGB) channels",
+            });
+        }
     };
-    let [c, h, w] = split.image_shape();
-    let planes = split.image(i);
     // Pictures interleave channels; a split keeps them as planes.
     let plane = h * w;
     let interleaved: Vec<u8> = (0..plane * c)
-        .map(|k| planes[(k % c) * plane + k / c])
+        .map(|k| planes.get((k % c) * plane + k / c).copied().unwrap_or(0))
         .collect();
     let mut bytes = Vec::new();
     image::write_buffer_with_format(
@@ -108,7 +110,15 @@ fn write_one(
         color,
         format,
     )
-    .map_err(image_err)?;
+    .map_err(|source| Error::ImageWrite {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(bytes)
+}
+
+fn write_one(split: &Split, i: usize, path: &Path, format: ImageFormat) -> Result<()> {
+    let bytes = encode_planes(split.image(i), split.image_shape(), format, path)?;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

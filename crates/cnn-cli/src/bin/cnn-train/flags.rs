@@ -96,9 +96,12 @@ pub(crate) struct Cli {
     #[arg(long, value_parser = cnn_cli::parse_dataset, value_name = "mnist|fashion")]
     pub(crate) dataset: Option<DatasetKind>,
     /// Folder holding the four MNIST-format files, raw or .gz (any image size and class
-    /// count; an optional classes.txt names the classes).
+    /// count; an optional classes.txt names the classes), or pictures: train/ and test/,
+    /// each with one folder per class (PNG, JPEG, BMP, GIF, WebP).
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) pictures: cnn_cli::pictures::PictureArgs,
     /// Output folder [default: runs/<model>, or runs/fashion/<model>].
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
@@ -168,6 +171,8 @@ pub(crate) struct Settings {
     pub(crate) dataset: Option<DatasetKind>,
     /// Whether `--data-dir` names a folder of one's own (not a built-in dataset's folder).
     pub(crate) own_data: bool,
+    /// How a folder of pictures is read (`--channels`, `--image-size`, ...).
+    pub(crate) pictures: cnn_cli::pictures::PictureArgs,
     pub(crate) train_limit: Option<usize>,
     pub(crate) recipe: Recipe,
     pub(crate) ops: OpsPath,
@@ -204,6 +209,8 @@ impl Cli {
                 dir.display()
             );
         }
+        // The ranges are checked before any folder is claimed; the spec's input joins them later.
+        self.pictures.options(None)?;
         if self.train_limit == Some(0) {
             bail!("invalid --train-limit 0: must be at least 1");
         }
@@ -230,6 +237,7 @@ impl Cli {
             data,
             dataset: self.dataset,
             own_data: self.data_dir.is_some(),
+            pictures: self.pictures.clone(),
             train_limit: self.train_limit,
             ops: match self.ops {
                 Ops::Fast => OpsPath::Fast,

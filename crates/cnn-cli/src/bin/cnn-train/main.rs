@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use cnn_cli::explain;
+use cnn_data::pictures::PictureReport;
 use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_training::checkpoint::RawCheckpoint;
 use cnn_training::{Claim, RunFolder, TrainConfig, Trainer};
@@ -40,7 +41,8 @@ fn evaluate(s: &Settings, checkpoint: Option<&Path>) -> Result<ExitCode> {
     cnn_cli::check_same_layers(s.spec.as_ref(), model.spec(), &path)?;
     model.set_ops(s.ops);
     let source = data_for(s, &ckpt, &path)?;
-    let data = cnn_cli::load_data(&source)?;
+    let (data, report) = cnn_cli::pictures::load_reported(&source)?;
+    cnn_cli::pictures::check_used(&s.pictures, report.as_ref(), &source)?;
     cnn_training::check_fit(model.spec(), &data).map_err(|e| {
         anyhow::anyhow!(
             "{e} ({} holds them; pass the --data-dir it was trained on)",
@@ -70,19 +72,25 @@ fn train(mut s: Settings, claim: Claim) -> Result<ExitCode> {
     folder
         .claim(claim)
         .map_err(|e| folder_error(e, folder.dir()))?;
-    let (mut trainer, data, source) = match claim {
+    let (mut trainer, (data, report), source) = match claim {
         Claim::Resume => resumed(&s, &folder)?,
         Claim::Fresh | Claim::Replace => fresh(&s)?,
     };
     let stop = progress::ctrl_c_flag()?;
     progress::header(&trainer, &data, &source, &s.device, folder.dir())?;
+    if let Some(report) = &report {
+        cnn_cli::say!("{}", cnn_cli::pictures::report_line(report))?;
+    }
     let code = progress::train(&mut trainer, &data, folder.dir(), stop);
     folder.release();
     code
 }
 
+/// The data of a run, and what reading a folder of pictures found.
+type Loaded = (Dataset, Option<PictureReport>);
+
 /// A fresh run: the network of `--model`, the data of `--dataset`/`--data-dir`.
-fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
+fn fresh(s: &Settings) -> Result<(Trainer, Loaded, DataSource)> {
     let spec = match &s.spec {
         Some(spec) => spec.clone(),
         None => cnn_cli::model_spec(DEFAULT_MODEL)?,
@@ -91,9 +99,13 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
         Some(source) => source.clone(),
         None => cnn_cli::select_data(None, None),
     };
+    let source = source.with_pictures(s.pictures.options(spec.input)?);
     let mut cfg = s.recipe.fresh(&source, s.own_data)?;
     cfg.ops = s.ops;
-    let data = load(s, &source)?;
+    let (data, report) = load(s, &source)?;
+    cfg.pictures = report
+        .as_ref()
+        .map(|r| cnn_cli::pictures::resolved(&source.pictures, r));
     let spec = spec
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(&s.model_arg, e))?;
@@ -107,11 +119,11 @@ fn fresh(s: &Settings) -> Result<(Trainer, Dataset, DataSource)> {
         }
         other => explain(other),
     })?;
-    Ok((trainer, data, source))
+    Ok((trainer, (data, report), source))
 }
 
 /// A resumed run: model, recipe and data from the folder's checkpoint.
-fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSource)> {
+fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Loaded, DataSource)> {
     let path = folder.checkpoint();
     let ckpt = folder
         .resume_checkpoint(s.spec.as_ref(), &s.device)
@@ -136,10 +148,11 @@ fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSo
     }
     // A folder given alone holds the recorded dataset (a copy moved elsewhere, say).
     let source = match (&s.data, s.dataset) {
-        (Some(given), None) => DataSource::new(&given.dir, recorded.dataset),
+        (Some(given), None) => DataSource::new(&given.dir, recorded.dataset)
+            .with_pictures(s.pictures.over_recorded(recorded.pictures.as_ref())?),
         _ => data_for(s, &ckpt, &path)?,
     };
-    let data = load(s, &source)?;
+    let (data, report) = load(s, &source)?;
     let mut t =
         Trainer::from_checkpoint(&ckpt, &path, &s.device, data.train.len()).map_err(explain)?;
     t.set_ops(s.ops);
@@ -149,24 +162,28 @@ fn resumed(s: &Settings, folder: &RunFolder) -> Result<(Trainer, Dataset, DataSo
         t.epochs_done(),
         t.config().epochs
     )?;
-    Ok((t, data, source))
+    Ok((t, (data, report), source))
 }
 
-/// The data, cut to `--train-limit` images when given.
-fn load(s: &Settings, source: &DataSource) -> Result<Dataset> {
-    let mut data = cnn_cli::load_data(source)?;
+/// The data, cut to `--train-limit` images when given; picture flags refused for IDX data.
+fn load(s: &Settings, source: &DataSource) -> Result<Loaded> {
+    let (mut data, report) = cnn_cli::pictures::load_reported(source)?;
+    cnn_cli::pictures::check_used(&s.pictures, report.as_ref(), source)?;
     if let Some(n) = s.train_limit {
         data.train = data.train.take(n);
     }
-    Ok(data)
+    Ok((data, report))
 }
 
-/// The data to use with a saved run: the flags when given, else what the run recorded.
+/// The data to use with a saved run: the flags when given, else what the run recorded;
+/// a folder of pictures read as the run read it.
 fn data_for(s: &Settings, ckpt: &RawCheckpoint, path: &Path) -> Result<DataSource> {
-    if let Some(source) = &s.data {
-        return Ok(source.clone());
-    }
-    Ok(cnn_cli::recorded_data(&recorded_config(ckpt, path)?))
+    let recorded = ckpt.config.as_ref().and_then(|c| c.pictures.as_ref());
+    let source = match &s.data {
+        Some(source) => source.clone(),
+        None => cnn_cli::recorded_data(&recorded_config(ckpt, path)?),
+    };
+    Ok(source.with_pictures(s.pictures.over_recorded(recorded)?))
 }
 
 fn recorded_config(ckpt: &RawCheckpoint, path: &Path) -> Result<TrainConfig> {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use clap::Parser;
 use cnn_cli::DeviceArg;
+use cnn_data::pictures::{ImageFormat, PictureFormat};
 use cnn_data::preprocess::load_image;
 use cnn_models::{Arch, Cnn};
 use cnn_training::{RunFolder, Source};
@@ -18,11 +19,13 @@ use cnn_training::{RunFolder, Source};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Classify pictures of digits (or clothes, for a Fashion-MNIST model) with a trained model.
+/// Classify pictures with a trained model: digits (or clothes, for a Fashion-MNIST model), or
+/// the classes of a run trained on a folder of pictures.
 ///
-/// Each picture is preprocessed as MNIST was made: grayscale, inverted if the ink is darker
-/// than the page, cropped to the ink, longer side scaled to 20 px, centred by centre of mass
-/// in 28x28. Prints one line per file: path, prediction, probability, top 3. A file that
+/// For a run on a folder of pictures, each picture is read as its training pictures were:
+/// brought to the run's size, channels and fit. Otherwise it is preprocessed as MNIST was
+/// made: grayscale, inverted if the ink is darker than the page, cropped to the ink, longer
+/// side scaled to 20 px, centred by centre of mass in 28x28. Prints one line per file: path, prediction, probability, top 3. A file that
 /// cannot be used gets an error line and the others go on; the exit code is then 1.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -56,8 +59,9 @@ struct Outcome {
     result: Result<Vec<(usize, f32)>, String>,
 }
 
-/// The trained network of the run, and the names of its classes.
-fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
+/// The trained network of the run, the names of its classes, and how its training pictures
+/// were read (`None` for IDX data: pictures are then prepared as MNIST was made).
+fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>, Option<PictureFormat>)> {
     let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
     let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
     let expected = spec.as_ref().map(|s| s.name.as_str());
@@ -88,10 +92,20 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
     };
     let (model, ckpt) = (loaded.model, loaded.checkpoint);
     cnn_cli::check_same_layers(spec.as_ref(), model.spec(), Path::new(&label))?;
-    let channels = model.input_shape()[0];
-    if channels != 1 {
+    let [channels, rows, cols] = model.input_shape();
+    let format = ckpt
+        .config
+        .as_ref()
+        .and_then(|c| c.pictures.as_ref())
+        .map(|p| PictureFormat {
+            channels,
+            height: rows as u32,
+            width: cols as u32,
+            fit: p.fit,
+        });
+    if channels != 1 && format.is_none() {
         anyhow::bail!(
-            "{label}: the model takes {channels}-channel images; cnn-predict reads grayscale pictures only"
+            "{label}: the model takes {channels}-channel images but its run records no folder of pictures to say how to prepare them"
         );
     }
     // The network carries the names; the note says when they are numbers for want of any.
@@ -99,25 +113,29 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>)> {
         cnn_cli::warn(format_args!("note: {label}: {note}"));
     }
     let names = model.class_names().to_vec();
-    Ok((model, names))
+    Ok((model, names, format))
 }
 
-/// The network's input for one picture (its 28x28 preparation, scaled to the network's
-/// `rows x cols`), written to `--save-preprocessed` when asked.
+/// The network's input for one picture, written to `--save-preprocessed` when asked: for a
+/// run on a folder of pictures, the picture brought to the run's size, channels and fit;
+/// otherwise its MNIST-style 28x28 preparation, scaled to the network's `rows x cols`.
 fn prepare(
     cli: &Cli,
     i: usize,
     path: &Path,
-    [rows, cols]: [usize; 2],
+    (shape, format): ([usize; 3], Option<&PictureFormat>),
     taken: &mut HashSet<String>,
 ) -> Result<Vec<u8>> {
-    let pixels = cnn_data::preprocess::resized(&load_image(path)?, rows, cols);
+    let pixels = match format {
+        Some(format) => cnn_data::pictures::load_picture(path, format)?,
+        None => cnn_data::preprocess::resized(&load_image(path)?, shape[1], shape[2]),
+    };
     if let Some(dir) = &cli.save_preprocessed {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("image{i}"));
-        save_new(dir, &stem, &pixels, [rows, cols], taken)?;
+        save_new(dir, &stem, &pixels, shape, taken)?;
     }
     Ok(pixels)
 }
@@ -129,11 +147,16 @@ fn save_new(
     dir: &Path,
     stem: &str,
     pixels: &[u8],
-    [rows, cols]: [usize; 2],
+    shape: [usize; 3],
     taken: &mut HashSet<String>,
 ) -> Result<()> {
     use std::io::Write;
-    let png = cnn_data::preprocess::gray_png(pixels, rows, cols, &dir.join(format!("{stem}.png")))?;
+    let png = cnn_data::pictures::encode_planes(
+        pixels,
+        shape,
+        ImageFormat::Png,
+        &dir.join(format!("{stem}.png")),
+    )?;
     for n in 1..=10_000 {
         let name = match n {
             1 => format!("{stem}.png"),
@@ -167,13 +190,13 @@ fn save_new(
 }
 
 /// Classifies every picture; a picture that cannot be read or saved fails alone.
-fn classify(cli: &Cli, model: &Cnn) -> Result<Vec<Outcome>> {
+fn classify(cli: &Cli, model: &Cnn, format: Option<&PictureFormat>) -> Result<Vec<Outcome>> {
     let mut taken = HashSet::new();
-    let [_, rows, cols] = model.input_shape();
+    let shape = model.input_shape();
     let mut outcomes = Vec::new();
     let mut ready: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, path) in cli.images.iter().enumerate() {
-        let result = match prepare(cli, i, path, [rows, cols], &mut taken) {
+        let result = match prepare(cli, i, path, (shape, format), &mut taken) {
             Ok(pixels) => {
                 ready.push((i, pixels));
                 Ok(Vec::new())
@@ -233,7 +256,7 @@ fn print_lines(outcomes: &[Outcome], names: &[String]) -> Result<()> {
 
 fn run(cli: Cli) -> Result<bool> {
     let device = cnn_cli::select_device(None, Some(cli.device))?;
-    let (model, names) = load(&cli, &device)?;
+    let (model, names, format) = load(&cli, &device)?;
     if let Some(dir) = &cli.save_preprocessed {
         if dir.exists() && !dir.is_dir() {
             anyhow::bail!(
@@ -244,7 +267,7 @@ fn run(cli: Cli) -> Result<bool> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--save-preprocessed {}", dir.display()))?;
     }
-    let outcomes = classify(&cli, &model)?;
+    let outcomes = classify(&cli, &model, format.as_ref())?;
     if cli.json {
         print_json(&outcomes, &names)?;
     } else {

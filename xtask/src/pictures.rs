@@ -22,6 +22,13 @@ pub struct PicturesArgs {
     /// Write only the first N training and N/6 test images [default: all 60,000 + 10,000].
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
+    /// Keep only the digits 0 to N-1 (N classes, 2 to 10) [default: all ten].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(2..=10))]
+    classes: Option<u8>,
+    /// Write RGB pictures: each digit in one of six ink colours on a dark background of
+    /// another, chosen by the picture's position and not its class, so colour tells nothing.
+    #[arg(long)]
+    tint: bool,
     /// Instead: write all 70,000 digits as PNGs into a temporary folder and time
     /// `cnn-train` from its start to its first training step, with a cold cache and with a
     /// warm one, and the loader's peak memory (the numbers of docs/speed.md).
@@ -44,7 +51,7 @@ pub fn main(args: PicturesArgs) -> Result<()> {
         "jpeg" => ImageFormat::Jpeg,
         _ => ImageFormat::Png,
     };
-    let n = write(&out, format, args.limit)?;
+    let n = write(&out, format, args.limit, args.classes, args.tint)?;
     cnn_cli::say!(
         "wrote {n} pictures to {}/train and {}/test; train on them with `cargo run --release -p cnn-cli --bin cnn-train -- --data-dir {}`",
         out.display(),
@@ -53,17 +60,59 @@ pub fn main(args: PicturesArgs) -> Result<()> {
     )
 }
 
-/// Writes the shipped MNIST (cut to `limit`) as class folders under `out`.
-fn write(out: &Path, format: ImageFormat, limit: Option<usize>) -> Result<usize> {
+/// Writes the shipped MNIST (cut to `limit` images of the first `classes` digits, tinted
+/// when asked) as class folders under `out`.
+fn write(
+    out: &Path,
+    format: ImageFormat,
+    limit: Option<usize>,
+    classes: Option<u8>,
+    tint: bool,
+) -> Result<usize> {
     let source = DataSource::new(crate::repo_root().join("assets/mnist"), DatasetKind::Mnist);
     let data = cnn_data::load(&source).context("loading the shipped MNIST")?;
-    let (train, test) = match limit {
-        Some(n) => (data.train.take(n), data.test.take(n.div_ceil(6))),
-        None => (data.train, data.test),
-    };
-    let mut n = write_class_folders(&train, &NAMES, &out.join("train"), format)?;
-    n += write_class_folders(&test, &NAMES, &out.join("test"), format)?;
+    let keep: Vec<u8> = (0..classes.unwrap_or(10)).collect();
+    let (mut train, mut test) = (
+        data.train.filter_classes(&keep)?,
+        data.test.filter_classes(&keep)?,
+    );
+    if let Some(n) = limit {
+        (train, test) = (train.take(n), test.take(n.div_ceil(6)));
+    }
+    if tint {
+        (train, test) = (tinted(&train)?, tinted(&test)?);
+    }
+    let names = &NAMES[..keep.len()];
+    let mut n = write_class_folders(&train, names, &out.join("train"), format)?;
+    n += write_class_folders(&test, names, &out.join("test"), format)?;
     Ok(n)
+}
+
+/// Ink colours of tinted digits; the background is a dark shade of the next one.
+const INKS: [[u8; 3]; 6] = [
+    [255, 80, 80],
+    [80, 255, 80],
+    [90, 140, 255],
+    [255, 220, 60],
+    [255, 90, 255],
+    [60, 230, 230],
+];
+
+/// Grayscale digits as RGB: image `i` in ink `INKS[i % 6]` over a dark background.
+fn tinted(split: &cnn_data::Split) -> Result<cnn_data::Split> {
+    let [_, h, w] = split.image_shape();
+    let mut images = Vec::with_capacity(split.len() * 3 * h * w);
+    for i in 0..split.len() {
+        let (ink, paper) = (INKS[i % 6], INKS[(i + 1) % 6]);
+        for c in 0..3 {
+            images.extend(split.image(i).iter().map(|&v| {
+                let t = f32::from(v) / 255.0;
+                (f32::from(ink[c]) * t + f32::from(paper[c]) * 0.25 * (1.0 - t)).round() as u8
+            }));
+        }
+    }
+    let labels = split.labels().to_vec();
+    Ok(cnn_data::Split::with_shape(images, labels, [3, h, w], split.classes())?)
 }
 
 /// The budget of the issue: 70,000 28x28 PNGs, first decode within 30 s, training under way
@@ -72,7 +121,7 @@ fn bench() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let (data, cache) = (tmp.path().join("digits"), tmp.path().join("cache"));
     let started = Instant::now();
-    let n = write(&data, ImageFormat::Png, None)?;
+    let n = write(&data, ImageFormat::Png, None, None, false)?;
     cnn_cli::say!("wrote {n} PNGs in {:.1} s", started.elapsed().as_secs_f64())?;
     let root = crate::repo_root();
     let status = Command::new("cargo")

@@ -9,14 +9,48 @@ use crate::{Digit, Error, FONT, Result, diverging, draw_err, sequential, titled}
 /// pixel, coloured by `color(value)`.
 fn draw_pixels<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
-    (x0, y0): (i32, i32),
+    at: (i32, i32),
     size: i32,
     values: &[f32],
     side: usize,
     color: impl Fn(f32) -> RGBColor,
 ) -> Result<()> {
+    let n = values.len().min(side * side);
+    draw_indexed(area, at, size, (side, n), |i| color(values[i]))
+}
+
+/// Draws an image: `side x side` grayscale bytes as ink dark on a light page (as digits are
+/// usually seen), or three `side x side` planes (red, green, blue) in their own colours.
+fn draw_image<DB: DrawingBackend<ErrorType: 'static>>(
+    area: &DrawingArea<DB, Shift>,
+    at: (i32, i32),
+    size: i32,
+    pixels: &[u8],
+    side: usize,
+) -> Result<()> {
+    let plane = side * side;
+    if pixels.len() == 3 * plane {
+        return draw_indexed(area, at, size, (side, plane), |i| {
+            RGBColor(pixels[i], pixels[plane + i], pixels[2 * plane + i])
+        });
+    }
+    draw_indexed(area, at, size, (side, pixels.len().min(plane)), |i| {
+        let g = 255 - pixels.get(i).copied().unwrap_or(0);
+        RGBColor(g, g, g)
+    })
+}
+
+/// Fills the first `count` cells of a `side x side` grid of rectangles, pixel `i`
+/// (row-major) coloured `color(i)`.
+fn draw_indexed<DB: DrawingBackend<ErrorType: 'static>>(
+    area: &DrawingArea<DB, Shift>,
+    (x0, y0): (i32, i32),
+    size: i32,
+    (side, count): (usize, usize),
+    color: impl Fn(usize) -> RGBColor,
+) -> Result<()> {
     let cell = size as f64 / side as f64;
-    for (i, &v) in values.iter().enumerate().take(side * side) {
+    for i in 0..count {
         let (r, c) = ((i / side) as f64, (i % side) as f64);
         let a = (
             x0 + (c * cell).floor() as i32,
@@ -26,7 +60,7 @@ fn draw_pixels<DB: DrawingBackend<ErrorType: 'static>>(
             x0 + ((c + 1.0) * cell).ceil() as i32,
             y0 + ((r + 1.0) * cell).ceil() as i32,
         );
-        area.draw(&Rectangle::new([a, b], color(v).filled()))
+        area.draw(&Rectangle::new([a, b], color(i).filled()))
             .map_err(draw_err)?;
     }
     Ok(())
@@ -158,12 +192,7 @@ pub fn digit_grid<DB: DrawingBackend<ErrorType: 'static>>(
             cell.draw_text(line, &style, (w as i32 / 2, 1 + line_h * i as i32))
                 .map_err(draw_err)?;
         }
-        let values: Vec<f32> = d.pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
-        // Ink dark on a light page, as digits are usually seen.
-        draw_pixels(cell, (x0, y0), size, &values, d.side, |v| {
-            let g = (255.0 * (1.0 - v)).round() as u8;
-            RGBColor(g, g, g)
-        })?;
+        draw_image(cell, (x0, y0), size, d.pixels, d.side)?;
         let frame = if wrong {
             color.stroke_width(3)
         } else {
@@ -240,7 +269,7 @@ pub fn kernel_grid<DB: DrawingBackend<ErrorType: 'static>>(
 }
 
 /// The first-layer feature maps of one input, on one shared scale, with the input image
-/// itself in the bottom-right panel (as in the original project).
+/// itself (grayscale, or three RGB planes) in the bottom-right panel (as in the original project).
 pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
@@ -251,7 +280,7 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
 ) -> Result<()> {
     if maps.is_empty()
         || maps.iter().any(|m| m.len() != map_side * map_side)
-        || original.len() != original_side * original_side
+        || ![1, 3].map(|c| c * original_side * original_side).contains(&original.len())
     {
         return Err(Error::BadData {
             what: "feature maps",
@@ -287,11 +316,7 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
     let (x0, size) = place(last);
     let bold = TextStyle::from((FONT, 16).into_font().style(FontStyle::Bold)).color(&BLACK);
     last.draw_text("input", &bold, (x0, 2)).map_err(draw_err)?;
-    let values: Vec<f32> = original.iter().map(|&p| f32::from(p) / 255.0).collect();
-    draw_pixels(last, (x0, 22), size, &values, original_side, |v| {
-        let g = (255.0 * (1.0 - v)).round() as u8;
-        RGBColor(g, g, g)
-    })?;
+    draw_image(last, (x0, 22), size, original, original_side)?;
     last.draw(&Rectangle::new(
         [(x0, 22), (x0 + size, 22 + size)],
         BLACK.stroke_width(2),

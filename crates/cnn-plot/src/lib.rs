@@ -107,10 +107,11 @@ pub struct LayerBox {
     pub params: usize,
 }
 
-/// A grayscale image with its labels, for digit grids and galleries.
+/// An image with its labels, for digit grids and galleries.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Digit<'a> {
-    /// Pixels, row-major, 0 = background, 255 = ink.
+    /// Pixels, row-major: `side x side` grayscale (0 = background, 255 = ink, drawn dark on
+    /// light), or three `side x side` planes, red, green and blue (drawn in their colours).
     pub pixels: &'a [u8],
     /// Side length (28 for MNIST).
     pub side: usize,

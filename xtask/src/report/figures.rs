@@ -197,23 +197,38 @@ impl Run<'_> {
         })
     }
 
+    /// First-layer kernels: one figure, or one per colour of an RGB input.
     fn kernels(&self, out: &mut Vec<Figure>) -> Result<()> {
         let a = self.name;
         let Some(w) = self.model.conv_weight(0) else {
             return Ok(()); // the network has no convolution: no kernels to show
         };
         let (_, c_in, k, _) = w.dims4()?;
-        if c_in != 1 {
-            return Ok(());
-        }
+        let inputs: &[&str] = match c_in {
+            1 => &[""],
+            3 => &["red", "green", "blue"],
+            _ => return Ok(()),
+        };
         let kernels = self.model.kernels(0)?;
         let rows = kernels.len().min(40).div_ceil(5) as u32;
         let h = 470 + 210 * rows.saturating_sub(2);
-        let shown: Vec<Vec<f32>> = kernels.iter().take(40).cloned().collect();
-        let caption = format!("{a}: the {} first-layer {k}x{k} kernels", shown.len());
-        self.save(out, "kernels", (1000, h), caption, |area| {
-            cnn_plot::kernel_grid(area, &format!("{a}: first-layer kernels"), &shown, k)
-        })
+        for (c, input) in inputs.iter().enumerate() {
+            let shown: Vec<Vec<f32>> = kernels
+                .iter()
+                .take(40)
+                .map(|v| v[c * k * k..(c + 1) * k * k].to_vec())
+                .collect();
+            let (suffix, on) = match *input {
+                "" => ("kernels".to_string(), String::new()),
+                colour => (format!("kernels_{colour}"), format!(" on the {colour} input")),
+            };
+            let caption = format!("{a}: the {} first-layer {k}x{k} kernels{on}", shown.len());
+            let title = format!("{a}: first-layer kernels{on}");
+            self.save(out, &suffix, (1000, h), caption, |area| {
+                cnn_plot::kernel_grid(area, &title, &shown, k)
+            })?;
+        }
+        Ok(())
     }
 
     fn feature_maps(&self, out: &mut Vec<Figure>, side: usize) -> Result<()> {

@@ -112,7 +112,12 @@ fn tinted(split: &cnn_data::Split) -> Result<cnn_data::Split> {
         }
     }
     let labels = split.labels().to_vec();
-    Ok(cnn_data::Split::with_shape(images, labels, [3, h, w], split.classes())?)
+    Ok(cnn_data::Split::with_shape(
+        images,
+        labels,
+        [3, h, w],
+        split.classes(),
+    )?)
 }
 
 /// The budget of the issue: 70,000 28x28 PNGs, first decode within 30 s, training under way
@@ -125,7 +130,15 @@ fn bench() -> Result<()> {
     cnn_cli::say!("wrote {n} PNGs in {:.1} s", started.elapsed().as_secs_f64())?;
     let root = crate::repo_root();
     let status = Command::new("cargo")
-        .args(["build", "--release", "-q", "-p", "cnn-cli", "--bin", "cnn-train"])
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "cnn-cli",
+            "--bin",
+            "cnn-train",
+        ])
         .args(["-p", "cnn-data", "--example", "load_pictures"])
         .current_dir(&root)
         .status()?;
@@ -144,9 +157,15 @@ fn bench() -> Result<()> {
             .env("CNN_DATA_CACHE", &cache)
             .output()?;
         if !out.status.success() {
-            bail!("load_pictures failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "load_pictures failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        cnn_cli::say!("loader, {run} cache: {}", String::from_utf8_lossy(&out.stdout).trim())?;
+        cnn_cli::say!(
+            "loader, {run} cache: {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        )?;
     }
     Ok(())
 }
@@ -156,7 +175,14 @@ fn bench() -> Result<()> {
 fn until_training(bin: &Path, data: &Path, cache: &Path, tmp: &Path) -> Result<f64> {
     let started = Instant::now();
     let mut child = Command::new(bin)
-        .args(["--model", "small_cnn", "--epochs", "1", "--overwrite", "--data-dir"])
+        .args([
+            "--model",
+            "small_cnn",
+            "--epochs",
+            "1",
+            "--overwrite",
+            "--data-dir",
+        ])
         .arg(data)
         .arg("--out")
         .arg(tmp.join("run"))

@@ -59,10 +59,7 @@ impl PictureArgs {
         let from_spec = spec_input.map(|[c, h, w]| (c, (h as u32, w as u32)));
         let opts = PictureOptions {
             size: self.image_size.or(from_spec.map(|(_, s)| s)),
-            channels: self
-                .channels
-                .or(from_spec.map(|(c, _)| c))
-                .unwrap_or(1),
+            channels: self.channels.or(from_spec.map(|(c, _)| c)).unwrap_or(1),
             fit: self.fit.unwrap_or_default(),
             skip_bad: self.skip_bad,
         };
@@ -79,7 +76,10 @@ impl PictureArgs {
         };
         let differs = [
             ("--channels", self.channels.is_some_and(|c| c != r.channels)),
-            ("--image-size", self.image_size.is_some_and(|s| Some(s) != r.size)),
+            (
+                "--image-size",
+                self.image_size.is_some_and(|s| Some(s) != r.size),
+            ),
             ("--fit", self.fit.is_some_and(|f| f != r.fit)),
             ("--skip-bad", self.skip_bad && !r.skip_bad),
         ];
@@ -146,7 +146,11 @@ pub fn report_line(report: &PictureReport) -> String {
     if report.bad_count > 0 {
         let names: Vec<String> = report.bad.iter().map(|p| p.display().to_string()).collect();
         let more = report.bad_count.saturating_sub(names.len());
-        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         line += &format!(
             "; {} pictures could not be read and were skipped: {}{more}",
             report.bad_count,
@@ -177,7 +181,11 @@ pub fn load_reported(source: &DataSource) -> Result<(Dataset, Option<PictureRepo
 }
 
 /// Refuses picture flags for a folder of IDX files, where they would silently do nothing.
-pub fn check_used(args: &PictureArgs, report: Option<&PictureReport>, source: &DataSource) -> Result<()> {
+pub fn check_used(
+    args: &PictureArgs,
+    report: Option<&PictureReport>,
+    source: &DataSource,
+) -> Result<()> {
     if report.is_none() && args.any() {
         bail!(
             "--channels, --image-size, --fit and --skip-bad apply to a folder of pictures (train/ and test/ of class folders); {} holds IDX files",

@@ -280,7 +280,9 @@ pub fn feature_maps<DB: DrawingBackend<ErrorType: 'static>>(
 ) -> Result<()> {
     if maps.is_empty()
         || maps.iter().any(|m| m.len() != map_side * map_side)
-        || ![1, 3].map(|c| c * original_side * original_side).contains(&original.len())
+        || ![1, 3]
+            .map(|c| c * original_side * original_side)
+            .contains(&original.len())
     {
         return Err(Error::BadData {
             what: "feature maps",

@@ -220,7 +220,10 @@ impl Run<'_> {
                 .collect();
             let (suffix, on) = match *input {
                 "" => ("kernels".to_string(), String::new()),
-                colour => (format!("kernels_{colour}"), format!(" on the {colour} input")),
+                colour => (
+                    format!("kernels_{colour}"),
+                    format!(" on the {colour} input"),
+                ),
             };
             let caption = format!("{a}: the {} first-layer {k}x{k} kernels{on}", shown.len());
             let title = format!("{a}: first-layer kernels{on}");

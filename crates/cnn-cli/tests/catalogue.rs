@@ -15,6 +15,8 @@ use std::process::Command;
 use safetensors::tensor::{Dtype, TensorView};
 
 mod common;
+#[path = "catalogue/folders.rs"]
+mod folders;
 
 const BEGIN: &str = "<!-- catalogue:begin -->";
 const END: &str = "<!-- catalogue:end -->";
@@ -1313,7 +1315,11 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
             "a real PNG cut in half",
             "DIR/pics/cut.png",
         ),
-        ("pic-unsupported", "a GIF", "DIR/pics/anim.gif"),
+        (
+            "pic-gif-no-image",
+            "a GIF with no image in it",
+            "DIR/pics/anim.gif",
+        ),
         (
             "pic-cut-jpeg",
             "a JPEG cut short after its image data began (decoders fill the rest with grey)",
@@ -1626,6 +1632,10 @@ fn every_bad_input_in_the_catalogue_gets_the_documented_clean_error() {
         Section {
             title: "`cnn-import` and `cnn-export`",
             cases: interop_cases(root),
+        },
+        Section {
+            title: "Folders of pictures (`--data-dir` with `train/` and `test/`)",
+            cases: folders::folder_cases(root, &digits[..784]),
         },
     ];
     let mut ids = std::collections::HashSet::new();

@@ -401,7 +401,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A class folder holds no pictures (or only pictures skipped as bad).
-    #[error("class folder {path} holds no pictures ({other} other files skipped)")]
+    #[error("class folder {path} holds no pictures{}", skipped(*other))]
     EmptyClass {
         /// The class folder.
         path: PathBuf,
@@ -462,6 +462,15 @@ pub enum Error {
         /// The path.
         path: PathBuf,
     },
+}
+
+/// " (3 other files skipped)", or nothing for none.
+fn skipped(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (1 other file skipped)".into(),
+        n => format!(" ({n} other files skipped)"),
+    }
 }
 
 /// Result type of this crate.

@@ -219,7 +219,7 @@ fn malformed_folders_are_one_error_naming_them() {
         }
         std::fs::write(d.join("train/b/notes.txt"), b"x").unwrap();
     });
-    assert!(msg(r).contains("train/b holds no pictures (1 other files skipped)"));
+    assert!(msg(r).contains("train/b holds no pictures (1 other file skipped)"));
     let (_d, r) = broken(|d| std::fs::remove_dir_all(d.join("train/b")).unwrap());
     assert!(matches!(r, Err(Error::OneClassFolder { .. })));
     let (_d, r) = broken(|d| {

@@ -42,9 +42,11 @@ struct Cli {
     #[arg(long, value_parser = cnn_cli::parse_dataset, value_name = "mnist|fashion")]
     dataset: Option<DatasetKind>,
     /// Folder of the four MNIST-format files instead (an optional classes.txt names the
-    /// classes).
+    /// classes), or of pictures: train/ and test/, each with one folder per class.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pictures: cnn_cli::pictures::PictureArgs,
     /// Replace the run the folder holds.
     #[arg(long)]
     overwrite: bool,
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
 
 fn import(cli: Cli) -> Result<ExitCode> {
     let spec = cnn_cli::model_spec(&cli.model)?;
+    let pictures = cli.pictures.options(spec.input)?;
     let renames = read_renames(cli.rename.as_ref())?;
     // Claimed first, so that a folder it may not write costs nothing; given back (and
     // removed again if this created it) however the import ends.
@@ -66,8 +69,9 @@ fn import(cli: Cli) -> Result<ExitCode> {
         Claim::Fresh
     };
     folder.claim(claim).map_err(|e| folder_error(e, &cli))?;
-    let source = cnn_cli::select_data(cli.dataset, cli.data_dir.clone());
-    let data = cnn_cli::load_data(&source)?;
+    let source = cnn_cli::select_data(cli.dataset, cli.data_dir.clone()).with_pictures(pictures);
+    let (data, report) = cnn_cli::pictures::load_reported(&source)?;
+    cnn_cli::pictures::check_used(&cli.pictures, report.as_ref(), &source)?;
     let spec = spec
         .resolve(data.train.image_shape(), data.classes())
         .map_err(|e| cnn_cli::spec_error(&cli.model, e))?;
@@ -85,6 +89,9 @@ fn import(cli: Cli) -> Result<ExitCode> {
         epochs: 0,
         dataset: source.kind,
         data_dir: (source.kind == DatasetKind::Own).then(|| source.dir.clone()),
+        pictures: report
+            .as_ref()
+            .map(|r| cnn_cli::pictures::resolved(&source.pictures, r)),
         ..TrainConfig::default()
     };
     folder.save_imported(&imported.model, cfg)?;

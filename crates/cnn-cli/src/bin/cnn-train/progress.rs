@@ -96,14 +96,17 @@ pub(crate) fn header(
     )
 }
 
-/// The flag Ctrl-C sets, its handler installed: before the header is printed, so that a
-/// Ctrl-C right after it (a script that waits for the recipe line) stops cleanly too.
+/// The flag Ctrl-C (SIGINT), SIGTERM and SIGHUP set, its handlers installed: before the
+/// header is printed, so that a Ctrl-C right after it (a script that waits for the recipe
+/// line) stops cleanly too.
 pub(crate) fn ctrl_c_flag() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    // Ctrl-C stops between batches; the last finished epoch's files stay on disk.
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    // Each stops training between batches; the last finished epoch's files stay on disk.
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the Ctrl-C handler")?;
+    }
     Ok(stop)
 }
 

@@ -48,6 +48,13 @@ fn accuracy(o: &Output) -> f64 {
         .unwrap_or_else(|| panic!("no accuracy in {out}"))
 }
 
+/// The files of `dir`, sorted.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = dir.read_dir().unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
 fn write(root: &Path, train: &Split, test: &Split, names: &[&str], format: ImageFormat) {
     write_class_folders(train, names, &root.join("train"), format).unwrap();
     write_class_folders(test, names, &root.join("test"), format).unwrap();
@@ -105,7 +112,7 @@ fn grayscale_pngs_train_evaluate_resume_and_predict_by_name() {
         "--data-dir",
         d,
         "--epochs",
-        "2",
+        "3",
         "--out",
         o,
     ];
@@ -117,41 +124,25 @@ fn grayscale_pngs_train_evaluate_resume_and_predict_by_name() {
         "{text}"
     );
     assert!(text.contains("2 other files skipped"), "{text}");
-    // small_cnn reaches about 99% on all of MNIST; on 3,000 pictures after two epochs, 90%
-    // leaves room for the seed while failing anything broken (a shuffled label is 10%).
+    // small_cnn reaches about 99% on all of MNIST; on 3,000 pictures after three epochs,
+    // seeds 0-2 gave 92.8-94.6% here: 90% leaves room for the seed and the kind of CPU while
+    // failing anything broken (labels shuffled against pictures would give 10%).
     assert!(accuracy(&first) > 90.0, "{text}");
     // The run folder alone is enough, and the pictures come from the cache.
     let eval = run(train, &["--final-state", "--out", o], &cache);
     common::assert_success(&eval, "--final-state");
     assert_eq!(accuracy(&eval), accuracy(&first));
-    let picture = data
-        .join("test/three")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let predicted = run(
-        env!("CARGO_BIN_EXE_cnn-predict"),
-        &["--run", o, picture.to_str().unwrap()],
-        &cache,
-    );
+    // Ten pictures of threes: at 90% or more, eight or more are named `three` (the run's bits
+    // differ between kinds of CPU; a single picture could go either way on one of them).
+    let threes = files(&data.join("test/three"));
+    let mut args = vec!["--run", o];
+    args.extend(threes.iter().take(10).map(|p| p.to_str().unwrap()));
+    let predicted = run(env!("CARGO_BIN_EXE_cnn-predict"), &args, &cache);
     common::assert_success(&predicted, "cnn-predict");
-    assert!(
-        stdout(&predicted).contains(": three ("),
-        "{}",
-        stdout(&predicted)
-    );
+    let named = stdout(&predicted).matches(": three (").count();
+    assert!(named >= 8, "{}", stdout(&predicted));
     // Resuming on changed pictures is refused, as for IDX data: one picture redrawn blank.
-    let three = data
-        .join("train/three")
-        .read_dir()
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let three = files(&data.join("train/three")).remove(0);
     image::GrayImage::new(28, 28).save(three).unwrap();
     let resumed = run(train, &["--resume", "--out", o], &cache);
     assert!(!resumed.status.success());
@@ -189,17 +180,11 @@ fn tinted_rgb_jpegs_train_with_a_three_channel_spec() {
     common::assert_success(&trained, "training on RGB JPEGs");
     let text = stdout(&trained);
     assert!(text.contains("as 28x28 RGB"), "{text}");
-    // Five digit classes are easier than ten: 93% on 3,000 pictures in three epochs, against
-    // 20% for guessing; the ink's colour is no help, it follows the position, not the class.
+    // Five digit classes are easier than ten: 97.8% here on 3,000 pictures in three epochs;
+    // 93% leaves room for the CPU kind, against 20% for guessing; the ink's colour is no help, it follows the position, not the class.
     assert!(accuracy(&trained) > 93.0, "{text}");
     // Ten pictures of fours: at 93% or more, nine or ten are named `four`.
-    let mut pictures: Vec<_> = data
-        .join("test/four")
-        .read_dir()
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    pictures.sort();
+    let pictures = files(&data.join("test/four"));
     let seen = tmp.path().join("seen");
     let mut args = vec!["--run", o, "--save-preprocessed", seen.to_str().unwrap()];
     args.extend(pictures.iter().take(10).map(|p| p.to_str().unwrap()));
@@ -207,7 +192,7 @@ fn tinted_rgb_jpegs_train_with_a_three_channel_spec() {
     common::assert_success(&predicted, "cnn-predict");
     let fours = stdout(&predicted).matches(": four (").count();
     assert!(fours >= 9, "{}", stdout(&predicted));
-    let copy = seen.read_dir().unwrap().next().unwrap().unwrap().path();
+    let copy = files(&seen).remove(0);
     assert_eq!(image::open(copy).unwrap().color(), image::ColorType::Rgb8);
 }
 
@@ -269,7 +254,6 @@ fn mixed_sizes_need_an_image_size() {
     ];
     let trained = run(train, &args, &cache);
     common::assert_success(&trained, "--image-size 28x28");
-    // As the grayscale test (one epoch more: a tenth of the pictures went through two
-    // resizings, and the first epoch warms up).
+    // As the grayscale test (94.0% here), a tenth of the pictures through two resizings.
     assert!(accuracy(&trained) > 90.0, "{}", stdout(&trained));
 }

@@ -323,4 +323,3 @@ fn check_dir(source: &DataSource) -> Result<()> {
     }
     Ok(())
 }
-

@@ -36,8 +36,13 @@ const MAX_SPEC_BYTES: u64 = 1 << 20;
 
 /// The network for `--model`: a preset name (`small_cnn`, `medium_cnn`) or a TOML spec file.
 pub fn model_spec(arg: &str) -> Result<NetSpec> {
+    model_spec_with_recipe(arg).map(|(spec, _)| spec)
+}
+
+/// [`model_spec`], and the spec file's `[train]` table (its own recipe), if it has one.
+pub fn model_spec_with_recipe(arg: &str) -> Result<(NetSpec, Option<cnn_training::RecipeChanges>)> {
     if let Some(arch) = Arch::from_name(arg) {
-        return Ok(arch.spec());
+        return Ok((arch.spec(), None));
     }
     let path = Path::new(arg);
     let looks_like_file = path.extension().is_some() || arg.contains(std::path::MAIN_SEPARATOR);
@@ -62,6 +67,8 @@ pub fn model_spec(arg: &str) -> Result<NetSpec> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
     let spec = NetSpec::from_toml(&text, &stem).with_context(|| format!("--model {arg}"))?;
+    let recipe = cnn_training::RecipeChanges::from_spec_toml(&text)
+        .with_context(|| format!("--model {arg}"))?;
     if let Some(preset) = Arch::from_name(&spec.name)
         && spec.layers != preset.spec().layers
     {
@@ -72,7 +79,7 @@ pub fn model_spec(arg: &str) -> Result<NetSpec> {
             spec.name
         );
     }
-    Ok(spec)
+    Ok((spec, recipe))
 }
 
 /// Refuses a run whose recorded network has other layers than the spec `--model` gave

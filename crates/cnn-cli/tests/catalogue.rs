@@ -841,6 +841,36 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "kernal",
     );
     add(
+        "spec-train-unknown-key",
+        "a misspelt key in the spec's `[train]` table (`lrr`)",
+        "train_typo.toml",
+        Some("[[layer]]\nconv = 8\n\n[train]\nlrr = 0.1\n"),
+        "[train]: unknown field `lrr`",
+    );
+    add(
+        "spec-train-wrong-type",
+        "`[train]` `epochs = \"many\"`",
+        "train_type.toml",
+        Some("[[layer]]\nconv = 8\n\n[train]\nepochs = \"many\"\n"),
+        "[train]",
+    );
+    add(
+        "spec-train-bad-value",
+        "`[train]` `lr = -1`",
+        "train_lr.toml",
+        Some("[[layer]]\nconv = 8\n\n[train]\nlr = -1.0\n"),
+        "[train] lr",
+    );
+    add(
+        "spec-train-accepted",
+        "a `[train]` table (Adam, no augmentation; the flags' `--epochs 1` wins over its 20)",
+        "train_ok.toml",
+        Some(
+            "name = \"with_recipe\"\n\n[[layer]]\nconv = 8\n\n[train]\noptimizer = \"adam\"\naugment = \"none\"\nepochs = 20\n",
+        ),
+        "",
+    );
+    add(
         "spec-even-kernel",
         "`kernel = 4` with the default same padding",
         "even.toml",

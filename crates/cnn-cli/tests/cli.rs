@@ -704,3 +704,40 @@ fn tiny_and_huge_recipe_values_print_as_typed() {
     );
     assert!(recipe.len() < 200, "{recipe}");
 }
+
+#[test]
+fn a_spec_carries_its_recipe_and_flags_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("own_recipe.toml");
+    std::fs::write(
+        &spec,
+        "name = \"own_recipe\"\n\n[[layer]]\nconv = 8\n\n[[layer]]\nmaxpool = 2\n\n[train]\noptimizer = \"adam\"\nepochs = 1\naugment = \"none\"\nbatch_size = 32\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let (spec_s, out_s) = (spec.to_str().unwrap(), out.to_str().unwrap());
+    let base = ["--model", spec_s, "--train-limit", "1000", "--out", out_s];
+    let recipe_line = |o: &Output| {
+        let s = text(&o.stdout);
+        s.lines()
+            .find(|l| l.starts_with("recipe: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let own = cnn_train(&base);
+    assert!(own.status.success(), "{}", text(&own.stderr));
+    let line = recipe_line(&own);
+    assert!(
+        line.starts_with("recipe: epochs 1 batch 32 lr 0.01 optimizer adam"),
+        "{line}"
+    );
+    let mut flags = base.to_vec();
+    flags.extend(["--overwrite", "--epochs", "2", "--optimizer", "sgd"]);
+    let overridden = cnn_train(&flags);
+    assert!(overridden.status.success(), "{}", text(&overridden.stderr));
+    let line = recipe_line(&overridden);
+    assert!(
+        line.starts_with("recipe: epochs 2 batch 32 lr 0.5 momentum 0.9"),
+        "{line}"
+    );
+}

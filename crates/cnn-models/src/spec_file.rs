@@ -22,6 +22,11 @@ pub(crate) struct RawSpec {
     classes: Option<usize>,
     #[serde(default, rename = "layer")]
     layers: Vec<RawLayer>,
+    /// The training recipe (`[train]`), read by `cnn-training`'s `RecipeChanges`; the
+    /// network does not depend on it.
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)] // present only so that the key is accepted
+    train: Option<serde::de::IgnoredAny>,
 }
 
 /// `input` as exactly three positive integers: serde's fixed-size arrays read the first
@@ -268,6 +273,7 @@ impl From<NetSpec> for RawSpec {
             input: s.input,
             classes: s.classes,
             layers: s.layers.into_iter().map(RawLayer::from).collect(),
+            train: None,
         }
     }
 }

@@ -24,6 +24,12 @@ pub enum Error {
         /// What is allowed.
         reason: &'static str,
     },
+    /// A spec file's `[train]` table cannot be read as recipe changes.
+    #[error("[train]: {reason}")]
+    TrainTable {
+        /// What is wrong (an unknown key, a value of the wrong type).
+        reason: String,
+    },
     /// The loss stopped being finite.
     #[error(
         "training diverged: the loss became {loss} at epoch {epoch}, batch {batch} (learning rate {lr:.4})"

@@ -215,7 +215,13 @@ impl Cli {
             bail!("invalid --train-limit 0: must be at least 1");
         }
         let model_arg = self.model.clone().unwrap_or_else(|| DEFAULT_MODEL.into());
-        let spec = self.model.as_deref().map(cnn_cli::model_spec).transpose()?;
+        let (spec, spec_recipe) = match self.model.as_deref() {
+            Some(arg) => {
+                let (spec, recipe) = cnn_cli::model_spec_with_recipe(arg)?;
+                (Some(spec), recipe)
+            }
+            None => (None, None),
+        };
         let name = spec.as_ref().map_or(DEFAULT_MODEL, |s| s.name.as_str());
         let data = (self.dataset.is_some() || self.data_dir.is_some())
             .then(|| cnn_cli::select_data(self.dataset, self.data_dir.clone()));
@@ -243,7 +249,7 @@ impl Cli {
                 Ops::Fast => OpsPath::Fast,
                 Ops::Reference => OpsPath::Reference,
             },
-            recipe: Recipe::from_flags(&self),
+            recipe: Recipe::from_flags(&self, spec_recipe),
         })
     }
 }

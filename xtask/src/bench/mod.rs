@@ -10,7 +10,8 @@ mod torch;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use cnn_data::{DataSource, Dataset};
+use cnn_data::{DataSource, Dataset, DatasetKind};
+use cnn_training::{RecipeChanges, TrainConfig};
 use std::path::PathBuf;
 
 use cnn_models::{Arch, MNIST_CLASSES, MNIST_INPUT, NetSpec, OpsPath};
@@ -41,9 +42,10 @@ pub struct BenchArgs {
     /// PyTorch's alike) [default: $RAYON_NUM_THREADS, else every logical core].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Vec<u32>,
-    /// Also time training `small_cnn` until its test accuracy first reaches this percentage
-    /// (checked after each epoch), ours with the default recipe against PyTorch's
-    /// `torch_peer.py`.
+    /// Also time training each of --models, with its own recipe (the MNIST default, with a
+    /// spec file's `[train]` table applied), until its test accuracy first reaches this
+    /// percentage (checked after each epoch), against PyTorch's reference: `torch_peer.py`
+    /// training `small_cnn`.
     #[arg(long, value_name = "PERCENT")]
     time_to: Option<f64>,
     /// Also split a training step of each model into batch, forward, loss, backward and
@@ -96,12 +98,17 @@ pub struct BenchModel {
     pub name: String,
     pub spec: NetSpec,
     pub file: PathBuf,
+    /// The recipe `--time-to` trains it with: the MNIST default for its preset or for any
+    /// network, with a spec file's `[train]` table applied.
+    pub recipe: TrainConfig,
 }
 
 impl BenchModel {
     /// A preset by name, or the spec file at `arg`.
     fn new(arg: &str) -> Result<Self> {
-        let (spec, file) = match Arch::from_name(arg) {
+        let preset = Arch::from_name(arg);
+        let mut recipe = TrainConfig::for_dataset(DatasetKind::Mnist, preset);
+        let (spec, file) = match preset {
             Some(arch) => {
                 let file = crate::repo_root().join(format!("assets/models/{}.toml", arch.name()));
                 (arch.spec(), file)
@@ -112,6 +119,11 @@ impl BenchModel {
                     format!("{arg}: not a preset, and not a readable spec file")
                 })?;
                 let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("spec");
+                if let Some(changes) =
+                    RecipeChanges::from_spec_toml(&text).with_context(|| arg.to_string())?
+                {
+                    recipe = changes.apply(recipe);
+                }
                 (
                     NetSpec::from_toml(&text, stem).with_context(|| arg.to_string())?,
                     file,
@@ -125,6 +137,7 @@ impl BenchModel {
             name: spec.name.clone(),
             spec,
             file,
+            recipe,
         })
     }
 }
@@ -288,7 +301,7 @@ fn bench(o: &Options) -> Result<()> {
         breakdown_rows(&data, o)?;
     }
     if let Some(target) = o.time_to {
-        time_to_rows(&data, target, py.as_deref(), threads)?;
+        time_to_rows(&data, target, &o.models, py.as_deref(), threads)?;
     }
     println!();
     Ok(())
@@ -373,29 +386,46 @@ fn table_rows(
     Ok(())
 }
 
-/// Seconds of `small_cnn` training to `target` % test accuracy, ours and PyTorch's.
+/// Seconds of training to `target` % test accuracy: PyTorch's reference (`torch_peer.py`
+/// training `small_cnn`) once, then each model with its own recipe, as a ratio to it.
 #[allow(clippy::print_stdout)]
-fn time_to_rows(data: &Dataset, target: f64, py: Option<&str>, threads: usize) -> Result<()> {
-    let arch = Arch::SmallCnn;
-    let ours = time_to::ours(data, arch, target)?;
+fn time_to_rows(
+    data: &Dataset,
+    target: f64,
+    models: &[BenchModel],
+    py: Option<&str>,
+    threads: usize,
+) -> Result<()> {
     println!();
-    println!(
-        "time to {target}% test accuracy, {arch} (training seconds, test passes not counted):"
-    );
-    println!("- ours, default recipe: {}", ours.describe(target));
-    match py {
+    println!("time to {target}% test accuracy (training seconds, test passes not counted):");
+    let reference = match py {
         Some(py) => {
             let file = crate::repo_root().join("assets/models/small_cnn.toml");
             let theirs = torch::time_to(py, &file, target, 15, threads)?;
             println!(
-                "- PyTorch, torch_peer.py (one-cycle SGD peaking at lr 0.05, momentum 0.9, weight decay 1e-4): {}",
+                "- PyTorch's reference, torch_peer.py training small_cnn (one-cycle SGD peaking at lr 0.05, momentum 0.9, weight decay 1e-4): {}",
                 theirs.describe(target)
             );
-            if ours.best >= target && theirs.best >= target {
-                println!("- ours / PyTorch: {:.2}x", ours.seconds / theirs.seconds);
-            }
+            Some(theirs).filter(|t| t.best >= target)
         }
-        None => println!("- PyTorch: skipped (no Python with torch)"),
+        None => {
+            println!("- PyTorch's reference: skipped (no Python with torch)");
+            None
+        }
+    };
+    for m in models {
+        let ours = time_to::ours(data, &m.spec, m.recipe.clone(), target)?;
+        let ratio = match &reference {
+            Some(r) if ours.best >= target => {
+                format!("; {:.2}x PyTorch's reference", ours.seconds / r.seconds)
+            }
+            _ => String::new(),
+        };
+        println!(
+            "- ours, {} with its recipe: {}{ratio}",
+            m.name,
+            ours.describe(target)
+        );
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Time to accuracy: seconds of training with the default recipe until the test accuracy
+//! Time to accuracy: seconds of training with a network's recipe until the test accuracy
 //! first reaches a target, checked after every epoch.
 
 use std::sync::atomic::AtomicBool;
@@ -6,16 +6,15 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 use candle_core::Device;
 use cnn_data::Dataset;
-use cnn_models::Arch;
+use cnn_models::NetSpec;
 use cnn_training::{TrainConfig, Trainer};
 
 use super::TimeTo;
 
-/// Trains `arch` with its MNIST default recipe (`TrainConfig::for_dataset`) until
-/// its test accuracy first reaches `target` % or the recipe's epochs run out.
-pub fn ours(data: &Dataset, arch: Arch, target: f64) -> Result<TimeTo> {
-    let cfg = TrainConfig::for_dataset(cnn_data::DatasetKind::Mnist, Some(arch));
-    let mut trainer = Trainer::new(cfg, &arch.spec(), &Device::Cpu, &data.train)?;
+/// Trains `spec` with `cfg` until its test accuracy first reaches `target` % or the recipe's
+/// epochs run out.
+pub fn ours(data: &Dataset, spec: &NetSpec, cfg: TrainConfig, target: f64) -> Result<TimeTo> {
+    let mut trainer = Trainer::new(cfg, spec, &Device::Cpu, &data.train)?;
     let stop = AtomicBool::new(false);
     let mut result = TimeTo::default();
     for _ in 0..trainer.config().epochs {

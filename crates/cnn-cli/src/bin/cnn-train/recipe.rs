@@ -1,6 +1,7 @@
-//! The recipe flags: the one place that turns them into a [`TrainConfig`], for a fresh run
-//! (over the dataset's default recipe) and for a resumed one (over the recorded recipe,
-//! which they must then repeat).
+//! The recipe flags and the spec file's `[train]` table: the one place that turns them into
+//! a [`TrainConfig`] (through `cnn_training::RecipeChanges`), for a fresh run (the dataset's
+//! default recipe, then the table, then the flags) and for a resumed one (the recorded
+//! recipe, which the flags must then repeat).
 
 use anyhow::{Result, bail};
 use cnn_data::{DataSource, DatasetKind};

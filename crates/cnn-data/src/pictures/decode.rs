@@ -27,27 +27,35 @@ pub fn load_picture(path: &Path, format: &PictureFormat) -> Result<Vec<u8>> {
 /// A decoded picture brought to `format`: grayscale or RGB (transparency dropped), resized
 /// with the `Triangle` filter as `format.fit` says, as `channels x height x width` bytes.
 pub fn picture_to_planes(img: DynamicImage, format: &PictureFormat) -> Vec<u8> {
+    let mut out = vec![0u8; format.shape().iter().product()];
+    planes_into(img, format, &mut out);
+    out
+}
+
+/// [`picture_to_planes`] written into `out` (`channels x height x width` bytes long).
+fn planes_into(img: DynamicImage, format: &PictureFormat, out: &mut [u8]) {
     if format.channels == 3 {
-        planes(&img.into_rgb8(), format)
+        write_planes(&sized(img.into_rgb8(), format), out);
     } else {
-        planes(&img.into_luma8(), format)
+        write_planes(&sized(img.into_luma8(), format), out);
     }
 }
 
-fn planes<P: Pixel<Subpixel = u8> + 'static>(
-    img: &ImageBuffer<P, Vec<u8>>,
+/// `img` at `format`'s size (itself when it has it already), as `format.fit` says.
+fn sized<P: Pixel<Subpixel = u8> + 'static>(
+    img: ImageBuffer<P, Vec<u8>>,
     format: &PictureFormat,
-) -> Vec<u8> {
+) -> ImageBuffer<P, Vec<u8>> {
     let (w, h) = (format.width, format.height);
-    let sized = match format.fit {
-        _ if img.dimensions() == (w, h) => img.clone(),
-        super::Fit::Stretch => imageops::resize(img, w, h, FILTER),
+    match format.fit {
+        _ if img.dimensions() == (w, h) => img,
+        super::Fit::Stretch => imageops::resize(&img, w, h, FILTER),
         super::Fit::Pad => {
             let (iw, ih) = (f64::from(img.width()), f64::from(img.height()));
             let scale = (f64::from(w) / iw).min(f64::from(h) / ih);
             let nw = ((iw * scale).round() as u32).clamp(1, w);
             let nh = ((ih * scale).round() as u32).clamp(1, h);
-            let inner = imageops::resize(img, nw, nh, FILTER);
+            let inner = imageops::resize(&img, nw, nh, FILTER);
             let mut canvas = ImageBuffer::new(w, h);
             imageops::replace(
                 &mut canvas,
@@ -57,16 +65,17 @@ fn planes<P: Pixel<Subpixel = u8> + 'static>(
             );
             canvas
         }
-    };
-    let c = usize::from(P::CHANNEL_COUNT);
-    let plane = (w * h) as usize;
-    let mut out = vec![0u8; c * plane];
-    for (i, px) in sized.pixels().enumerate() {
+    }
+}
+
+/// Interleaved pixels as planes: channel `k` of pixel `i` at `k * plane + i`.
+fn write_planes<P: Pixel<Subpixel = u8>>(img: &ImageBuffer<P, Vec<u8>>, out: &mut [u8]) {
+    let plane = (img.width() * img.height()) as usize;
+    for (i, px) in img.pixels().enumerate() {
         for (k, &v) in px.channels().iter().enumerate() {
             out[k * plane + i] = v;
         }
     }
-    out
 }
 
 /// Decodes every picture of `scan`: the size from `opts` or the one all pictures share, then
@@ -207,7 +216,7 @@ fn decode_split(
         })?;
     images.resize(entries.len() * per, 0);
     let results = par_fill(&entries, &mut images, per, |e, slot| {
-        load_picture(&e.path, format).map(|px| slot.copy_from_slice(&px))
+        read_picture(&e.path).map(|img| planes_into(img, format, slot))
     });
     let mut labels = Vec::with_capacity(entries.len());
     let mut kept = 0;

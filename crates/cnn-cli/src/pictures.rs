@@ -168,13 +168,17 @@ pub fn load_reported(source: &DataSource) -> Result<(Dataset, Option<PictureRepo
         kind => format!("loading {kind} data"),
     };
     match cnn_data::load_with_report(source) {
-        Err(e @ cnn_data::Error::MixedSizes { .. }) => {
-            let line = e.to_string().replace(
-                "give an image size to bring them all to one",
-                "pass --image-size HxW to bring them all to one",
-            );
-            Err(anyhow::anyhow!(line)).with_context(context)
-        }
+        Err(cnn_data::Error::MixedSizes {
+            first,
+            first_size: (fw, fh),
+            other,
+            other_size: (ow, oh),
+        }) => Err(anyhow::anyhow!(
+            "pictures differ in size: {} is {fw}x{fh} but {} is {ow}x{oh}; pass --image-size HxW to bring them all to one",
+            first.display(),
+            other.display()
+        ))
+        .with_context(context),
         Err(e @ cnn_data::Error::PictureOption { .. }) => Err(flag_error(e)),
         other => other.with_context(context),
     }

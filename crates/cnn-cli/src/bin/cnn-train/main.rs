@@ -41,8 +41,7 @@ fn evaluate(s: &Settings, checkpoint: Option<&Path>) -> Result<ExitCode> {
     cnn_cli::check_same_layers(s.spec.as_ref(), model.spec(), &path)?;
     model.set_ops(s.ops);
     let source = data_for(s, &ckpt, &path)?;
-    let (data, report) = cnn_cli::pictures::load_reported(&source)?;
-    cnn_cli::pictures::check_used(&s.pictures, report.as_ref(), &source)?;
+    let (data, _) = load(s, &source)?;
     cnn_training::check_fit(model.spec(), &data).map_err(|e| {
         anyhow::anyhow!(
             "{e} ({} holds them; pass the --data-dir it was trained on)",

@@ -47,6 +47,18 @@ impl BatchNorm {
         (&self.running_mean, &self.running_var)
     }
 
+    /// The convolution `(w, b)` followed by this batch norm in evaluation, as one
+    /// convolution: `w·s` and `(b − mean)·s + β` with `s = γ / sqrt(running_var + eps)` per
+    /// output channel. Evaluation then runs one fused conv (+ReLU) instead of a conv and a
+    /// pass over its whole output.
+    pub fn fold_into_conv(&self, w: &Tensor, b: &Tensor) -> Result<(Tensor, Tensor)> {
+        let scale = ((&self.running_var + fast::BN_EPS)?.sqrt()?.recip()? * &self.weight)?;
+        let c = scale.elem_count();
+        let w = w.broadcast_mul(&scale.reshape((c, 1, 1, 1))?)?;
+        let b = ((b - &self.running_mean)? * &scale)?.add(&self.bias)?;
+        Ok((w, b))
+    }
+
     /// Normalises `x` (then ReLU when `relu`): with the batch's statistics, updating the
     /// running ones, when `train`; with the running ones otherwise.
     pub fn forward(&self, x: &Tensor, ops: OpsPath, train: bool, relu: bool) -> Result<Tensor> {

@@ -112,6 +112,17 @@ impl ConvBlock {
         {
             return Ok(crate::fast::conv_relu(h, w, b)?);
         }
+        if !train
+            && let (OpsPath::Fast, Some(b), Some(bn)) = (ops, bias, &self.bn)
+        {
+            let (w, b) = bn.fold_into_conv(w, b)?;
+            let y = crate::fast::conv(h, &w, &b, self.spec.stride, self.spec.pad(), relu)?;
+            return if relu {
+                Ok(y)
+            } else {
+                activate(&y, self.spec.activation, ops)
+            };
+        }
         // ReLU goes into the last op before it: the conv, or its batch norm.
         let conv_relu = relu && self.bn.is_none();
         let y = match (ops, bias) {

@@ -112,9 +112,7 @@ impl ConvBlock {
         {
             return Ok(crate::fast::conv_relu(h, w, b)?);
         }
-        if !train
-            && let (OpsPath::Fast, Some(b), Some(bn)) = (ops, bias, &self.bn)
-        {
+        if !train && let (OpsPath::Fast, Some(b), Some(bn)) = (ops, bias, &self.bn) {
             let (w, b) = bn.fold_into_conv(w, b)?;
             let y = crate::fast::conv(h, &w, &b, self.spec.stride, self.spec.pad(), relu)?;
             return if relu {

@@ -300,7 +300,12 @@ fn every_shipped_spec_parses_and_the_frontier_ones_keep_their_limits() {
         if path.extension().is_some_and(|e| e == "toml") {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
             let spec = NetSpec::from_toml(&std::fs::read_to_string(&path).unwrap(), "x").unwrap();
-            assert_eq!(spec.name, name, "{}: name = the file's name", path.display());
+            assert_eq!(
+                spec.name,
+                name,
+                "{}: name = the file's name",
+                path.display()
+            );
             let resolved = spec.resolve([1, 28, 28], 10).unwrap();
             params.insert(name, resolved.num_params().unwrap());
         }
@@ -308,7 +313,14 @@ fn every_shipped_spec_parses_and_the_frontier_ones_keep_their_limits() {
     // "The accuracy frontier": the parameter budgets the specs were chosen under.
     assert_eq!(params["mnist_tiny"], 9_282);
     assert!(params["mnist_tiny"] <= 10_000);
-    for shipped in ["small_cnn", "medium_cnn", "lenet5", "pytorch_example", "allconv_bn"] {
+    assert_eq!(params["mnist_fast"], 20_746);
+    for shipped in [
+        "small_cnn",
+        "medium_cnn",
+        "lenet5",
+        "pytorch_example",
+        "allconv_bn",
+    ] {
         assert!(params.contains_key(shipped), "{shipped} in {params:?}");
     }
 }

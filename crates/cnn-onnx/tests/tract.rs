@@ -90,7 +90,13 @@ fn every_shipped_spec_runs_in_tract_as_here() {
         data.class_names.clone(),
     )
     .unwrap();
-    for name in ["lenet5", "pytorch_example", "allconv_bn", "mnist_tiny"] {
+    for name in [
+        "lenet5",
+        "pytorch_example",
+        "allconv_bn",
+        "mnist_tiny",
+        "mnist_fast",
+    ] {
         let file = root().join(format!("assets/models/{name}.toml"));
         let spec = NetSpec::from_toml(&std::fs::read_to_string(file).unwrap(), name).unwrap();
         briefly_trained_agrees(&spec, &small);

@@ -37,7 +37,12 @@ fn lane_sum([a, b, c]: [&[f32]; 3], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
             acc[l] += f(x[l], y[l], z[l]);
         }
     }
-    let tail: f32 = ar.iter().zip(br).zip(cr).map(|((&x, &y), &z)| f(x, y, z)).sum();
+    let tail: f32 = ar
+        .iter()
+        .zip(br)
+        .zip(cr)
+        .map(|((&x, &y), &z)| f(x, y, z))
+        .sum();
     acc.iter().sum::<f32>() + tail
 }
 
@@ -52,7 +57,9 @@ pub(crate) fn batch_stats(x: &[f32], s: NormShape) -> (Vec<f32>, Vec<f32>) {
         let cells = slots(&mut stats, 1);
         par_for(s.channels, |c| {
             let planes = || (0..s.batch).map(|b| &x[s.plane(b, c)]);
-            let sum: f64 = planes().map(|p| f64::from(lane_sum([p, p, p], |v, _, _| v))).sum();
+            let sum: f64 = planes()
+                .map(|p| f64::from(lane_sum([p, p, p], |v, _, _| v)))
+                .sum();
             let mean = (sum / n) as f32;
             let sq: f64 = planes()
                 .map(|p| f64::from(lane_sum([p, p, p], |v, _, _| (v - mean) * (v - mean))))

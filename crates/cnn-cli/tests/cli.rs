@@ -717,25 +717,24 @@ fn a_spec_carries_its_recipe_and_flags_win_over_it() {
     let out = dir.path().join("run");
     let (spec_s, out_s) = (spec.to_str().unwrap(), out.to_str().unwrap());
     let base = ["--model", spec_s, "--train-limit", "1000", "--out", out_s];
-    let recipe_line = |o: &Output| {
+    // The `recipe:` line of a successful run with `args`.
+    let recipe_line = |args: &[&str]| {
+        let o = cnn_train(args);
+        assert!(o.status.success(), "{}", text(&o.stderr));
         let s = text(&o.stdout);
         s.lines()
             .find(|l| l.starts_with("recipe: "))
             .unwrap_or_default()
             .to_string()
     };
-    let own = cnn_train(&base);
-    assert!(own.status.success(), "{}", text(&own.stderr));
-    let line = recipe_line(&own);
+    let line = recipe_line(&base);
     assert!(
         line.starts_with("recipe: epochs 1 batch 32 lr 0.01 optimizer adam"),
         "{line}"
     );
     let mut flags = base.to_vec();
     flags.extend(["--overwrite", "--epochs", "2", "--optimizer", "sgd"]);
-    let overridden = cnn_train(&flags);
-    assert!(overridden.status.success(), "{}", text(&overridden.stderr));
-    let line = recipe_line(&overridden);
+    let line = recipe_line(&flags);
     assert!(
         line.starts_with("recipe: epochs 2 batch 32 lr 0.5 momentum 0.9"),
         "{line}"

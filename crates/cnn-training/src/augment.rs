@@ -26,10 +26,19 @@ pub struct Affine {
     /// (bilinearly). A cheap form of Simard et al.'s smoothed random displacement field.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub elastic: f64,
+    /// Mirror each image left to right with probability ½, before the warp above: for
+    /// pictures whose mirror image is of the same class (clothes, most photographs), not
+    /// for digits or letters.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub flip: bool,
 }
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// Control points per side of the elastic grid.
@@ -48,6 +57,7 @@ impl Affine {
         scale: 0.0,
         translate: 0.0,
         elastic: 0.0,
+        flip: false,
     };
 
     /// The augmentation of the MNIST default recipe, chosen on validation data
@@ -60,6 +70,7 @@ impl Affine {
         scale: 0.05,
         translate: 1.5,
         elastic: 0.0,
+        flip: false,
     };
 
     /// Whether this moves images at all.
@@ -68,15 +79,18 @@ impl Affine {
     }
 
     /// Draws one image's warp: four draws (angle, scale, x, y), then, when elastic, two
-    /// per grid point (x, y), row by row.
+    /// per grid point (x, y), row by row, then, when flipping, one more (heads or tails).
     fn draw(&self, rng: &mut Rng, shape: (usize, usize)) -> Warp {
         let mut sym = |r: f64| f64::from(rng.uniform(-1.0, 1.0)) * r;
         let angle = sym(self.rotate);
         let scale = 1.0 + sym(self.scale);
         let shift = (sym(self.translate), sym(self.translate));
-        let m = matrix(angle, scale, shift, shape);
+        let mut m = matrix(angle, scale, shift, shape);
         let grid = (self.elastic > 0.0)
             .then(|| std::array::from_fn(|_| [sym(self.elastic) as f32, sym(self.elastic) as f32]));
+        if self.flip && rng.uniform(0.0, 1.0) < 0.5 {
+            m = mirrored(m, shape.1);
+        }
         Warp { m, grid }
     }
 }
@@ -102,6 +116,12 @@ fn matrix(
         cos as f32,
         (cy + sin * ox - cos * oy) as f32,
     ]
+}
+
+/// `m` reading a source mirrored left to right: `x` becomes `cols − 1 − x` before `m`.
+fn mirrored(m: [f32; 6], cols: usize) -> [f32; 6] {
+    let last = (cols - 1) as f32;
+    [-m[0], m[1], m[2] + m[0] * last, -m[3], m[4], m[5] + m[3] * last]
 }
 
 /// Zero border around the source, wide enough that every bilinear sample that is not fully
@@ -250,6 +270,29 @@ mod tests {
             (dst[0] - 0.5).abs() < 1e-6 && (dst[1] - 0.5).abs() < 1e-6,
             "{dst:?}"
         );
+    }
+
+    #[test]
+    fn a_mirrored_warp_reads_each_row_backwards_and_flipping_mirrors_about_half() {
+        let src: Vec<u8> = (0..12).map(|i| (i * 20) as u8).collect();
+        let mut dst = vec![0f32; 12];
+        let identity = matrix(0.0, 1.0, (0.0, 0.0), (3, 4));
+        warp(&src, (3, 4), &flat(mirrored(identity, 4)), &mut dst);
+        for y in 0..3 {
+            for x in 0..4 {
+                let want = f32::from(src[y * 4 + 3 - x]) / 255.0;
+                assert!((dst[y * 4 + x] - want).abs() < 1e-6, "{dst:?}");
+            }
+        }
+        let flip = Affine {
+            flip: true,
+            ..Affine::NONE
+        };
+        let mut rng = Rng::new(3);
+        let flipped = (0..1000)
+            .filter(|_| flip.draw(&mut rng, (3, 4)).m[0] < 0.0)
+            .count();
+        assert!((400..600).contains(&flipped), "{flipped} of 1000 mirrored");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub struct RecipeChanges {
     pub scale: Option<f64>,
     pub translate: Option<f64>,
     pub elastic: Option<f64>,
+    pub flip: Option<bool>,
     pub clean_epochs: Option<usize>,
     pub label_smoothing: Option<f64>,
     pub validation: Option<usize>,
@@ -91,6 +92,7 @@ impl RecipeChanges {
         if self.shift.is_some_and(|s| s > 0)
             && self.augment.is_none()
             && warp.iter().all(Option::is_none)
+            && self.flip.is_none()
         {
             d.augment = Affine::NONE;
         }
@@ -113,6 +115,7 @@ impl RecipeChanges {
                 scale: self.scale.unwrap_or(d.augment.scale),
                 translate: self.translate.unwrap_or(d.augment.translate),
                 elastic: self.elastic.unwrap_or(d.augment.elastic),
+                flip: self.flip.unwrap_or(d.augment.flip),
             },
             clean_epochs: self.clean_epochs.unwrap_or(d.clean_epochs),
             label_smoothing: self.label_smoothing.unwrap_or(d.label_smoothing),

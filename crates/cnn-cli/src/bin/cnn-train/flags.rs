@@ -75,6 +75,11 @@ pub(crate) struct Cli {
     /// up to ±PX pixels along each axis, the pixels between follow smoothly [default: 0].
     #[arg(long, value_name = "PX")]
     pub(crate) elastic: Option<f64>,
+    /// Mirror each training image left to right with probability ½: for data whose mirror
+    /// images are of the same class (clothes, photographs), not digits [default: off; a
+    /// spec's `[train]` table may turn it on].
+    #[arg(long)]
+    pub(crate) flip: bool,
     /// Train the last N epochs on the images as they are, without the augmentation above
     /// (nor --shift), so the final low-learning-rate steps fit undistorted images
     /// [default: 3 of 15 on MNIST (a fifth of --epochs, rounded down), else 0].

@@ -62,10 +62,11 @@ pub(crate) fn header(
     } else {
         String::new()
     };
+    let flip = if a.flip { " flip" } else { "" };
     let extra: String = [
         (!a.is_none()).then(|| {
             format!(
-                " rotate {} scale {} translate {}{elastic}",
+                " rotate {} scale {} translate {}{elastic}{flip}",
                 num(a.rotate),
                 num(a.scale),
                 num(a.translate)

@@ -732,11 +732,16 @@ fn a_spec_carries_its_recipe_and_flags_win_over_it() {
         line.starts_with("recipe: epochs 1 batch 32 lr 0.01 optimizer adam"),
         "{line}"
     );
+    assert!(!line.contains("flip"), "{line}");
     let mut flags = base.to_vec();
-    flags.extend(["--overwrite", "--epochs", "2", "--optimizer", "sgd"]);
+    flags.extend(["--overwrite", "--epochs", "2", "--optimizer", "sgd", "--flip"]);
     let line = recipe_line(&flags);
     assert!(
         line.starts_with("recipe: epochs 2 batch 32 lr 0.5 momentum 0.9"),
         "{line}"
     );
+    // Mirroring alone: no warp printed, and the run records it.
+    assert!(line.contains(" shift 0 flip;"), "{line}");
+    let recorded = std::fs::read(out.join("final_state.safetensors")).unwrap();
+    assert!(String::from_utf8_lossy(&recorded).contains("flip"));
 }

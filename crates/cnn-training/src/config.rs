@@ -389,7 +389,7 @@ mod tests {
     fn every_recipe_field_that_changes_is_named_and_nothing_else() {
         let base = TrainConfig::for_dataset(DatasetKind::Mnist, Some(Arch::MediumCnn));
         type Change = (&'static str, fn(&mut TrainConfig));
-        let changes: [Change; 16] = [
+        let changes: [Change; 17] = [
             ("epochs", |c| c.epochs += 1),
             ("batch_size", |c| c.batch_size += 1),
             ("lr", |c| c.lr *= 2.0),

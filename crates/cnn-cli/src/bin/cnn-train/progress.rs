@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
-use cnn_training::{Event, FINAL_STATE_FILE, OptimizerKind, RunOutcome, Trainer};
+use cnn_training::{Affine, Event, FINAL_STATE_FILE, OptimizerKind, RunOutcome, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::flags::ops_name;
@@ -62,16 +62,17 @@ pub(crate) fn header(
     } else {
         String::new()
     };
-    let flip = if a.flip { " flip" } else { "" };
+    let warped = !Affine { flip: false, ..*a }.is_none();
     let extra: String = [
-        (!a.is_none()).then(|| {
+        warped.then(|| {
             format!(
-                " rotate {} scale {} translate {}{elastic}{flip}",
+                " rotate {} scale {} translate {}{elastic}",
                 num(a.rotate),
                 num(a.scale),
                 num(a.translate)
             )
         }),
+        a.flip.then(|| " flip".to_string()),
         (cfg.clean_epochs > 0).then(|| format!(" clean_epochs {}", cfg.clean_epochs)),
         (cfg.label_smoothing > 0.0)
             .then(|| format!(" label_smoothing {}", num(cfg.label_smoothing))),

@@ -734,7 +734,14 @@ fn a_spec_carries_its_recipe_and_flags_win_over_it() {
     );
     assert!(!line.contains("flip"), "{line}");
     let mut flags = base.to_vec();
-    flags.extend(["--overwrite", "--epochs", "2", "--optimizer", "sgd", "--flip"]);
+    flags.extend([
+        "--overwrite",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--flip",
+    ]);
     let line = recipe_line(&flags);
     assert!(
         line.starts_with("recipe: epochs 2 batch 32 lr 0.5 momentum 0.9"),

@@ -53,6 +53,7 @@ fn pools_of_any_window_match_candle_values_and_gradients() {
     // (batch, channels, h, w, window): odd sides floored, a whole-map window (global).
     let cases = [
         (2, 3, 8, 8, [2, 2]),
+        (3, 2, 7, 5, [2, 2]),
         (3, 2, 7, 9, [3, 3]),
         (1, 4, 5, 5, [5, 5]),
         (5, 1, 6, 4, [6, 4]),
@@ -66,6 +67,33 @@ fn pools_of_any_window_match_candle_values_and_gradients() {
             let case = format!("{kind:?} case {i}");
             assert_same_op(&got, &want, &[("x", &x)], 450 + i as u64, &case);
         }
+    }
+}
+
+#[test]
+fn a_max_pool_sends_a_tied_window_s_gradient_to_its_first_maximum() {
+    // Rows 0-1 of a 4x5 plane are all 1 (every window tied), rows 2-3 tie on the bottom row.
+    let v: Vec<f32> = (0..20)
+        .map(|i| if (10..15).contains(&i) { 0.0 } else { 1.0 })
+        .collect();
+    for win in [[2, 2], [2, 1]] {
+        let x = Var::from_vec(v.clone(), (1, 1, 4, 5), &Device::Cpu).unwrap();
+        let y = fast::pool(&x, PoolKind::Max, win).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let g: Vec<f32> = grads
+            .get(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let firsts: Vec<usize> = (0..20).filter(|&i| g[i] != 0.0).collect();
+        let want = if win == [2, 2] {
+            vec![0, 2, 15, 17]
+        } else {
+            vec![0, 1, 2, 3, 4, 15, 16, 17, 18, 19]
+        };
+        assert_eq!(firsts, want, "window {win:?}: {g:?}");
     }
 }
 

@@ -121,7 +121,14 @@ fn matrix(
 /// `m` reading a source mirrored left to right: `x` becomes `cols − 1 − x` before `m`.
 fn mirrored(m: [f32; 6], cols: usize) -> [f32; 6] {
     let last = (cols - 1) as f32;
-    [-m[0], m[1], m[2] + m[0] * last, -m[3], m[4], m[5] + m[3] * last]
+    [
+        -m[0],
+        m[1],
+        m[2] + m[0] * last,
+        -m[3],
+        m[4],
+        m[5] + m[3] * last,
+    ]
 }
 
 /// Zero border around the source, wide enough that every bilinear sample that is not fully

@@ -103,6 +103,10 @@ pub(crate) fn pool_fwd(x: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
         let src = &x[p * hw..][..hw];
         for (y, row) in o.chunks_exact_mut(ow).enumerate() {
             let input = |dy: usize| src[(y * wh + dy) * s.w..][..ow * ww].chunks_exact(ww);
+            if s.win == [2, 2] {
+                pool2x2_row(input(0).zip(input(1)), row, max);
+                continue;
+            }
             if max {
                 row.iter_mut()
                     .zip(input(0))
@@ -127,6 +131,27 @@ pub(crate) fn pool_fwd(x: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
     out
 }
 
+/// One output row of a 2x2 pool from its two input rows' pairs, in the order and with the
+/// comparisons of the general loop (the same bits), but with no inner loops: LLVM keeps the
+/// general one's per-window loops of two, and the most common window deserves better.
+fn pool2x2_row<'a>(
+    pairs: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+    row: &mut [f32],
+    max: bool,
+) {
+    if max {
+        for (o, (t, b)) in row.iter_mut().zip(pairs) {
+            let top = if t[1] > t[0] { t[1] } else { t[0] };
+            let bot = if b[1] > b[0] { b[1] } else { b[0] };
+            *o = if bot > top { bot } else { top };
+        }
+    } else {
+        for (o, (t, b)) in row.iter_mut().zip(pairs) {
+            *o = ((t[0] + t[1]) + (b[0] + b[1])) * 0.25;
+        }
+    }
+}
+
 /// Gradient of [`pool_fwd`]: to the first maximum of each window (row-major), or spread
 /// evenly over it.
 pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: bool) -> Vec<f32> {
@@ -142,6 +167,9 @@ pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: 
         let mut d = lock(&dxs[p]);
         let src = &x[p * hw..][..hw];
         let (o, g) = (&out[p * ohw..][..ohw], &grad[p * ohw..][..ohw]);
+        if s.win == [2, 2] {
+            return pool2x2_bwd(src, (o, g), [s.w, ow], &mut d, max);
+        }
         for y in 0..oh {
             for xo in 0..ow {
                 let (m, g) = (o[y * ow + xo], g[y * ow + xo]);
@@ -162,4 +190,34 @@ pub(crate) fn pool_bwd(x: &[f32], out: &[f32], grad: &[f32], s: PoolShape, max: 
     });
     drop(dxs);
     dx
+}
+
+/// [`pool_bwd`] of one plane for 2x2 windows, with the general loop's rule (the first
+/// maximum in row-major order, or a quarter to each) and sums, without its inner loops.
+fn pool2x2_bwd(
+    src: &[f32],
+    (out, grad): (&[f32], &[f32]),
+    [w, ow]: [usize; 2],
+    d: &mut [f32],
+    max: bool,
+) {
+    for (y, (o, g)) in out.chunks_exact(ow).zip(grad.chunks_exact(ow)).enumerate() {
+        let top = 2 * y * w;
+        for x in 0..ow {
+            let i = top + 2 * x;
+            if max {
+                let m = o[x];
+                let at = [i, i + 1, i + w, i + w + 1]
+                    .into_iter()
+                    .find(|&j| src[j] == m)
+                    .unwrap_or(i);
+                d[at] += g[x];
+            } else {
+                let v = g[x] * 0.25;
+                for j in [i, i + 1, i + w, i + w + 1] {
+                    d[j] += v;
+                }
+            }
+        }
+    }
 }

@@ -274,3 +274,29 @@ fn colour_batches_keep_every_channel_and_augmentation_moves_them_together() {
         assert_eq!(lit, moved_lit);
     }
 }
+
+#[test]
+fn every_shipped_spec_s_recipe_parses_and_is_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/models");
+    let mut with_table = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let changes = cnn_training::RecipeChanges::from_spec_toml(&text).unwrap();
+            if let Some(changes) = changes {
+                let cfg = changes.apply(TrainConfig::default());
+                cfg.validate().unwrap();
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                with_table.push((name, cfg));
+            }
+        }
+    }
+    with_table.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = with_table.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["fashion_best", "mnist_fast", "mnist_tiny"]);
+    // Mirroring is for the clothes only; digits change class in a mirror.
+    for (name, cfg) in &with_table {
+        assert_eq!(cfg.augment.flip, name.starts_with("fashion"), "{name}");
+    }
+}

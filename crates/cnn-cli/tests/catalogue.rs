@@ -855,6 +855,13 @@ fn spec_cases(root: &Path) -> Vec<Case> {
         "[train]",
     );
     add(
+        "spec-train-flip-type",
+        "`[train]` `flip = \"yes\"`",
+        "train_flip.toml",
+        Some("[[layer]]\nconv = 8\n\n[train]\nflip = \"yes\"\n"),
+        "[train]: invalid type: string \"yes\", expected a boolean",
+    );
+    add(
         "spec-train-bad-value",
         "`[train]` `lr = -1`",
         "train_lr.toml",
@@ -1175,6 +1182,12 @@ fn flag_cases() -> Vec<Case> {
             "flag-shift-and-translate",
             "`--shift 2 --translate 1.5`: two augmentations of one kind",
             &["--shift", "2", "--translate", "1.5"][..],
+            "--shift",
+        ),
+        (
+            "flag-shift-and-flip",
+            "`--shift 2 --flip`: whole-pixel shifts with the warp's mirroring",
+            &["--shift", "2", "--flip"][..],
             "--shift",
         ),
         (

@@ -348,7 +348,7 @@ impl TrainConfig {
             return bad(
                 "shift",
                 self.shift,
-                "cannot be combined with an affine augmentation (use translate)",
+                "cannot be combined with the warp or mirroring (use translate)",
             );
         }
         Ok(())

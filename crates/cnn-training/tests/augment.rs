@@ -18,6 +18,7 @@ const STRONG: Affine = Affine {
     scale: 0.1,
     translate: 2.0,
     elastic: 1.0,
+    flip: false,
 };
 
 #[test]
@@ -66,6 +67,30 @@ fn the_same_seed_gives_the_same_batch_and_another_seed_another() {
     .to_vec1::<f32>()
     .unwrap();
     assert_eq!(none, plain);
+    // Mirroring alone: each digit as it is or exactly mirrored, both among 64.
+    let flip = Affine {
+        flip: true,
+        ..Affine::NONE
+    };
+    let flipped = affine_batch(&data.train, &idx, &flip, &mut Rng::new(1), &Device::Cpu)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let mirror = |img: &[f32]| -> Vec<f32> {
+        img.chunks(28)
+            .flat_map(|row| row.iter().rev().copied())
+            .collect()
+    };
+    let mut mirrored = 0;
+    for (a, b) in plain.chunks(784).zip(flipped.chunks(784)) {
+        if a != b {
+            assert_eq!(mirror(a), b);
+            mirrored += 1;
+        }
+    }
+    assert!((16..48).contains(&mirrored), "{mirrored} of 64 mirrored");
 }
 
 #[test]

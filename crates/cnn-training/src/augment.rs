@@ -26,9 +26,9 @@ pub struct Affine {
     /// (bilinearly). A cheap form of Simard et al.'s smoothed random displacement field.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub elastic: f64,
-    /// Mirror each image left to right with probability ½, before the warp above: for
-    /// pictures whose mirror image is of the same class (clothes, most photographs), not
-    /// for digits or letters.
+    /// Mirror each (warped) image left to right with probability ½: for pictures whose
+    /// mirror image is of the same class (clothes, most photographs), not for digits or
+    /// letters.
     #[serde(default, skip_serializing_if = "is_false")]
     pub flip: bool,
 }
@@ -118,9 +118,10 @@ fn matrix(
     ]
 }
 
-/// `m` reading a source mirrored left to right: `x` becomes `cols − 1 − x` before `m`.
+/// `m` with its output mirrored left to right: output column `x` is sampled where `m`
+/// samples column `cols − 1 − x`.
 fn mirrored(m: [f32; 6], cols: usize) -> [f32; 6] {
-    let last = (cols - 1) as f32;
+    let last = cols.saturating_sub(1) as f32;
     [
         -m[0],
         m[1],

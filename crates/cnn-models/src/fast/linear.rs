@@ -1,6 +1,6 @@
 //! Slice-level CPU kernels of the fused linear layer: GEMMs with bias and ReLU.
 
-use super::kernels::{Mat, par_sgemm};
+use super::kernels::{Mat, par_sgemm, par_sgemm_nt};
 
 /// Forward of a linear layer: `y = x·wᵀ + b` (`x: [B, I]`, `w: [O, I]`), then ReLU if `relu`.
 pub(crate) fn linear_fwd(
@@ -16,12 +16,7 @@ pub(crate) fn linear_fwd(
     for _ in 0..batch {
         y.extend_from_slice(bias);
     }
-    par_sgemm(
-        &mut y,
-        Mat::row_major(x, batch, fin),
-        Mat::transposed(w, fout, fin),
-        true,
-    );
+    par_sgemm_nt(&mut y, Mat::row_major(x, batch, fin), w);
     if relu {
         y.iter_mut().for_each(|v| *v = v.max(0.0));
     }

@@ -1,7 +1,7 @@
 //! Matrix products through the `gemm` crate, whole or split into row blocks computed in
 //! parallel.
 
-use super::{lock, par_for, slots};
+use super::{lock, par_for, slots, with_scratch};
 
 /// A row-major or transposed view of a matrix held in a slice.
 #[derive(Clone, Copy)]
@@ -120,4 +120,48 @@ pub(crate) fn par_sgemm(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: boo
         let rn = rows.min(m - r0);
         sgemm(&mut lock(&blocks[i]), a.rows(r0, rn), b, accumulate);
     });
+}
+
+/// Columns of the destination per block of [`par_sgemm_nt`]. Fixed, like [`row_block`].
+const COL_BLOCK: usize = 32;
+
+/// `dst (m x n, row-major) += a (m x k, row-major) · wᵀ` for `w` (`n x k`, row-major): a
+/// linear layer's forward, split into blocks of `dst`'s columns computed in parallel.
+///
+/// Both operands run along `k`, so `gemm` would pack `wᵀ` by gathering floats `k` apart
+/// (for PyTorch's example net `k` = 9216, a multiple of 4 KiB: every one an L1 miss), and
+/// row blocks would each pack all of it again. Here each block transposes its own rows of
+/// `w` (the `transpose` crate: cache-blocked) and `gemm` packs contiguous rows, so the
+/// weights are read once in all, shared among the threads.
+pub(crate) fn par_sgemm_nt(dst: &mut [f32], a: Mat<'_>, w: &[f32]) {
+    let (m, k) = (a.rows, a.cols);
+    let n = if k == 0 { 0 } else { w.len() / k };
+    assert!(
+        dst.len() == m * n && n * k == w.len(),
+        "par_sgemm_nt: shapes do not agree"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Each block's columns, contiguous: `m x cn` row-major, one block after another.
+    let mut parts = vec![0.0; m * n];
+    let slots = slots(&mut parts, m * COL_BLOCK);
+    par_for(slots.len(), |j| {
+        let (c0, cn) = (j * COL_BLOCK, COL_BLOCK.min(n - j * COL_BLOCK));
+        let mut part = lock(&slots[j]);
+        for (p, d) in part.chunks_exact_mut(cn).zip(dst.chunks_exact(n)) {
+            p.copy_from_slice(&d[c0..c0 + cn]);
+        }
+        with_scratch([k * cn, 0, 0], |wt, _, _| {
+            transpose::transpose(&w[c0 * k..][..cn * k], wt, k, cn);
+            sgemm(&mut part, a, Mat::row_major(wt, k, cn), true);
+        });
+    });
+    drop(slots);
+    for (j, part) in parts.chunks(m * COL_BLOCK).enumerate() {
+        let (c0, cn) = (j * COL_BLOCK, COL_BLOCK.min(n - j * COL_BLOCK));
+        for (d, p) in dst.chunks_exact_mut(n).zip(part.chunks_exact(cn)) {
+            d[c0..c0 + cn].copy_from_slice(p);
+        }
+    }
 }

@@ -157,15 +157,42 @@ fn im2col_strided(x: &[f32], s: ConvShape, col: &mut [f32], at: Cols) {
                         let ix0 = xlo * s.stride + kw - s.pad;
                         let src = &plane[iy * s.w + ix0..];
                         let dst = &mut row[xlo..xhi];
-                        if s.stride == 1 {
-                            dst.copy_from_slice(&src[..dst.len()]);
-                        } else {
-                            let taken = src.iter().step_by(s.stride);
-                            dst.iter_mut().zip(taken).for_each(|(d, &v)| *d = v);
-                        }
+                        gather(dst, src, s.stride);
                     }
                 }
             }
+        }
+    }
+}
+
+/// `dst[i] = src[i * stride]`, written out per stride: rows here are 7 to 28 floats, too
+/// short for a `memcpy` call (what a plain copy becomes) to pay, and `step_by`'s general
+/// form divides per row and copies one float at a time.
+fn gather(dst: &mut [f32], src: &[f32], stride: usize) {
+    const LANES: usize = 8;
+    match stride {
+        1 => {
+            let src = &src[..dst.len()];
+            let mut d = dst.chunks_exact_mut(LANES);
+            let mut s = src.chunks_exact(LANES);
+            (&mut d).zip(&mut s).for_each(|(d, s)| d.copy_from_slice(s));
+            d.into_remainder()
+                .iter_mut()
+                .zip(s.remainder())
+                .for_each(|(d, &v)| *d = v);
+        }
+        2 => {
+            // The last output reads the first of a pair that may be cut off.
+            let Some((last, body)) = dst.split_last_mut() else {
+                return;
+            };
+            let pairs = src.chunks_exact(2);
+            body.iter_mut().zip(pairs).for_each(|(d, p)| *d = p[0]);
+            *last = src[2 * body.len()];
+        }
+        _ => {
+            let taken = src.iter().step_by(stride);
+            dst.iter_mut().zip(taken).for_each(|(d, &v)| *d = v);
         }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 pub(crate) use conv_bwd::conv_bwd;
 pub(crate) use conv_fwd::conv_fwd;
-pub(crate) use gemm::{Mat, par_sgemm};
+pub(crate) use gemm::{Mat, par_sgemm, par_sgemm_nt};
 pub(crate) use norm::{NormShape, affine, batch_stats, batchnorm_bwd};
 pub(crate) use pool::{PoolShape, maxpool2_bwd, maxpool2_fwd, pool_bwd, pool_fwd};
 

@@ -94,3 +94,23 @@ fn im2col_and_col2im_are_the_definition_and_its_adjoint() {
         assert_eq!(dx, dx_ref, "{s:?}");
     }
 }
+
+#[test]
+fn linear_product_in_column_blocks_matches_plain_loops() {
+    // 70 columns: two full blocks and a partial one; odd m and k.
+    let (m, k, n) = (5, 37, 70);
+    let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    let w: Vec<f32> = (0..n * k)
+        .map(|i| ((i * 5) % 13) as f32 * 0.25 - 1.5)
+        .collect();
+    let start: Vec<f32> = (0..m * n).map(|i| i as f32).collect();
+    let mut dst = start.clone();
+    par_sgemm_nt(&mut dst, Mat::row_major(&a, m, k), &w);
+    for i in 0..m {
+        for j in 0..n {
+            let dot: f32 = (0..k).map(|t| a[i * k + t] * w[j * k + t]).sum();
+            // Small integers and quarters: every partial sum is exact in f32.
+            assert_eq!(dst[i * n + j], start[i * n + j] + dot, "({i}, {j})");
+        }
+    }
+}

@@ -135,7 +135,7 @@ const COL_BLOCK: usize = 32;
 /// weights are read once in all, shared among the threads.
 pub(crate) fn par_sgemm_nt(dst: &mut [f32], a: Mat<'_>, w: &[f32]) {
     let (m, k) = (a.rows, a.cols);
-    let n = if k == 0 { 0 } else { w.len() / k };
+    let n = w.len().checked_div(k).unwrap_or(0);
     assert!(
         dst.len() == m * n && n * k == w.len(),
         "par_sgemm_nt: shapes do not agree"

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, im2col};
-use super::{ConvShape, GROUP, lock, par_for, slots, with_scratch};
+use super::{ConvShape, GROUP, lock, par_for, slots, winograd, with_scratch};
 
 /// Pre-activations of a group of images side by side (`x` holds them one after another):
 /// `z[co][i*HW + p] = b[co] + Σ_k w[co][k]·col[k][i*HW + p]`, one GEMM for the group.
@@ -56,12 +56,23 @@ pub(crate) fn conv_fwd(
     {
         let outs = slots(&mut out.spare_capacity_mut()[..n], GROUP * out_len);
         let args = slots(&mut arg.spare_capacity_mut()[..n_arg], GROUP * out_len);
+        let wino = winograd::suits(s).then(|| winograd::weights(wt, s));
         par_for(s.batch.div_ceil(GROUP), |g| {
             let imgs = GROUP.min(s.batch - g * GROUP);
             let ld = imgs * hw;
-            with_scratch([s.k() * ld, s.c_out * ld, 0], |col, z, _| {
+            let sizes = match wino {
+                Some(_) => {
+                    let [v, m] = winograd::scratch(s, imgs);
+                    [v, s.c_out * ld, m]
+                }
+                None => [s.k() * ld, s.c_out * ld, 0],
+            };
+            with_scratch(sizes, |col, z, m| {
                 let x = &x[g * GROUP * in_len..][..imgs * in_len];
-                conv_group(x, wt, bias, s, col, z);
+                match &wino {
+                    Some(u) => winograd::conv_group(x, u, bias, s, col, m, z),
+                    None => conv_group(x, wt, bias, s, col, z),
+                }
                 let mut o = lock(&outs[g]);
                 for (i, o) in o.chunks_exact_mut(out_len).enumerate() {
                     let at = Cols { ld, off: i * hw };

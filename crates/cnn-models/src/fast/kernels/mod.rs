@@ -18,6 +18,7 @@ mod norm;
 mod pool;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 use std::sync::Mutex;
 

@@ -2,6 +2,7 @@
 
 use super::conv_bwd::add_row_sums;
 use super::im2col::{Cols, col2im, im2col};
+use super::winograd;
 use super::*;
 
 /// `x[ci][y][x]` of `s`, zero outside the image.
@@ -111,6 +112,44 @@ fn linear_product_in_column_blocks_matches_plain_loops() {
             let dot: f32 = (0..k).map(|t| a[i * k + t] * w[j * k + t]).sum();
             // Small integers and quarters: every partial sum is exact in f32.
             assert_eq!(dst[i * n + j], start[i * n + j] + dot, "({i}, {j})");
+        }
+    }
+}
+
+#[test]
+fn winograd_matches_im2col_on_odd_maps_and_paddings() {
+    for (imgs, c_in, c_out, h, w, pad) in [
+        (3, 32, 5, 7, 7, 1),
+        (1, 33, 3, 26, 26, 0),
+        (2, 32, 4, 5, 6, 1),
+        (1, 32, 2, 4, 9, 2),
+        (4, 40, 7, 4, 3, 1),
+    ] {
+        let s = ConvShape {
+            stride: 1,
+            pad,
+            ..ConvShape::same(imgs, c_in, c_out, h, w, 3)
+        };
+        assert!(winograd::suits(s), "{s:?}");
+        let x: Vec<f32> = (0..imgs * c_in * h * w)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let wt: Vec<f32> = (0..c_out * s.k())
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
+            .collect();
+        let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.1 - 0.2).collect();
+        let ld = imgs * s.out_hw();
+        let (mut col, mut z) = (vec![0.0; s.k() * ld], vec![0.0; c_out * ld]);
+        super::conv_fwd::conv_group(&x, &wt, &bias, s, &mut col, &mut z);
+        let [vn, mn] = winograd::scratch(s, imgs);
+        let (mut v, mut m, mut zw) = (vec![0.0; vn], vec![0.0; mn], vec![f32::NAN; c_out * ld]);
+        let u = winograd::weights(&wt, s);
+        winograd::conv_group(&x, &u, &bias, s, &mut v, &mut m, &mut zw);
+        for (j, (a, b)) in z.iter().zip(&zw).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                "{s:?} at {j}: {a} vs {b}"
+            );
         }
     }
 }

@@ -4,6 +4,7 @@ use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, col2im, im2col};
 use std::sync::Mutex;
 
+use super::winograd::{self, Layout};
 use super::{ConvShape, GROUP, lock, par_for, slots, with_scratch};
 
 /// Gradient at the pre-activations `z` of one image (written at `at` of its group's
@@ -110,9 +111,15 @@ pub(crate) fn conv_bwd(
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (hw, in_len, out_len) = (s.out_hw(), s.c_in * s.in_hw(), s.out_len(arg.is_some()));
     let groups = s.batch.div_ceil(GROUP);
-    let group = |g: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+    // The input gradient as a convolution of the output gradient, by Winograd where it
+    // suits: `u` its transformed kernels, `back` its shape for one group.
+    let back = need_dx.then(|| winograd::input_grad_shape(s)).flatten();
+    let u = back.map(|b| winograd::weights(&winograd::flipped(wt, s), b));
+    let zeros = vec![0.0; s.c_in];
+    let group = |g: usize, mut dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let imgs = GROUP.min(s.batch - g * GROUP);
         let ld = imgs * hw;
+        let [v_len, m_len] = back.map_or([0, 0], |b| winograd::scratch(b, imgs));
         // The weight gradient transposed, `[k, Co]`: `gemm` multiplies `col · dzᵀ` into
         // this layout faster than `dz · colᵀ` into `[Co, k]` when `k` is the larger side,
         // with the same sums.
@@ -120,9 +127,9 @@ pub(crate) fn conv_bwd(
         let mut db = vec![0.0; s.c_out];
         with_scratch(
             [
-                s.k() * ld,
+                (s.k() * ld).max(v_len),
                 s.c_out * ld,
-                if need_dx { s.k() * ld } else { 0 },
+                if need_dx { (s.k() * ld).max(m_len) } else { 0 },
             ],
             |col, dz, dcol| {
                 for i in 0..imgs {
@@ -136,7 +143,12 @@ pub(crate) fn conv_bwd(
                 let dz_mat = Mat::row_major(dz, s.c_out, ld);
                 let dz_t = Mat::transposed(dz, s.c_out, ld);
                 sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
-                if let Some(dx) = dx {
+                if let (Some(dx), Some(b), Some(u)) = (dx.as_deref_mut(), back, &u) {
+                    // `col` is done with: it holds the transformed gradient now.
+                    let b = ConvShape { batch: imgs, ..b };
+                    let (dz, layouts) = (&dz[..s.c_out * ld], [Layout::Channels, Layout::Images]);
+                    winograd::conv_group(dz, u, &zeros, b, layouts, col, dcol, dx);
+                } else if let Some(dx) = dx {
                     let wt_t = Mat::transposed(wt, s.c_out, s.k());
                     sgemm(dcol, wt_t, dz_mat, false);
                     for (i, dx) in dx.chunks_exact_mut(in_len).enumerate() {

@@ -70,7 +70,10 @@ pub(crate) fn conv_fwd(
             with_scratch(sizes, |col, z, m| {
                 let x = &x[g * GROUP * in_len..][..imgs * in_len];
                 match &wino {
-                    Some(u) => winograd::conv_group(x, u, bias, s, col, m, z),
+                    Some(u) => {
+                        let layouts = [winograd::Layout::Images, winograd::Layout::Channels];
+                        winograd::conv_group(x, u, bias, s, layouts, col, m, z)
+                    }
                     None => conv_group(x, wt, bias, s, col, z),
                 }
                 let mut o = lock(&outs[g]);

@@ -144,12 +144,63 @@ fn winograd_matches_im2col_on_odd_maps_and_paddings() {
         let [vn, mn] = winograd::scratch(s, imgs);
         let (mut v, mut m, mut zw) = (vec![0.0; vn], vec![0.0; mn], vec![f32::NAN; c_out * ld]);
         let u = winograd::weights(&wt, s);
-        winograd::conv_group(&x, &u, &bias, s, &mut v, &mut m, &mut zw);
+        let layouts = [winograd::Layout::Images, winograd::Layout::Channels];
+        winograd::conv_group(&x, &u, &bias, s, layouts, &mut v, &mut m, &mut zw);
         for (j, (a, b)) in z.iter().zip(&zw).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
                 "{s:?} at {j}: {a} vs {b}"
             );
+        }
+    }
+}
+
+#[test]
+fn input_gradient_by_winograd_matches_the_definition() {
+    // Five images: a full group and a short one; odd maps; every padding it takes.
+    for (c_in, c_out, h, w, pad) in [(3, 32, 7, 7, 1), (2, 33, 9, 6, 0), (1, 32, 4, 5, 2)] {
+        let s = ConvShape {
+            pad,
+            relu: false,
+            ..ConvShape::same(5, c_in, c_out, h, w, 3)
+        };
+        assert!(winograd::input_grad_shape(s).is_some(), "{s:?}");
+        let (ohw, ihw) = (s.out_hw(), s.in_hw());
+        let x = vec![0.5; s.batch * c_in * ihw];
+        let wt: Vec<f32> = (0..c_out * s.k())
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
+            .collect();
+        let g: Vec<f32> = (0..s.batch * c_out * ohw)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let out = vec![0.0; g.len()];
+        let (dx, _, _) = conv_bwd(&x, &wt, &out, &g, None, s, true);
+        let dx = dx.expect("asked for");
+        for n in 0..s.batch {
+            for ci in 0..c_in {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let mut want = 0.0f32;
+                        for co in 0..c_out {
+                            for kh in 0..3 {
+                                for kw in 0..3 {
+                                    let (oy, ox) =
+                                        ((y + pad).wrapping_sub(kh), (xx + pad).wrapping_sub(kw));
+                                    if oy < s.oh() && ox < s.ow() {
+                                        let gv = g[(n * c_out + co) * ohw + oy * s.ow() + ox];
+                                        want += gv * wt[(co * c_in + ci) * 9 + kh * 3 + kw];
+                                    }
+                                }
+                            }
+                        }
+                        let got = dx[(n * c_in + ci) * ihw + y * w + xx];
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{s:?} {n} {ci} {y} {xx}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
         }
     }
 }

@@ -14,7 +14,6 @@
 
 use super::ConvShape;
 use super::gemm::{Mat, sgemm};
-use super::im2col::Cols;
 
 /// Whether `s` is computed here: 3x3 at stride 1, with enough input channels for the 16
 /// GEMMs to be worth their transforms. Their inner dimension is the input channels alone
@@ -35,6 +34,59 @@ pub(super) fn scratch(s: ConvShape, imgs: usize) -> [usize; 2] {
     let (th, tw) = tiles(s);
     let nt = imgs * th * tw;
     [16 * s.c_in * nt, 16 * s.c_out * nt]
+}
+
+/// How a group's maps lie in a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// One image after another: `[image][channel][plane]` (a layer's input and output).
+    Images,
+    /// Channel by channel, the group's images side by side in each: `[channel][image]
+    /// [plane]` (the GEMM layout of pre-activations and their gradients).
+    Channels,
+}
+
+impl Layout {
+    /// Where plane `(i, c)` of `imgs` images of `channels` planes of `hw` values starts.
+    fn at(self, i: usize, c: usize, imgs: usize, channels: usize, hw: usize) -> usize {
+        match self {
+            Layout::Images => (i * channels + c) * hw,
+            Layout::Channels => (c * imgs + i) * hw,
+        }
+    }
+}
+
+/// The kernels of the convolution that carries an output gradient back to the input of
+/// `s` (3x3, stride 1): each kernel turned by 180° and input and output channels swapped,
+/// `[Ci][Co][3][3]`, as weights of [`input_grad_shape`]; transform them with [`weights`].
+pub(super) fn flipped(wt: &[f32], s: ConvShape) -> Vec<f32> {
+    let mut f = vec![0.0; wt.len()];
+    for co in 0..s.c_out {
+        for ci in 0..s.c_in {
+            let (src, dst) = ((co * s.c_in + ci) * 9, (ci * s.c_out + co) * 9);
+            for k in 0..9 {
+                f[dst + 8 - k] = wt[src + k];
+            }
+        }
+    }
+    f
+}
+
+/// The convolution of [`flipped`] over the output gradient of `s` that gives its input
+/// gradient: from `Co` maps of `OH x OW` to `Ci` maps of `H x W`, padded `2 - pad`. `None`
+/// where that is not a convolution this module computes.
+pub(super) fn input_grad_shape(s: ConvShape) -> Option<ConvShape> {
+    let back = ConvShape {
+        c_in: s.c_out,
+        c_out: s.c_in,
+        h: s.oh(),
+        w: s.ow(),
+        pad: 2usize.checked_sub(s.pad)?,
+        relu: false,
+        ..s
+    };
+    (s.kernel == 3 && s.stride == 1 && suits(back) && back.oh() == s.h && back.ow() == s.w)
+        .then_some(back)
 }
 
 /// The transformed kernels `U = G g Gᵀ`, `[16][Co][Ci]`, from weights `[Co][Ci][3][3]`.
@@ -67,14 +119,17 @@ pub(super) fn weights(wt: &[f32], s: ConvShape) -> Vec<f32> {
     u
 }
 
-/// Pre-activations of a group of images, laid out as [`super::conv_fwd::conv_group`] lays
-/// them out: `z[co][i*OH*OW + p]`, bias added. `u` from [`weights`]; `v` and `m` sized by
-/// [`scratch`] for the group.
+/// The convolution `s` of a group of `imgs` images `x` (laid out as `from` says), bias
+/// added, into `z` (laid out as `to` says; [`Layout::Channels`] is how
+/// [`super::conv_fwd::conv_group`] lays out pre-activations). `u` from [`weights`]; `v` and
+/// `m` sized by [`scratch`] for the group.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv_group(
     x: &[f32],
     u: &[f32],
     bias: &[f32],
     s: ConvShape,
+    [from, to]: [Layout; 2],
     v: &mut [f32],
     m: &mut [f32],
     z: &mut [f32],
@@ -84,6 +139,7 @@ pub(super) fn conv_group(
         u,
         bias,
         s,
+        layouts: [from, to],
         v,
         m,
         z,
@@ -98,6 +154,7 @@ struct Group<'a> {
     u: &'a [f32],
     bias: &'a [f32],
     s: ConvShape,
+    layouts: [Layout; 2],
     v: &'a mut [f32],
     m: &'a mut [f32],
     z: &'a mut [f32],
@@ -113,26 +170,29 @@ impl pulp::WithSimd for Group<'_> {
             u,
             bias,
             s,
+            layouts,
             v,
             m,
             z,
         } = self;
-        group(x, u, bias, s, v, m, z);
+        group(x, u, bias, s, layouts, v, m, z);
     }
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn group(
     x: &[f32],
     u: &[f32],
     bias: &[f32],
     s: ConvShape,
+    [from, to]: [Layout; 2],
     v: &mut [f32],
     m: &mut [f32],
     z: &mut [f32],
 ) {
-    let in_len = s.c_in * s.in_hw();
-    let imgs = x.len() / in_len;
+    let (in_hw, out_hw) = (s.in_hw(), s.out_hw());
+    let imgs = x.len() / (s.c_in * in_hw);
     let (th, tw) = tiles(s);
     let nt = imgs * th * tw;
     // Each transform runs over all the group's tiles at once: rows of a map are only 2 to
@@ -140,8 +200,8 @@ fn group(
     let mut rows = InputRows::new(s);
     let (mut d, mut t) = (vec![0.0; 16 * nt], vec![0.0; 16 * nt]);
     for (ci, planes) in v.chunks_exact_mut(16 * nt).take(s.c_in).enumerate() {
-        for (i, img) in x.chunks_exact(in_len).enumerate() {
-            rows.load(&img[ci * s.in_hw()..][..s.in_hw()], s);
+        for i in 0..imgs {
+            rows.load(&x[from.at(i, ci, imgs, s.c_in, in_hw)..][..in_hw], s);
             for r in 0..th {
                 rows.gather(r, &mut d, (i * th + r) * tw, nt);
             }
@@ -161,16 +221,11 @@ fn group(
         let ue = Mat::row_major(&u[e * co_n * ci_n..][..co_n * ci_n], co_n, ci_n);
         sgemm(&mut m[e * co_n * nt..][..co_n * nt], ue, ve, false);
     }
-    let ld = imgs * s.out_hw();
     let mut y = vec![0.0; 4 * nt];
     for (co, &b) in bias.iter().enumerate().take(co_n) {
         output_transform(m, co * nt, co_n * nt, nt, b, &mut y);
         for i in 0..imgs {
-            let at = Cols {
-                ld,
-                off: i * s.out_hw(),
-            };
-            let z = &mut z[at.row(co, s.out_hw())];
+            let z = &mut z[to.at(i, co, imgs, co_n, out_hw)..][..out_hw];
             for r in 0..th {
                 write_rows(&y, (i * th + r) * tw, tw, nt, z, s, r);
             }
@@ -218,14 +273,11 @@ impl InputRows {
             } else {
                 (&mut od[s.pad / 2..], &mut ev[s.pad / 2 + 1..])
             };
-            let pairs = row.chunks_exact(2);
-            if let Some(&v) = pairs.remainder().first() {
-                first[row.len() / 2] = v;
+            let n = row.len() / 2;
+            if row.len() % 2 == 1 {
+                first[n] = row[2 * n];
             }
-            for ((a, b), p) in first.iter_mut().zip(second.iter_mut()).zip(pairs) {
-                *a = p[0];
-                *b = p[1];
-            }
+            deinterleave(&row[..2 * n], &mut first[..n], &mut second[..n]);
         }
     }
 
@@ -356,13 +408,58 @@ fn write_rows(y: &[f32], t0: usize, n: usize, nt: usize, z: &mut [f32], s: ConvS
         let left = &y[2 * dy * nt + t0..][..n];
         let right = &y[(2 * dy + 1) * nt + t0..][..n];
         let row = &mut z[r * ow..][..ow];
-        let mut pairs = row.chunks_exact_mut(2);
-        for ((p, &a), &b) in (&mut pairs).zip(left).zip(right) {
-            p[0] = a;
-            p[1] = b;
+        let half = ow / 2;
+        if ow % 2 == 1 {
+            row[2 * half] = left[half];
         }
-        if let Some(last) = pairs.into_remainder().first_mut() {
-            *last = left[n - 1];
-        }
+        interleave(&left[..half], &right[..half], &mut row[..2 * half]);
+    }
+}
+
+/// Lanes of [`deinterleave`] and [`interleave`]'s fixed-size steps.
+const LANES: usize = 8;
+
+/// `even[k] = pairs[2k]`, `odd[k] = pairs[2k + 1]`. In fixed steps of eight: a plain loop
+/// over `k` stayed scalar, a step of known size becomes vector shuffles.
+#[inline(always)]
+fn deinterleave(pairs: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let mut src = pairs.chunks_exact(2 * LANES);
+    let mut ev = even.chunks_exact_mut(LANES);
+    let mut od = odd.chunks_exact_mut(LANES);
+    for ((s, e), o) in (&mut src).zip(&mut ev).zip(&mut od) {
+        let s: &[f32; 2 * LANES] = s.try_into().unwrap_or(&[0.0; 2 * LANES]);
+        let (e, o): (&mut [f32; LANES], &mut [f32; LANES]) = match (e.try_into(), o.try_into()) {
+            (Ok(e), Ok(o)) => (e, o),
+            _ => continue,
+        };
+        *e = std::array::from_fn(|k| s[2 * k]);
+        *o = std::array::from_fn(|k| s[2 * k + 1]);
+    }
+    let rest = src.remainder().chunks_exact(2);
+    for ((p, e), o) in rest.zip(ev.into_remainder()).zip(od.into_remainder()) {
+        *e = p[0];
+        *o = p[1];
+    }
+}
+
+/// `pairs[2k] = even[k]`, `pairs[2k + 1] = odd[k]`, in fixed steps as [`deinterleave`].
+#[inline(always)]
+fn interleave(even: &[f32], odd: &[f32], pairs: &mut [f32]) {
+    let mut dst = pairs.chunks_exact_mut(2 * LANES);
+    let mut ev = even.chunks_exact(LANES);
+    let mut od = odd.chunks_exact(LANES);
+    for ((d, e), o) in (&mut dst).zip(&mut ev).zip(&mut od) {
+        let (e, o): (&[f32; LANES], &[f32; LANES]) = match (e.try_into(), o.try_into()) {
+            (Ok(e), Ok(o)) => (e, o),
+            _ => continue,
+        };
+        let v: [f32; 2 * LANES] =
+            std::array::from_fn(|k| if k % 2 == 0 { e[k / 2] } else { o[k / 2] });
+        d.copy_from_slice(&v);
+    }
+    let rest = dst.into_remainder().chunks_exact_mut(2);
+    for ((p, &e), &o) in rest.zip(ev.remainder()).zip(od.remainder()) {
+        p[0] = e;
+        p[1] = o;
     }
 }

@@ -7,8 +7,8 @@
 //! `x86-v4` feature; never `-C target-cpu`).
 //!
 //! One file a concern: `gemm` (the products), `im2col` (the columns and their adjoint),
-//! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `pool` (pools on
-//! their own), `norm` (batch norm).
+//! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `winograd` (3x3
+//! stride-1 convs without im2col), `pool` (pools on their own), `norm` (batch norm).
 
 mod conv_bwd;
 mod conv_fwd;

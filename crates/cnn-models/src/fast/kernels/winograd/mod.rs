@@ -168,69 +168,61 @@ impl pulp::WithSimd for Group<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
+        self.compute();
+    }
+}
+
+impl Group<'_> {
+    #[inline(always)]
+    fn compute(self) {
         let Group {
             x,
             u,
             bias,
             s,
-            layouts,
+            layouts: [from, to],
             v,
             m,
             z,
         } = self;
-        group(x, u, bias, s, layouts, v, m, z);
-    }
-}
-
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn group(
-    x: &[f32],
-    u: &[f32],
-    bias: &[f32],
-    s: ConvShape,
-    [from, to]: [Layout; 2],
-    v: &mut [f32],
-    m: &mut [f32],
-    z: &mut [f32],
-) {
-    let (in_hw, out_hw) = (s.in_hw(), s.out_hw());
-    let imgs = x.len() / (s.c_in * in_hw);
-    let (th, tw) = tiles(s);
-    let nt = imgs * th * tw;
-    // Each transform runs over all the group's tiles at once: rows of a map are only 2 to
-    // 14 tiles, too short for vector loops.
-    let mut rows = InputRows::new(s);
-    let (mut d, mut t) = (vec![0.0; 16 * nt], vec![0.0; 16 * nt]);
-    for (ci, planes) in v.chunks_exact_mut(16 * nt).take(s.c_in).enumerate() {
-        for i in 0..imgs {
-            rows.load(&x[from.at(i, ci, imgs, s.c_in, in_hw)..][..in_hw], s);
-            for r in 0..th {
-                rows.gather(r, &mut d, (i * th + r) * tw, nt);
+        let (in_hw, out_hw) = (s.in_hw(), s.out_hw());
+        let imgs = x.len() / (s.c_in * in_hw);
+        let (th, tw) = tiles(s);
+        let nt = imgs * th * tw;
+        // Each transform runs over all the group's tiles at once: rows of a map are only 2 to
+        // 14 tiles, too short for vector loops.
+        let mut rows = InputRows::new(s);
+        let (mut d, mut t) = (vec![0.0; 16 * nt], vec![0.0; 16 * nt]);
+        for (ci, planes) in v.chunks_exact_mut(16 * nt).take(s.c_in).enumerate() {
+            for i in 0..imgs {
+                rows.load(&x[from.at(i, ci, imgs, s.c_in, in_hw)..][..in_hw], s);
+                for r in 0..th {
+                    rows.gather(r, &mut d, (i * th + r) * tw, nt);
+                }
             }
+            input_transform(&d, &mut t, planes, nt);
         }
-        input_transform(&d, &mut t, planes, nt);
-    }
-    let (co_n, ci_n) = (s.c_out, s.c_in);
-    for e in 0..16 {
-        // V_e: rows ci at a stride of 16 tiles' planes.
-        let ve = Mat {
-            data: &v[e * nt..],
-            rows: ci_n,
-            cols: nt,
-            rs: 16 * nt,
-            cs: 1,
-        };
-        let ue = Mat::row_major(&u[e * co_n * ci_n..][..co_n * ci_n], co_n, ci_n);
-        sgemm(&mut m[e * co_n * nt..][..co_n * nt], ue, ve, false);
-    }
-    let mut y = vec![0.0; 4 * nt];
-    for (co, &b) in bias.iter().enumerate().take(co_n) {
-        output_transform(m, co * nt, co_n * nt, nt, b, &mut y);
-        for i in 0..imgs {
-            let z = &mut z[to.at(i, co, imgs, co_n, out_hw)..][..out_hw];
-            for r in 0..th {
-                write_rows(&y, (i * th + r) * tw, tw, nt, z, s, r);
+        let (co_n, ci_n) = (s.c_out, s.c_in);
+        for e in 0..16 {
+            // V_e: rows ci at a stride of 16 tiles' planes.
+            let ve = Mat {
+                data: &v[e * nt..],
+                rows: ci_n,
+                cols: nt,
+                rs: 16 * nt,
+                cs: 1,
+            };
+            let ue = Mat::row_major(&u[e * co_n * ci_n..][..co_n * ci_n], co_n, ci_n);
+            sgemm(&mut m[e * co_n * nt..][..co_n * nt], ue, ve, false);
+        }
+        let mut y = vec![0.0; 4 * nt];
+        for (co, &b) in bias.iter().enumerate().take(co_n) {
+            output_transform(m, co * nt, co_n * nt, nt, b, &mut y);
+            for i in 0..imgs {
+                let z = &mut z[to.at(i, co, imgs, co_n, out_hw)..][..out_hw];
+                for r in 0..th {
+                    write_rows(&y, (i * th + r) * tw, tw, nt, z, s, r);
+                }
             }
         }
     }

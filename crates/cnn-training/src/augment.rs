@@ -78,6 +78,16 @@ impl Affine {
         *self == Self::NONE
     }
 
+    /// Whether this warps images (rotates, scales, translates or distorts them), mirroring
+    /// aside.
+    pub fn warps(&self) -> bool {
+        !Affine {
+            flip: false,
+            ..*self
+        }
+        .is_none()
+    }
+
     /// Draws one image's warp: four draws (angle, scale, x, y), then, when elastic, two
     /// per grid point (x, y), row by row, then, when flipping, one more (heads or tails).
     fn draw(&self, rng: &mut Rng, shape: (usize, usize)) -> Warp {
@@ -232,6 +242,20 @@ mod tests {
 
     fn flat(m: [f32; 6]) -> Warp {
         Warp { m, grid: None }
+    }
+
+    #[test]
+    fn mirroring_alone_is_no_warp() {
+        let flip = Affine {
+            flip: true,
+            ..Affine::NONE
+        };
+        let elastic = Affine {
+            elastic: 1.0,
+            ..Affine::NONE
+        };
+        assert!(!Affine::NONE.warps() && !flip.warps() && !flip.is_none());
+        assert!(Affine::LIGHT.warps() && elastic.warps());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
-use cnn_training::{Affine, Event, FINAL_STATE_FILE, OptimizerKind, RunOutcome, Trainer};
+use cnn_training::{Event, FINAL_STATE_FILE, OptimizerKind, RunOutcome, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::flags::ops_name;
@@ -62,9 +62,8 @@ pub(crate) fn header(
     } else {
         String::new()
     };
-    let warped = !Affine { flip: false, ..*a }.is_none();
     let extra: String = [
-        warped.then(|| {
+        a.warps().then(|| {
             format!(
                 " rotate {} scale {} translate {}{elastic}",
                 num(a.rotate),

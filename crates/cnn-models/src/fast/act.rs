@@ -101,8 +101,15 @@ fn derivative(act: Activation, x: f32, y: f32) -> f32 {
     }
 }
 
+/// Which way a pass runs: forward, or backward with the outputs `y` and their gradient `g`.
+#[derive(Clone, Copy)]
+enum Pass<'a> {
+    Forward,
+    Backward { y: &'a [f32], g: &'a [f32] },
+}
+
 /// One piece of a pass: the outputs `out` from the inputs `x` (forward), or the input
-/// gradient `out` from `x`, the outputs `y` and their gradient `g` (backward).
+/// gradient `out` from `x` and the pass's outputs and their gradient (backward).
 ///
 /// A `pulp` operation, so that its loops are compiled into a copy for each instruction set
 /// (AVX-512, AVX2 + FMA, the baseline's SSE2) and the best one runs: the polynomials above
@@ -113,9 +120,7 @@ fn derivative(act: Activation, x: f32, y: f32) -> f32 {
 struct Piece<'a> {
     act: Activation,
     x: &'a [f32],
-    /// With `g`, empty in the forward pass.
-    y: &'a [f32],
-    g: &'a [f32],
+    pass: Pass<'a>,
     out: &'a mut [f32],
 }
 
@@ -124,9 +129,9 @@ impl pulp::WithSimd for Piece<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
-        let Piece { act, x, y, g, out } = self;
+        let Piece { act, x, pass, out } = self;
         // One loop per activation, the match outside it, so that each vectorises.
-        if g.is_empty() {
+        let Pass::Backward { y, g } = pass else {
             match act {
                 Activation::Tanh => out.iter_mut().zip(x).for_each(|(o, &v)| *o = tanh(v)),
                 Activation::Silu => out
@@ -139,7 +144,7 @@ impl pulp::WithSimd for Piece<'_> {
                     .for_each(|(o, &v)| *o = forward(act, v)),
             }
             return;
-        }
+        };
         let grads = out.iter_mut().zip(g);
         match act {
             Activation::Tanh => grads
@@ -159,20 +164,21 @@ impl pulp::WithSimd for Piece<'_> {
     }
 }
 
-/// Runs [`Piece`]s over `out` in parallel; `y` and `g` are empty in the forward pass.
-fn par_pass(act: Activation, out: &mut [f32], x: &[f32], y: &[f32], g: &[f32]) {
+/// Runs [`Piece`]s of `pass` over `out` in parallel.
+fn par_pass(act: Activation, out: &mut [f32], x: &[f32], pass: Pass<'_>) {
     for_each_piece(out, PIECE, |i, out| {
         let at = i * PIECE..i * PIECE + out.len();
-        let (y, g) = if g.is_empty() {
-            (y, g)
-        } else {
-            (&y[at.clone()], &g[at.clone()])
+        let pass = match pass {
+            Pass::Forward => Pass::Forward,
+            Pass::Backward { y, g } => Pass::Backward {
+                y: &y[at.clone()],
+                g: &g[at.clone()],
+            },
         };
         pulp::Arch::new().dispatch(Piece {
             act,
             x: &x[at],
-            y,
-            g,
+            pass,
             out,
         });
     });
@@ -188,14 +194,14 @@ impl CustomOp1 for Act {
     fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, xl, "activation x")?;
         let mut y = vec![0.0f32; x.len()];
-        par_pass(self.0, &mut y, x, &[], &[]);
+        par_pass(self.0, &mut y, x, Pass::Forward);
         Ok((CpuStorage::F32(y), xl.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let dx = with_slices([x, res, grad, x], |[xv, yv, gv, _]| {
             let mut dx = vec![0.0f32; xv.len()];
-            par_pass(self.0, &mut dx, xv, yv, gv);
+            par_pass(self.0, &mut dx, xv, Pass::Backward { y: yv, g: gv });
             Ok(dx)
         })?;
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))

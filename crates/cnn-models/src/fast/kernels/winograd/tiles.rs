@@ -73,44 +73,28 @@ impl InputRows {
 /// `V = Bᵀ d B` for `nt` tiles: `d` and `v` hold 16 planes of `nt` values, `t` is scratch.
 #[inline(always)]
 pub(super) fn input_transform(d: &[f32], t: &mut [f32], v: &mut [f32], nt: usize) {
-    // d B along each row r: columns d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+    // d B along each row r: planes 4r + c of `d` into planes 4r + c of `t`.
     for r in 0..4 {
         let p = |c: usize| &d[(4 * r + c) * nt..][..nt];
-        let (d0, d1, d2, d3) = (p(0), p(1), p(2), p(3));
-        let out = &mut t[4 * r * nt..][..4 * nt];
-        combine(out, nt, [d0, d1, d2, d3]);
+        let mut out = t[4 * r * nt..][..4 * nt].chunks_exact_mut(nt);
+        let outs = std::array::from_fn(|_| out.next().unwrap_or_default());
+        combine(outs, [p(0), p(1), p(2), p(3)]);
     }
-    // Bᵀ (d B) down each column c: rows t0 - t2, t1 + t2, t2 - t1, t1 - t3.
+    // Bᵀ (d B) down each column c: planes c, 4 + c, 8 + c, 12 + c of `t` into those of `v`.
     for c in 0..4 {
         let p = |r: usize| &t[(4 * r + c) * nt..][..nt];
-        let (r0, r1, r2, r3) = (p(0), p(1), p(2), p(3));
-        let (a, rest) = v.split_at_mut(4 * nt);
-        let (b, rest) = rest.split_at_mut(4 * nt);
-        let (e, f) = rest.split_at_mut(4 * nt);
-        let rows = [
-            &mut a[c * nt..][..nt],
-            &mut b[c * nt..][..nt],
-            &mut e[c * nt..][..nt],
-            &mut f[c * nt..][..nt],
-        ];
-        let [o0, o1, o2, o3] = rows;
-        for j in 0..nt {
-            o0[j] = r0[j] - r2[j];
-            o1[j] = r1[j] + r2[j];
-            o2[j] = r2[j] - r1[j];
-            o3[j] = r1[j] - r3[j];
-        }
+        let mut out = v.chunks_exact_mut(nt).skip(c).step_by(4);
+        let outs = std::array::from_fn(|_| out.next().unwrap_or_default());
+        combine(outs, [p(0), p(1), p(2), p(3)]);
     }
 }
 
-/// `out[k*nt + j]` for k = 0..4: `x0 - x2`, `x1 + x2`, `x2 - x1`, `x1 - x3` (`Bᵀ` on four
-/// planes).
+/// `Bᵀ` on four planes: `x0 - x2`, `x1 + x2`, `x2 - x1`, `x1 - x3`.
 #[inline(always)]
-fn combine(out: &mut [f32], nt: usize, [x0, x1, x2, x3]: [&[f32]; 4]) {
-    let (o0, rest) = out.split_at_mut(nt);
-    let (o1, rest) = rest.split_at_mut(nt);
-    let (o2, o3) = rest.split_at_mut(nt);
-    for j in 0..nt {
+fn combine([o0, o1, o2, o3]: [&mut [f32]; 4], [x0, x1, x2, x3]: [&[f32]; 4]) {
+    let n = x0.len();
+    let (o0, o1, o2, o3) = (&mut o0[..n], &mut o1[..n], &mut o2[..n], &mut o3[..n]);
+    for j in 0..n {
         o0[j] = x0[j] - x2[j];
         o1[j] = x1[j] + x2[j];
         o2[j] = x2[j] - x1[j];

@@ -34,18 +34,27 @@ fn report(args: &[&str], path: &std::path::Path) {
 fn quick_report_draws_every_figure() {
     let dir = tempfile::tempdir().unwrap();
     report(&["--quick", "--out"], dir.path());
-    let expected = [
+    // Figures of a fixed size, then those that grow with the first layer's channels.
+    let fixed = [
         ("architecture", None),
         ("learning_curves", Some((1200, 480))),
         ("predictions", Some((1100, 620))),
-        ("kernels", Some((1000, 470))),
-        ("feature_maps_0", Some((900, 720))),
-        ("feature_maps_3", Some((900, 720))),
         ("confusion", Some((820, 760))),
         ("misclassified", Some((1100, 620))),
     ];
-    for arch in ["small_cnn", "medium_cnn"] {
-        for (name, size) in expected {
+    // The presets, trained for the smoke test (10 kernels and maps), and the shipped spec,
+    // drawn from its shipped weights (16).
+    for (arch, kernels_h, maps_h) in [
+        ("small_cnn", 470, 720),
+        ("medium_cnn", 470, 720),
+        ("mnist_best", 890, 1200),
+    ] {
+        let grown = [
+            ("kernels", Some((1000, kernels_h))),
+            ("feature_maps_0", Some((900, maps_h))),
+            ("feature_maps_3", Some((900, maps_h))),
+        ];
+        for (name, size) in fixed.into_iter().chain(grown) {
             let path = dir.path().join(format!("{arch}_{name}.png"));
             let img = image::open(&path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -59,7 +68,9 @@ fn quick_report_draws_every_figure() {
     }
     let md = std::fs::read_to_string(dir.path().join("results.md")).unwrap();
     assert!(
-        md.contains("| `small_cnn` | 11730 |") && md.contains("| `medium_cnn` | 261458 |"),
+        md.contains("| `small_cnn` | 11730 |")
+            && md.contains("| `medium_cnn` | 261458 |")
+            && md.contains("| `mnist_best` | 72890 | 20 |"),
         "{md}"
     );
 }

@@ -7,7 +7,7 @@ use cnn_data::{Dataset, DatasetKind};
 use cnn_models::Cnn;
 use cnn_plot::{Digit, EpochPoint, LayerBox};
 
-use super::Evaluated;
+use super::eval::Evaluated;
 
 /// One written figure: its file name and a caption for `results.md`.
 pub struct Figure {

@@ -1,7 +1,10 @@
 //! `cargo xtask report`: trains what is missing, evaluates, and regenerates every figure,
-//! for the two presets or for any one run folder.
+//! for the presets and the shipped specs, or for any one run folder.
 
+mod eval;
 mod figures;
+
+use eval::{RunFiles, evaluate, table_row};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use candle_core::Device;
 use cnn_data::{DataSource, Dataset, DatasetKind};
-use cnn_models::{Arch, Cnn};
+use cnn_models::Arch;
 use cnn_training::{Claim, Event, RunFolder, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -122,129 +125,6 @@ fn train(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<()> 
     folder.release();
     pb.finish_and_clear();
     Ok(())
-}
-
-/// Everything the figures need from one evaluated model.
-pub struct Evaluated {
-    pub history: Vec<cnn_training::EpochMetrics>,
-    pub probs: Vec<Vec<f32>>,
-    pub preds: Vec<u8>,
-}
-
-impl Evaluated {
-    fn correct(&self, data: &Dataset) -> usize {
-        self.preds
-            .iter()
-            .enumerate()
-            .filter(|&(i, &p)| p == data.test.label(i))
-            .count()
-    }
-}
-
-/// Where the report finds a model's weights and its training history.
-struct RunFiles {
-    state: PathBuf,
-    history: PathBuf,
-}
-
-impl RunFiles {
-    /// The files of a run folder, as `cnn-train` writes them.
-    fn in_run(dir: &Path) -> Self {
-        let folder = RunFolder::new(dir);
-        RunFiles {
-            state: folder.final_state(),
-            history: folder.history(),
-        }
-    }
-
-    /// A preset's trained weights and history shipped in assets/models/, so the page,
-    /// `cnn-predict` and this report work on a fresh clone without training first.
-    fn shipped(arch: Arch) -> Self {
-        let dir = crate::repo_root().join("assets/models");
-        RunFiles {
-            state: dir.join(format!("{arch}.safetensors")),
-            history: dir.join(format!("{arch}.history.csv")),
-        }
-    }
-
-    fn exist(&self) -> bool {
-        self.state.is_file() && self.history.is_file()
-    }
-
-    /// Copies these files over `to`'s, each atomically.
-    fn copy_to(&self, to: &RunFiles) -> Result<()> {
-        for (from, to) in [(&self.state, &to.state), (&self.history, &to.history)] {
-            let bytes =
-                std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
-            cnn_data::atomic::write_atomic(to, &bytes)
-                .with_context(|| format!("writing {}", to.display()))?;
-        }
-        Ok(())
-    }
-}
-
-fn evaluate(model: &Cnn, data: &Dataset, files: &RunFiles, device: &Device) -> Result<Evaluated> {
-    let hist_path = &files.history;
-    // A history holds a line per epoch: 16 MiB is over 100,000 epochs.
-    let text = cnn_data::read_text(hist_path, 16 << 20)
-        .with_context(|| format!("reading {}", hist_path.display()))?
-        .with_context(|| {
-            format!(
-                "{} is larger than 16 MiB; not a history",
-                hist_path.display()
-            )
-        })?;
-    let history = cnn_training::parse_history_csv(&text, data.test.len())
-        .with_context(|| format!("{} is malformed", hist_path.display()))?;
-    let mut probs = Vec::with_capacity(data.test.len());
-    let idx: Vec<usize> = (0..data.test.len()).collect();
-    for chunk in idx.chunks(cnn_training::eval_batch(model.spec())) {
-        probs.extend(cnn_training::predict_proba(
-            model, &data.test, chunk, device,
-        )?);
-    }
-    let preds = probs
-        .iter()
-        .map(|p| {
-            p.iter()
-                .enumerate()
-                .fold(0, |b, (i, &v)| if v > p[b] { i } else { b }) as u8
-        })
-        .collect();
-    Ok(Evaluated {
-        history,
-        probs,
-        preds,
-    })
-}
-
-/// One row of the results table.
-fn table_row(
-    name: &str,
-    model: &Cnn,
-    data: &Dataset,
-    ev: &Evaluated,
-    command: &str,
-) -> Result<String> {
-    let correct = ev.correct(data);
-    let params: usize = model.layers().iter().map(|l| l.params).sum();
-    // A network trained elsewhere (cnn-import) has no epochs here.
-    let (epochs, seconds) = match ev.history.last() {
-        Some(last) => {
-            let mut secs: Vec<f64> = ev.history.iter().map(|m| m.train_seconds).collect();
-            secs.sort_by(f64::total_cmp);
-            (
-                last.epoch.to_string(),
-                format!("{:.1}", secs[secs.len() / 2]),
-            )
-        }
-        None => ("imported".to_string(), "-".to_string()),
-    };
-    Ok(format!(
-        "| `{name}` | {params} | {epochs} | {:.2}% ({correct}/{}) | {seconds} | `{command}` |",
-        100.0 * correct as f64 / data.test.len() as f64,
-        data.test.len(),
-    ))
 }
 
 /// Draws one run's figures into `fig_dir`; returns its table row and captions.
@@ -364,7 +244,7 @@ fn default_source(kind: DatasetKind) -> DataSource {
 #[allow(clippy::print_stdout)]
 fn preset_files(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Result<RunFiles> {
     let trained = RunFiles::in_run(run_dir);
-    let shipped = RunFiles::shipped(arch);
+    let shipped = RunFiles::shipped(arch.name());
     let mnist = o.dataset == DatasetKind::Mnist;
     if o.retrain || o.quick || !(trained.exist() || (mnist && shipped.exist())) {
         train(arch, data, run_dir, o)?;
@@ -380,6 +260,37 @@ fn preset_files(arch: Arch, data: &Dataset, run_dir: &Path, o: &Options) -> Resu
         files.state.display()
     );
     Ok(files)
+}
+
+/// Networks of our own design shipped trained in assets/models/ (`NAME.toml`, its weights
+/// and history), drawn beside the MNIST presets from those files. They are not trained
+/// here: each takes 20 epochs of its own recipe (README, "Results").
+const SHIPPED_SPECS: [&str; 1] = ["mnist_best"];
+
+/// The figures and table row of one shipped spec, from its shipped weights.
+fn shipped_spec(
+    name: &str,
+    data: &Dataset,
+    fig_dir: &Path,
+    device: &Device,
+) -> Result<(String, Vec<String>)> {
+    let files = RunFiles::shipped(name);
+    if !files.exist() {
+        anyhow::bail!(
+            "{} or {} is missing (a clone ships both)",
+            files.state.display(),
+            files.history.display()
+        );
+    }
+    let command = format!("cnn-train --model assets/models/{name}.toml");
+    report_run(
+        device,
+        name,
+        &files,
+        (data, DatasetKind::Mnist),
+        fig_dir,
+        &command,
+    )
 }
 
 #[allow(clippy::print_stdout)]
@@ -423,6 +334,13 @@ pub fn main(args: ReportArgs) -> Result<()> {
         )?;
         rows.push(row);
         captions.extend(caps);
+    }
+    if o.dataset == DatasetKind::Mnist {
+        for name in SHIPPED_SPECS {
+            let (row, caps) = shipped_spec(name, &data, &fig_dir, &o.device)?;
+            rows.push(row);
+            captions.extend(caps);
+        }
     }
     let title = if fashion { "Fashion-MNIST" } else { "MNIST" };
     let by = if o.quick {

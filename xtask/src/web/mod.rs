@@ -27,8 +27,9 @@ pub struct WebArgs {
     out: Option<PathBuf>,
 }
 
-/// The presets the page always offers, shipped in assets/models/.
-const PRESETS: [&str; 2] = ["small_cnn", "medium_cnn"];
+/// The trained networks the page always offers, shipped in assets/models/: the two presets
+/// and the most accurate network of our own design.
+const SHIPPED: [&str; 3] = ["small_cnn", "medium_cnn", "mnist_best"];
 /// Test digits the page's "random test digit" button picks from (the first ones of the
 /// test set; 784 bytes each).
 const DIGITS: usize = 100;
@@ -56,7 +57,7 @@ fn build(root: &Path, out: &Path, runs: &[PathBuf]) -> Result<()> {
         copy(&root.join("crates/cnn-web/www").join(file), &out.join(file))?;
     }
     let mut models = Vec::new();
-    for preset in PRESETS {
+    for preset in SHIPPED {
         let weights = root
             .join("assets/models")
             .join(format!("{preset}.safetensors"));
@@ -64,7 +65,7 @@ fn build(root: &Path, out: &Path, runs: &[PathBuf]) -> Result<()> {
     }
     for run in runs {
         let weights = run.join(cnn_training::FINAL_STATE_FILE);
-        let id = format!("run-{}", models.len() - PRESETS.len() + 1);
+        let id = format!("run-{}", models.len() - SHIPPED.len() + 1);
         let folder = run.file_name().map_or_else(
             || run.display().to_string(),
             |n| n.to_string_lossy().into_owned(),

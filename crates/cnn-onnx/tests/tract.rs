@@ -96,6 +96,7 @@ fn every_shipped_spec_runs_in_tract_as_here() {
         "allconv_bn",
         "mnist_tiny",
         "mnist_fast",
+        "mnist_best",
         "fashion_best",
     ] {
         let file = root().join(format!("assets/models/{name}.toml"));

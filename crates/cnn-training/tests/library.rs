@@ -294,7 +294,10 @@ fn every_shipped_spec_s_recipe_parses_and_is_valid() {
     }
     with_table.sort_by(|a, b| a.0.cmp(&b.0));
     let names: Vec<&str> = with_table.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["fashion_best", "mnist_fast", "mnist_tiny"]);
+    assert_eq!(
+        names,
+        ["fashion_best", "mnist_best", "mnist_fast", "mnist_tiny"]
+    );
     // Mirroring is for the clothes only; digits change class in a mirror.
     for (name, cfg) in &with_table {
         assert_eq!(cfg.augment.flip, name.starts_with("fashion"), "{name}");

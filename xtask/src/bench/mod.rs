@@ -181,7 +181,8 @@ impl TimeTo {
 
     fn describe(&self, target: f64) -> String {
         if self.best >= target {
-            format!("{:.1} s ({} epochs)", self.seconds, self.epochs)
+            let unit = if self.epochs == 1 { "epoch" } else { "epochs" };
+            format!("{:.1} s ({} {unit})", self.seconds, self.epochs)
         } else {
             format!(
                 "not reached in {} epochs (best {:.2}%)",

@@ -68,6 +68,7 @@ impl RunFiles {
     }
 }
 
+/// Reads the history in `files` and predicts every test image with `model`.
 pub fn evaluate(
     model: &Cnn,
     data: &Dataset,

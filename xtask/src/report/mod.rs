@@ -4,8 +4,6 @@
 mod eval;
 mod figures;
 
-use eval::{RunFiles, evaluate, table_row};
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -16,6 +14,8 @@ use cnn_data::{DataSource, Dataset, DatasetKind};
 use cnn_models::Arch;
 use cnn_training::{Claim, Event, RunFolder, TrainConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use eval::{RunFiles, evaluate, table_row};
 
 /// Options of `cargo xtask report`.
 #[derive(Debug, clap::Args)]

@@ -49,6 +49,7 @@ async function readResult(page) {
     latency: Number(document.getElementById("prediction").dataset.latencyMs),
     maps: document.querySelectorAll("#maps canvas").length,
     kernels: document.querySelectorAll("#kernels canvas").length,
+    mapsNote: document.getElementById("maps-note").textContent,
     input: (() => {
       const c = document.getElementById("input");
       const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
@@ -62,6 +63,8 @@ async function readResult(page) {
 // The shipped models the page offers and the channels of their first conv (one kernel and
 // one feature map each).
 const MODELS = { small_cnn: 10, medium_cnn: 10, mnist_best: 16 };
+// What each one's maps are taken after, as the page says it.
+const AFTER = { small_cnn: "after ReLU", medium_cnn: "after ReLU", mnist_best: "after batch norm and ReLU" };
 
 function checkResult(r, expected, label, channels) {
   const probs = r.values.split(",").map(Number);
@@ -69,9 +72,11 @@ function checkResult(r, expected, label, channels) {
   check(r.prediction.startsWith(expected), `${label}: predicted "${r.prediction}", expected ${expected}`);
   check(probs.length === 10 && Math.abs(sum - 1) < 1e-3, `${label}: probabilities ${r.values} sum to ${sum}`);
   check(r.maps === channels && r.kernels === channels, `${label}: ${r.maps} feature maps and ${r.kernels} kernels shown, expected ${channels} each`);
+  const model = label.split(" ")[0];
+  check(r.mapsNote.includes(`drawing, ${AFTER[model]},`), `${label}: the maps' note reads "${r.mapsNote}"`);
   check(r.input > 20, `${label}: the 28x28 input panel shows ${r.input} ink pixels`);
   check(r.latency <= MAX_LATENCY_MS, `${label}: the prediction came ${r.latency} ms after the stroke (limit ${MAX_LATENCY_MS} ms)`);
-  return { digit: expected, model: label.split(" ")[0], prediction: r.prediction, sum: Number(sum.toFixed(6)), latency_ms: r.latency };
+  return { digit: expected, model, prediction: r.prediction, sum: Number(sum.toFixed(6)), latency_ms: r.latency };
 }
 
 mkdirSync(outDir, { recursive: true });

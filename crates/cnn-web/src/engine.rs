@@ -33,7 +33,8 @@ pub struct Analysis {
     pub probabilities: Vec<f32>,
     /// The most probable class.
     pub prediction: usize,
-    /// First-layer feature maps after ReLU on one shared scale, when the first layer is a
+    /// First-layer feature maps after the layer's batch norm and activation (as
+    /// [`Engine::maps_after`] says) on one shared scale, when the first layer is a
     /// convolution.
     pub maps: Option<Panel>,
 }
@@ -81,6 +82,22 @@ impl Engine {
     /// output channel), when the first layer is a convolution.
     pub fn kernels(&self) -> Option<&Panel> {
         self.kernels.as_ref()
+    }
+
+    /// What the first-layer feature maps are taken after, in words for the page: "after
+    /// ReLU", "after batch norm and tanh", "straight from the convolution", ...; `None`
+    /// when the first layer is not a convolution.
+    pub fn maps_after(&self) -> Option<String> {
+        let Some(LayerSpec::Conv(c)) = self.model.spec().layers.first() else {
+            return None;
+        };
+        let act = c.activation.label();
+        Some(match (c.batchnorm, act.is_empty()) {
+            (true, false) => format!("after batch norm and {act}"),
+            (true, true) => "after batch norm".to_string(),
+            (false, false) => format!("after {act}"),
+            (false, true) => "straight from the convolution".to_string(),
+        })
     }
 
     /// Preprocesses `picture` as `cnn-predict` does and runs the network on it; `Ok(None)`

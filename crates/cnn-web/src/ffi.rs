@@ -97,6 +97,7 @@ pub unsafe extern "C" fn cnn_load(ptr: *const u8, len: usize) -> i32 {
                 "classes": engine.class_names(),
                 "parameters": engine.parameters(),
                 "kernels": kernels.map(panel_json),
+                "maps_after": engine.maps_after(),
             });
             s.panel = kernels.map(|k| k.rgba.clone()).unwrap_or_default();
             s.text = info.to_string().into_bytes();

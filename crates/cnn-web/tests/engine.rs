@@ -137,6 +137,15 @@ fn every_shipped_spec_runs_on_the_page_with_its_kernels_and_maps() {
         // tanh); after ReLU it starts at 0.
         let relu = first.kind.ends_with("ReLU");
         assert_eq!(maps.low < 0.0, !relu, "{}: low {}", spec.name, maps.low);
+        // The page says what the maps are taken after, as the architecture figure names it.
+        let after = engine.maps_after().unwrap();
+        let expected = match (first.kind.contains("BatchNorm"), relu) {
+            (true, true) => "after batch norm and ReLU",
+            (false, true) => "after ReLU",
+            (false, false) => "after tanh", // LeNet-5, the one shipped spec without ReLU
+            (true, false) => panic!("{}: no shipped spec has this", spec.name),
+        };
+        assert_eq!(after, expected, "{}", spec.name);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

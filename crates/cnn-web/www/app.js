@@ -108,6 +108,8 @@ function showModel(model) {
   } else {
     $("kernels").textContent = "The first layer of this model is not a convolution.";
   }
+  const after = info.maps_after ? `, ${info.maps_after}` : "";
+  $("maps-note").textContent = `What each kernel finds in your drawing${after}, all on one shared scale.`;
 }
 
 function showBlank() {

@@ -31,6 +31,16 @@ pub fn shipped_weights(arch: Arch) -> &'static [u8] {
     }
 }
 
+/// The trained weights shipped beside a spec file, as `assets/models/` ships `mnist_best`:
+/// `X.safetensors` next to `--model X.toml`, when it exists. `None` for a preset name.
+pub fn weights_beside(model_arg: &str) -> Option<PathBuf> {
+    if Arch::from_name(model_arg).is_some() {
+        return None;
+    }
+    let weights = Path::new(model_arg).with_extension("safetensors");
+    (weights != Path::new(model_arg) && weights.is_file()).then_some(weights)
+}
+
 /// Largest spec file read (a spec is a few hundred bytes).
 const MAX_SPEC_BYTES: u64 = 1 << 20;
 

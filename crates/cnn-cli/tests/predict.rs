@@ -342,6 +342,60 @@ fn a_fresh_clone_predicts_with_the_shipped_weights() {
 }
 
 #[test]
+fn a_spec_file_uses_the_weights_shipped_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = mnist();
+    let mut files = Vec::new();
+    for i in 0..10 {
+        let f = tmp.path().join(format!("digit{i}.png"));
+        page(data.test.image(i), 10).save(&f).unwrap();
+        files.push((f, data.test.label(i)));
+    }
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/models");
+    // No runs/ in the working folder: mnist_best.toml's neighbour mnist_best.safetensors.
+    let out = bin("predict")
+        .current_dir(tmp.path())
+        .arg("--model")
+        .arg(assets.join("mnist_best.toml"))
+        .arg("--json")
+        .args(files.iter().map(|(f, _)| f))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("mnist_best.safetensors"), "{stderr}");
+    let items: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let right = items
+        .iter()
+        .zip(&files)
+        .filter(|(item, (_, label))| item["class"] == u64::from(*label))
+        .count();
+    assert!(right >= 9, "{right}/10 digits right: {stdout}");
+
+    // Weights of another network beside a spec: refused, naming the file and both networks.
+    let spec = tmp.path().join("mnist_best.toml");
+    std::fs::copy(assets.join("mnist_best.toml"), &spec).unwrap();
+    let wrong = tmp.path().join("mnist_best.safetensors");
+    std::fs::copy(assets.join("small_cnn.safetensors"), &wrong).unwrap();
+    let out = bin("predict")
+        .current_dir(tmp.path())
+        .arg("--model")
+        .arg(&spec)
+        .arg(&files[0].0)
+        .output()
+        .unwrap();
+    let stderr = text(&out).1;
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr.lines().last().unwrap();
+    assert!(
+        error.contains("mnist_best.safetensors")
+            && error.contains("small_cnn")
+            && error.contains("mnist_best"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn pictures_sharing_a_file_name_keep_their_own_preprocessed_copy() {
     let tmp = tempfile::tempdir().unwrap();
     let data = mnist();

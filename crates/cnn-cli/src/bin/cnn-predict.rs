@@ -10,7 +10,8 @@ use clap::Parser;
 use cnn_cli::DeviceArg;
 use cnn_data::pictures::{ImageFormat, PictureFormat};
 use cnn_data::preprocess::load_image;
-use cnn_models::{Arch, Cnn};
+use cnn_models::{Arch, Cnn, NetSpec};
+use cnn_training::checkpoint::RawCheckpoint;
 use cnn_training::{RunFolder, Source};
 
 // mimalloc keeps freed memory for reuse. glibc's malloc hands the megabyte-sized buffers of
@@ -34,8 +35,9 @@ struct Cli {
     /// one in the run; without --run, medium_cnn].
     #[arg(long, value_name = "NAME|FILE")]
     model: Option<String>,
-    /// Run folder holding final_state.safetensors [default: runs/<model>; for a preset
-    /// not trained there yet, its shipped weights, built into this program].
+    /// Run folder holding final_state.safetensors [default: runs/<model>; when there is
+    /// none there, a preset's shipped weights (built into this program), or for a spec file
+    /// X.toml the weights X.safetensors beside it (as assets/models/ ships mnist_best)].
     #[arg(long, value_name = "DIR")]
     run: Option<PathBuf>,
     /// Device: cpu, cuda or cuda:N.
@@ -59,22 +61,37 @@ struct Outcome {
     result: Result<Vec<(usize, f32)>, String>,
 }
 
-/// The trained network of the run, the names of its classes, and how its training pictures
-/// were read (`None` for IDX data: pictures are then prepared as MNIST was made).
-fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>, Option<PictureFormat>)> {
-    let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
-    let name = spec.as_ref().map_or("medium_cnn", |s| s.name.as_str());
-    let expected = spec.as_ref().map(|s| s.name.as_str());
+/// The trained network `--model`/`--run` name, its checkpoint, and a label for messages:
+/// the run folder's; without `--run`, when `runs/<model>` has none, a preset's weights built
+/// into this program or a spec file's weights shipped beside it (`X.toml`, `X.safetensors`).
+fn load_network(
+    cli: &Cli,
+    spec: Option<&NetSpec>,
+    device: &Device,
+) -> Result<(Cnn, RawCheckpoint, String)> {
+    let name = spec.map_or("medium_cnn", |s| s.name.as_str());
+    let expected = spec.map(|s| s.name.as_str());
     let folder = RunFolder::new(match &cli.run {
         Some(dir) => dir.clone(),
         None => PathBuf::from("runs").join(name),
     });
-    // Without --run, a preset not trained here yet falls back to its shipped weights.
-    let preset = cli
-        .model
-        .as_deref()
-        .map_or(Some(Arch::MediumCnn), Arch::from_name);
-    let shipped = preset
+    let fallback = cli.run.is_none() && !folder.final_state().exists();
+    let model_arg = cli.model.as_deref();
+    if let Some(weights) = model_arg
+        .and_then(cnn_cli::weights_beside)
+        .filter(|_| fallback)
+    {
+        cnn_cli::warn(format_args!(
+            "note: no {} yet; using {}",
+            folder.final_state().display(),
+            weights.display()
+        ));
+        let (model, ckpt) =
+            cnn_training::load_model(&weights, expected, device).map_err(cnn_cli::explain)?;
+        return Ok((model, ckpt, weights.display().to_string()));
+    }
+    let shipped = model_arg
+        .map_or(Some(Arch::MediumCnn), Arch::from_name)
         .filter(|_| cli.run.is_none())
         .map(cnn_cli::shipped_weights);
     let loaded = folder
@@ -90,7 +107,14 @@ fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>, Option<PictureF
             format!("the shipped {name} weights")
         }
     };
-    let (model, ckpt) = (loaded.model, loaded.checkpoint);
+    Ok((loaded.model, loaded.checkpoint, label))
+}
+
+/// The trained network of the run, the names of its classes, and how its training pictures
+/// were read (`None` for IDX data: pictures are then prepared as MNIST was made).
+fn load(cli: &Cli, device: &Device) -> Result<(Cnn, Vec<String>, Option<PictureFormat>)> {
+    let spec = cli.model.as_deref().map(cnn_cli::model_spec).transpose()?;
+    let (model, ckpt, label) = load_network(cli, spec.as_ref(), device)?;
     cnn_cli::check_same_layers(spec.as_ref(), model.spec(), Path::new(&label))?;
     let [channels, rows, cols] = model.input_shape();
     let format = ckpt

@@ -42,6 +42,28 @@ fn page(d: &[u8], shift: u32) -> GrayImage {
 }
 
 /// The shipped MNIST.
+/// The first ten test digits as pictures in `dir`, with their labels.
+fn ten_digits(dir: &Path) -> Vec<(std::path::PathBuf, u8)> {
+    let data = mnist();
+    (0..10)
+        .map(|i| {
+            let f = dir.join(format!("digit{i}.png"));
+            page(data.test.image(i), 10).save(&f).unwrap();
+            (f, data.test.label(i))
+        })
+        .collect()
+}
+
+/// How many of `--json`'s predictions in `stdout` match the labels of `files`.
+fn right_of(stdout: &str, files: &[(std::path::PathBuf, u8)]) -> usize {
+    let items: Vec<serde_json::Value> = serde_json::from_str(stdout).unwrap();
+    items
+        .iter()
+        .zip(files)
+        .filter(|(item, (_, label))| item["class"] == u64::from(*label))
+        .count()
+}
+
 fn mnist() -> cnn_data::Dataset {
     cnn_data::load(&DataSource::new(
         cnn_cli::assets_dir().join("mnist"),
@@ -306,13 +328,7 @@ fn a_failed_save_fails_that_picture_alone_and_an_unknown_dataset_is_noted() {
 fn a_fresh_clone_predicts_with_the_shipped_weights() {
     // An empty working folder: no runs/ at all, as on a fresh clone.
     let tmp = tempfile::tempdir().unwrap();
-    let data = mnist();
-    let mut files = Vec::new();
-    for i in 0..10 {
-        let f = tmp.path().join(format!("digit{i}.png"));
-        page(data.test.image(i), 10).save(&f).unwrap();
-        files.push((f, data.test.label(i)));
-    }
+    let files = ten_digits(tmp.path());
     // A copy of the program elsewhere, as `cargo install` makes: the weights travel inside it.
     let copy = tmp.path().join("cnn-predict");
     std::fs::copy(env!("CARGO_BIN_EXE_cnn-predict"), &copy).unwrap();
@@ -331,12 +347,7 @@ fn a_fresh_clone_predicts_with_the_shipped_weights() {
             )),
             "{stderr}"
         );
-        let items: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
-        let right = items
-            .iter()
-            .zip(&files)
-            .filter(|(item, (_, label))| item["class"] == u64::from(*label))
-            .count();
+        let right = right_of(&stdout, &files);
         assert!(right >= 9, "{model}: {right}/10 digits right: {stdout}");
     }
 }
@@ -344,13 +355,7 @@ fn a_fresh_clone_predicts_with_the_shipped_weights() {
 #[test]
 fn a_spec_file_uses_the_weights_shipped_beside_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = mnist();
-    let mut files = Vec::new();
-    for i in 0..10 {
-        let f = tmp.path().join(format!("digit{i}.png"));
-        page(data.test.image(i), 10).save(&f).unwrap();
-        files.push((f, data.test.label(i)));
-    }
+    let files = ten_digits(tmp.path());
     let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/models");
     // No runs/ in the working folder: mnist_best.toml's neighbour mnist_best.safetensors.
     let out = bin("predict")
@@ -364,12 +369,7 @@ fn a_spec_file_uses_the_weights_shipped_beside_it() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("mnist_best.safetensors"), "{stderr}");
-    let items: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
-    let right = items
-        .iter()
-        .zip(&files)
-        .filter(|(item, (_, label))| item["class"] == u64::from(*label))
-        .count();
+    let right = right_of(&stdout, &files);
     assert!(right >= 9, "{right}/10 digits right: {stdout}");
 
     // Weights of another network beside a spec: refused, naming the file and both networks.

@@ -1305,6 +1305,48 @@ fn cut_jpeg(digit: &[u8]) -> Vec<u8> {
     jpeg
 }
 
+/// Spec files whose weights beside them (`X.toml`, `X.safetensors`) cannot serve: another
+/// network's, and bytes that are no weights at all.
+fn beside_cases(root: &Path) -> Vec<Case> {
+    let dir = root.join("beside");
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = "[[layer]]\nconv = 4\n[[layer]]\nmaxpool = 2\n";
+    let small = cnn_cli::assets_dir().join("models/small_cnn.safetensors");
+    for (name, weights) in [
+        ("other_net", std::fs::read(small).unwrap()),
+        ("junk_net", b"not weights".to_vec()),
+    ] {
+        let toml = format!("name = \"{name}\"\n{spec}");
+        std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
+        std::fs::write(dir.join(format!("{name}.safetensors")), weights).unwrap();
+    }
+    [
+        (
+            "pic-beside-other-model",
+            "a spec file whose `.safetensors` beside it holds another network (`small_cnn`)",
+            "other_net",
+        ),
+        (
+            "pic-beside-not-weights",
+            "a spec file whose `.safetensors` beside it is not a weights file",
+            "junk_net",
+        ),
+    ]
+    .into_iter()
+    .map(|(id, input, name)| {
+        let model = format!("DIR/beside/{name}.toml");
+        let args = ["--model", &model, "DIR/pics/digit.png"];
+        case(
+            id,
+            input,
+            Bin::Predict,
+            &args,
+            &format!("{name}.safetensors"),
+        )
+    })
+    .collect()
+}
+
 fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
     use Bin::Predict;
     let pics = root.join("pics");
@@ -1392,6 +1434,7 @@ fn picture_cases(root: &Path, digit: &[u8]) -> Vec<Case> {
         ],
         "final_state.safetensors",
     ));
+    v.extend(beside_cases(root));
     for (id, input, args, names) in [
         (
             "pic-save-into-a-file",

@@ -81,13 +81,14 @@ fn load_network(
         .and_then(cnn_cli::weights_beside)
         .filter(|_| fallback)
     {
+        let (model, ckpt) =
+            cnn_training::load_model(&weights, expected, device).map_err(cnn_cli::explain)?;
+        // After loading: a file that cannot serve gets its error line alone.
         cnn_cli::warn(format_args!(
             "note: no {} yet; using {}",
             folder.final_state().display(),
             weights.display()
         ));
-        let (model, ckpt) =
-            cnn_training::load_model(&weights, expected, device).map_err(cnn_cli::explain)?;
         return Ok((model, ckpt, weights.display().to_string()));
     }
     let shipped = model_arg

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, im2col};
-use super::{ConvShape, GROUP, lock, par_for, slots, winograd, with_scratch};
+use super::{ConvShape, GROUP, direct, lock, par_for, slots, winograd, with_scratch};
 
 /// Pre-activations of a group of images side by side (`x` holds them one after another):
 /// `z[co][i*HW + p] = b[co] + Σ_k w[co][k]·col[k][i*HW + p]`, one GEMM for the group.
@@ -57,6 +57,7 @@ pub(crate) fn conv_fwd(
         let outs = slots(&mut out.spare_capacity_mut()[..n], GROUP * out_len);
         let args = slots(&mut arg.spare_capacity_mut()[..n_arg], GROUP * out_len);
         let wino = winograd::suits(s).then(|| winograd::weights(wt, s));
+        let direct = wino.is_none() && direct::suits(s);
         par_for(s.batch.div_ceil(GROUP), |g| {
             let imgs = GROUP.min(s.batch - g * GROUP);
             let ld = imgs * hw;
@@ -64,6 +65,10 @@ pub(crate) fn conv_fwd(
                 Some(_) => {
                     let [v, m] = winograd::scratch(s, imgs);
                     [v, s.c_out * ld, m]
+                }
+                None if direct => {
+                    let [buf, acc] = direct::scratch(s);
+                    [buf, s.c_out * ld, acc]
                 }
                 None => [s.k() * ld, s.c_out * ld, 0],
             };
@@ -74,6 +79,7 @@ pub(crate) fn conv_fwd(
                         let layouts = [winograd::Layout::Images, winograd::Layout::Channels];
                         winograd::conv_group(x, u, bias, s, layouts, col, m, z)
                     }
+                    None if direct => direct::conv_group(x, wt, bias, s, col, m, z),
                     None => conv_group(x, wt, bias, s, col, z),
                 }
                 let mut o = lock(&outs[g]);

@@ -12,6 +12,7 @@
 
 mod conv_bwd;
 mod conv_fwd;
+mod direct;
 mod gemm;
 mod im2col;
 mod norm;

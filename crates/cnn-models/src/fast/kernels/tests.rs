@@ -2,8 +2,8 @@
 
 use super::conv_bwd::add_row_sums;
 use super::im2col::{Cols, col2im, im2col};
-use super::winograd;
 use super::*;
+use super::{direct, winograd};
 
 /// `x[ci][y][x]` of `s`, zero outside the image.
 fn at(x: &[f32], s: ConvShape, ci: usize, y: isize, xx: isize) -> f32 {
@@ -149,6 +149,48 @@ fn winograd_matches_im2col_on_odd_maps_and_paddings() {
         for (j, (a, b)) in z.iter().zip(&zw).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                "{s:?} at {j}: {a} vs {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
+    // Channel counts below, at and past one block of 8; even and odd kernels; pads from
+    // "valid" to more than "same"; maps narrower than a SIMD vector and wider.
+    for (imgs, c_in, c_out, h, w, kernel, pad) in [
+        (3, 1, 6, 28, 28, 5, 2),
+        (2, 6, 16, 14, 14, 5, 0),
+        (1, 1, 32, 28, 28, 3, 0),
+        (4, 3, 9, 7, 5, 3, 1),
+        (1, 2, 3, 5, 9, 4, 3),
+        (2, 8, 17, 3, 3, 1, 0),
+        (1, 1, 8, 1, 1, 3, 1),
+    ] {
+        let s = ConvShape {
+            pad,
+            relu: false,
+            ..ConvShape::same(imgs, c_in, c_out, h, w, kernel)
+        };
+        assert!(direct::suits(s), "{s:?}");
+        let x: Vec<f32> = (0..imgs * c_in * h * w)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+            .collect();
+        let wt: Vec<f32> = (0..c_out * s.k())
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
+            .collect();
+        let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.1 - 0.2).collect();
+        let ld = imgs * s.out_hw();
+        let (mut col, mut z) = (vec![0.0; s.k() * ld], vec![0.0; c_out * ld]);
+        super::conv_fwd::conv_group(&x, &wt, &bias, s, &mut col, &mut z);
+        let [bn, an] = direct::scratch(s);
+        let (mut buf, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
+        let mut zd = vec![f32::NAN; c_out * ld];
+        direct::conv_group(&x, &wt, &bias, s, &mut buf, &mut acc, &mut zd);
+        for (j, (a, b)) in z.iter().zip(&zd).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
                 "{s:?} at {j}: {a} vs {b}"
             );
         }

@@ -24,6 +24,9 @@ fn strided_and_padded_convs_match_candle_values_and_gradients() {
         (7, 2, 2, 6, 6, 1, 2, 0),
         (4, 3, 8, 13, 13, 11, 1, 5),
         (6, 1, 6, 28, 28, 5, 1, 2),
+        // Padding past the kernel: the input gradient is no convolution of the same kind.
+        (3, 3, 4, 5, 6, 1, 1, 1),
+        (2, 6, 16, 14, 14, 5, 1, 0),
     ];
     for (i, &(b, ci, co, h, w, k, s, p)) in cases.iter().enumerate() {
         let seed = 300 + 3 * i as u64;

@@ -4,8 +4,8 @@ use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, col2im, im2col};
 use std::sync::Mutex;
 
-use super::winograd::{self, Layout};
-use super::{ConvShape, GROUP, lock, par_for, slots, with_scratch};
+use super::winograd;
+use super::{ConvShape, GROUP, Layout, direct, flipped, lock, par_for, slots, with_scratch};
 
 /// Gradient at the pre-activations `z` of one image (written at `at` of its group's
 /// matrix), from the output gradient `g`.
@@ -114,12 +114,26 @@ pub(crate) fn conv_bwd(
     // The input gradient as a convolution of the output gradient, by Winograd where it
     // suits: `u` its transformed kernels, `back` its shape for one group.
     let back = need_dx.then(|| winograd::input_grad_shape(s)).flatten();
-    let u = back.map(|b| winograd::weights(&winograd::flipped(wt, s), b));
+    let u = back.map(|b| winograd::weights(&flipped(wt, s), b));
+    // Convs computed directly forward get their gradients directly too: the weights' by
+    // `direct::weight_grad`, the input's as a direct convolution of the output gradient.
+    let direct = direct::suits(s);
+    let direct_back = (need_dx && direct).then(|| s.input_grad()).flatten();
+    let direct_wt = direct_back.map(|_| flipped(wt, s));
     let zeros = vec![0.0; s.c_in];
     let group = |g: usize, mut dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let imgs = GROUP.min(s.batch - g * GROUP);
         let ld = imgs * hw;
-        let [v_len, m_len] = back.map_or([0, 0], |b| winograd::scratch(b, imgs));
+        let [v_len, m_len] = match (back, direct_back) {
+            (Some(b), _) => winograd::scratch(b, imgs),
+            (None, Some(b)) => direct::scratch(b),
+            (None, None) => [0, 0],
+        };
+        let col_len = match direct {
+            true => direct::weight_grad_scratch(s, imgs),
+            false => s.k() * ld,
+        };
+        let dcol_len = if direct_back.is_some() { 0 } else { s.k() * ld };
         // The weight gradient transposed, `[k, Co]`: `gemm` multiplies `col · dzᵀ` into
         // this layout faster than `dz · colᵀ` into `[Co, k]` when `k` is the larger side,
         // with the same sums.
@@ -127,9 +141,9 @@ pub(crate) fn conv_bwd(
         let mut db = vec![0.0; s.c_out];
         with_scratch(
             [
-                (s.k() * ld).max(v_len),
+                col_len.max(v_len),
                 s.c_out * ld,
-                if need_dx { (s.k() * ld).max(m_len) } else { 0 },
+                if need_dx { dcol_len.max(m_len) } else { 0 },
             ],
             |col, dz, dcol| {
                 for i in 0..imgs {
@@ -137,13 +151,24 @@ pub(crate) fn conv_bwd(
                     let o = n * out_len;
                     let arg = arg.map(|a| &a[o..][..out_len]);
                     grad_to_z(&grad[o..][..out_len], &out[o..][..out_len], arg, s, dz, at);
-                    im2col(&x[n * in_len..][..in_len], s, col, at);
+                    if !direct {
+                        im2col(&x[n * in_len..][..in_len], s, col, at);
+                    }
                 }
                 add_row_sums(dz, ld, &mut db);
                 let dz_mat = Mat::row_major(dz, s.c_out, ld);
-                let dz_t = Mat::transposed(dz, s.c_out, ld);
-                sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
-                if let (Some(dx), Some(b), Some(u)) = (dx.as_deref_mut(), back, &u) {
+                if direct {
+                    let x = &x[g * GROUP * in_len..][..imgs * in_len];
+                    direct::weight_grad(x, dz, s, col, &mut dwt);
+                } else {
+                    let dz_t = Mat::transposed(dz, s.c_out, ld);
+                    sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
+                }
+                if let (Some(dx), Some(b), Some(f)) = (dx.as_deref_mut(), direct_back, &direct_wt) {
+                    let b = ConvShape { batch: imgs, ..b };
+                    let layouts = [Layout::Channels, Layout::Images];
+                    direct::conv_group(&dz[..s.c_out * ld], f, &zeros, b, layouts, col, dcol, dx);
+                } else if let (Some(dx), Some(b), Some(u)) = (dx.as_deref_mut(), back, &u) {
                     // `col` is done with: it holds the transformed gradient now.
                     let b = ConvShape { batch: imgs, ..b };
                     let (dz, layouts) = (&dz[..s.c_out * ld], [Layout::Channels, Layout::Images]);

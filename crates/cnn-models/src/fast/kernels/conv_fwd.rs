@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, im2col};
-use super::{ConvShape, GROUP, direct, lock, par_for, slots, winograd, with_scratch};
+use super::{ConvShape, GROUP, Layout, direct, lock, par_for, slots, winograd, with_scratch};
 
 /// Pre-activations of a group of images side by side (`x` holds them one after another):
 /// `z[co][i*HW + p] = b[co] + Σ_k w[co][k]·col[k][i*HW + p]`, one GEMM for the group.
@@ -76,10 +76,13 @@ pub(crate) fn conv_fwd(
                 let x = &x[g * GROUP * in_len..][..imgs * in_len];
                 match &wino {
                     Some(u) => {
-                        let layouts = [winograd::Layout::Images, winograd::Layout::Channels];
+                        let layouts = [Layout::Images, Layout::Channels];
                         winograd::conv_group(x, u, bias, s, layouts, col, m, z)
                     }
-                    None if direct => direct::conv_group(x, wt, bias, s, col, m, z),
+                    None if direct => {
+                        let layouts = [Layout::Images, Layout::Channels];
+                        direct::conv_group(x, wt, bias, s, layouts, col, m, z)
+                    }
                     None => conv_group(x, wt, bias, s, col, z),
                 }
                 let mut o = lock(&outs[g]);

@@ -8,7 +8,8 @@
 //!
 //! One file a concern: `gemm` (the products), `im2col` (the columns and their adjoint),
 //! `conv_fwd` (the fused forward and pool), `conv_bwd` (its gradients), `winograd` (3x3
-//! stride-1 convs without im2col), `pool` (pools on their own), `norm` (batch norm).
+//! stride-1 convs without im2col), `direct` (stride-1 convs with few input channels, and
+//! their gradients, without im2col), `pool` (pools on their own), `norm` (batch norm).
 
 mod conv_bwd;
 mod conv_fwd;
@@ -97,6 +98,21 @@ impl ConvShape {
     pub fn is_same(&self) -> bool {
         self.stride == 1 && self.kernel % 2 == 1 && self.pad == self.kernel / 2
     }
+    /// The convolution of [`flipped`] kernels over the output gradient of `s` that gives its
+    /// input gradient: from `Co` maps of `OH x OW` to `Ci` maps of `H x W`, padded `k - 1 -
+    /// pad`. `None` unless `s` has stride 1 and a padding below its kernel.
+    pub fn input_grad(&self) -> Option<ConvShape> {
+        let back = ConvShape {
+            c_in: self.c_out,
+            c_out: self.c_in,
+            h: self.oh(),
+            w: self.ow(),
+            pad: (self.kernel - 1).checked_sub(self.pad)?,
+            relu: false,
+            ..*self
+        };
+        (self.stride == 1 && back.oh() == self.h && back.ow() == self.w).then_some(back)
+    }
     /// Rows of one image's im2col matrix.
     pub fn k(&self) -> usize {
         self.c_in * self.kernel * self.kernel
@@ -109,6 +125,43 @@ impl ConvShape {
             self.c_out * self.out_hw()
         }
     }
+}
+
+/// How a group's maps lie in a slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// One image after another: `[image][channel][plane]` (a layer's input and output).
+    Images,
+    /// Channel by channel, the group's images side by side in each: `[channel][image]
+    /// [plane]` (the GEMM layout of pre-activations and their gradients).
+    Channels,
+}
+
+impl Layout {
+    /// Where plane `(i, c)` of `imgs` images of `channels` planes of `hw` values starts.
+    pub(super) fn at(self, i: usize, c: usize, imgs: usize, channels: usize, hw: usize) -> usize {
+        match self {
+            Layout::Images => (i * channels + c) * hw,
+            Layout::Channels => (c * imgs + i) * hw,
+        }
+    }
+}
+
+/// The kernels of the convolution that carries an output gradient back to the input of
+/// `s` (stride 1): each kernel turned by 180° and input and output channels swapped,
+/// `[Ci][Co][k][k]`, as weights of [`ConvShape::input_grad`].
+pub(super) fn flipped(wt: &[f32], s: ConvShape) -> Vec<f32> {
+    let kk = s.kernel * s.kernel;
+    let mut f = vec![0.0; wt.len()];
+    for co in 0..s.c_out {
+        for ci in 0..s.c_in {
+            let (src, dst) = ((co * s.c_in + ci) * kk, (ci * s.c_out + co) * kk);
+            for k in 0..kk {
+                f[dst + kk - 1 - k] = wt[src + k];
+            }
+        }
+    }
+    f
 }
 
 /// Images per GEMM and per unit of parallel work. Fixed (not derived from the thread count),

@@ -144,7 +144,7 @@ fn winograd_matches_im2col_on_odd_maps_and_paddings() {
         let [vn, mn] = winograd::scratch(s, imgs);
         let (mut v, mut m, mut zw) = (vec![0.0; vn], vec![0.0; mn], vec![f32::NAN; c_out * ld]);
         let u = winograd::weights(&wt, s);
-        let layouts = [winograd::Layout::Images, winograd::Layout::Channels];
+        let layouts = [Layout::Images, Layout::Channels];
         winograd::conv_group(&x, &u, &bias, s, layouts, &mut v, &mut m, &mut zw);
         for (j, (a, b)) in z.iter().zip(&zw).enumerate() {
             assert!(
@@ -187,7 +187,8 @@ fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
         let [bn, an] = direct::scratch(s);
         let (mut buf, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
         let mut zd = vec![f32::NAN; c_out * ld];
-        direct::conv_group(&x, &wt, &bias, s, &mut buf, &mut acc, &mut zd);
+        let layouts = [Layout::Images, Layout::Channels];
+        direct::conv_group(&x, &wt, &bias, s, layouts, &mut buf, &mut acc, &mut zd);
         for (j, (a, b)) in z.iter().zip(&zd).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-5 * (1.0 + a.abs()),

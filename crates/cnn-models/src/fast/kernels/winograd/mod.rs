@@ -14,8 +14,8 @@
 
 mod tiles;
 
-use super::ConvShape;
 use super::gemm::{Mat, sgemm};
+use super::{ConvShape, Layout};
 use tiles::{InputRows, input_transform, output_transform, write_rows};
 
 /// Whether `s` is computed here: 3x3 at stride 1, with enough input channels for the 16
@@ -39,57 +39,9 @@ pub(super) fn scratch(s: ConvShape, imgs: usize) -> [usize; 2] {
     [16 * s.c_in * nt, 16 * s.c_out * nt]
 }
 
-/// How a group's maps lie in a slice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Layout {
-    /// One image after another: `[image][channel][plane]` (a layer's input and output).
-    Images,
-    /// Channel by channel, the group's images side by side in each: `[channel][image]
-    /// [plane]` (the GEMM layout of pre-activations and their gradients).
-    Channels,
-}
-
-impl Layout {
-    /// Where plane `(i, c)` of `imgs` images of `channels` planes of `hw` values starts.
-    fn at(self, i: usize, c: usize, imgs: usize, channels: usize, hw: usize) -> usize {
-        match self {
-            Layout::Images => (i * channels + c) * hw,
-            Layout::Channels => (c * imgs + i) * hw,
-        }
-    }
-}
-
-/// The kernels of the convolution that carries an output gradient back to the input of
-/// `s` (3x3, stride 1): each kernel turned by 180° and input and output channels swapped,
-/// `[Ci][Co][3][3]`, as weights of [`input_grad_shape`]; transform them with [`weights`].
-pub(super) fn flipped(wt: &[f32], s: ConvShape) -> Vec<f32> {
-    let mut f = vec![0.0; wt.len()];
-    for co in 0..s.c_out {
-        for ci in 0..s.c_in {
-            let (src, dst) = ((co * s.c_in + ci) * 9, (ci * s.c_out + co) * 9);
-            for k in 0..9 {
-                f[dst + 8 - k] = wt[src + k];
-            }
-        }
-    }
-    f
-}
-
-/// The convolution of [`flipped`] over the output gradient of `s` that gives its input
-/// gradient: from `Co` maps of `OH x OW` to `Ci` maps of `H x W`, padded `2 - pad`. `None`
-/// where that is not a convolution this module computes.
+/// [`ConvShape::input_grad`] where it is a convolution this module computes.
 pub(super) fn input_grad_shape(s: ConvShape) -> Option<ConvShape> {
-    let back = ConvShape {
-        c_in: s.c_out,
-        c_out: s.c_in,
-        h: s.oh(),
-        w: s.ow(),
-        pad: 2usize.checked_sub(s.pad)?,
-        relu: false,
-        ..s
-    };
-    (s.kernel == 3 && s.stride == 1 && suits(back) && back.oh() == s.h && back.ow() == s.w)
-        .then_some(back)
+    s.input_grad().filter(|&b| s.kernel == 3 && suits(b))
 }
 
 /// The transformed kernels `U = G g Gᵀ`, `[16][Co][Ci]`, from weights `[Co][Ci][3][3]`.

@@ -19,7 +19,11 @@
 
 use pulp::Simd;
 
-use super::ConvShape;
+use super::{ConvShape, Layout};
+
+mod weight_grad;
+
+pub(super) use weight_grad::{scratch as weight_grad_scratch, weight_grad};
 
 /// Most output channels summed together: `CB` accumulators and one input vector stay in
 /// registers (16 of AVX2's, 32 of AVX-512's), and each input load feeds `CB` FMAs.
@@ -53,14 +57,16 @@ pub(super) fn scratch(s: ConvShape) -> [usize; 2] {
     [padded(s).2 + s.c_out * s.k(), CB * positions(s)]
 }
 
-/// The convolution `s` of a group of images `x` (one after another), bias added, into `z`
-/// laid out as [`super::conv_fwd::conv_group`] lays it out: `z[co][i*OH*OW + p]`. `buf` and
-/// `acc` sized by [`scratch`].
+/// The convolution `s` of a group of images `x` (laid out as `from` says), bias added, into
+/// `z` (laid out as `to` says; [`Layout::Channels`] is how [`super::conv_fwd::conv_group`]
+/// lays out pre-activations). `buf` and `acc` sized by [`scratch`].
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv_group(
     x: &[f32],
     wt: &[f32],
     bias: &[f32],
     s: ConvShape,
+    layouts: [Layout; 2],
     buf: &mut [f32],
     acc: &mut [f32],
     z: &mut [f32],
@@ -72,6 +78,7 @@ pub(super) fn conv_group(
         wb,
         bias,
         s,
+        layouts,
         xp,
         acc,
         z,
@@ -99,6 +106,7 @@ struct Group<'a> {
     wb: &'a [f32],
     bias: &'a [f32],
     s: ConvShape,
+    layouts: [Layout; 2],
     xp: &'a mut [f32],
     acc: &'a mut [f32],
     z: &'a mut [f32],
@@ -114,6 +122,7 @@ impl pulp::WithSimd for Group<'_> {
             wb,
             bias,
             s,
+            layouts: [from, to],
             xp,
             acc,
             z,
@@ -128,7 +137,7 @@ impl pulp::WithSimd for Group<'_> {
                 ci * hp * wp + (r / s.kernel) * wp + r % s.kernel
             })
             .collect();
-        let ld = x.len() / in_len * out_hw;
+        let imgs = x.len() / in_len;
         let wide = ow >= lanes;
         // (where a vector reads in the padded plane, where it is stored)
         let spots: Vec<(usize, usize)> = if wide {
@@ -141,14 +150,17 @@ impl pulp::WithSimd for Group<'_> {
             (0..oh * wp).step_by(lanes).map(|q| (q, q)).collect()
         };
         let n = positions(s);
-        for (i, img) in x.chunks_exact(in_len).enumerate() {
-            pad_image(img, s, xp);
+        for i in 0..imgs {
+            let plane = |ci| &x[from.at(i, ci, imgs, s.c_in, s.in_hw())..][..s.in_hw()];
+            pad_image(plane, s, xp);
+            // Where channel `co` of image `i` goes.
+            let at = |co| to.at(i, co, imgs, s.c_out, out_hw);
             for (b, co0) in (0..s.c_out).step_by(CB).enumerate() {
                 let width = CB.min(s.c_out - co0);
                 let w = &wb[b * CB * taps..][..width * taps];
                 let bias = &bias[co0..][..width];
                 let (out, base, stride) = if wide {
-                    (&mut z[..], co0 * ld + i * out_hw, ld)
+                    (&mut z[..], at(co0), at(1) - at(0))
                 } else {
                     (&mut acc[..], 0, n)
                 };
@@ -174,7 +186,7 @@ impl pulp::WithSimd for Group<'_> {
                 }
                 if !wide {
                     for c in 0..width {
-                        let out = &mut z[(co0 + c) * ld + i * out_hw..][..out_hw];
+                        let out = &mut z[at(co0 + c)..][..out_hw];
                         let rows = acc[c * n..][..oh * wp].chunks_exact(wp);
                         for (o, row) in out.chunks_exact_mut(ow).zip(rows) {
                             o.copy_from_slice(&row[..ow]);
@@ -186,12 +198,14 @@ impl pulp::WithSimd for Group<'_> {
     }
 }
 
-/// One image into its zero-padded planes `[Ci][Hp][Wp]`, zeros after.
+/// One image (its plane `ci` given by `plane`) into zero-padded planes `[Ci][Hp][Wp]`,
+/// zeros after.
 #[inline(always)]
-fn pad_image(img: &[f32], s: ConvShape, xp: &mut [f32]) {
+fn pad_image<'a>(plane: impl Fn(usize) -> &'a [f32], s: ConvShape, xp: &mut [f32]) {
     let (hp, wp, _) = padded(s);
     xp.fill(0.0);
-    for (ci, plane) in img.chunks_exact(s.in_hw()).enumerate() {
+    for ci in 0..s.c_in {
+        let plane = plane(ci);
         let dst = &mut xp[ci * hp * wp..][..hp * wp];
         for (y, row) in plane.chunks_exact(s.w).enumerate() {
             dst[(y + s.pad) * wp + s.pad..][..s.w].copy_from_slice(row);

@@ -1,0 +1,143 @@
+//! The weight gradient of a direct convolution, `dW[co][tap] = Σ_images Σ_p dz[co][p] ·
+//! x[p + offset(tap)]`, without an im2col matrix: each image is zero-padded once and its
+//! output gradient laid on the padded rows, so every product is one contiguous span.
+
+use pulp::Simd;
+
+use super::{ConvShape, MAX_LANES, load, pad_image, padded, positions};
+
+/// Output channels and taps summed together: 12 accumulators, 4 gradient vectors and the
+/// input vector (folded into the FMA) fit AVX2's 16 registers.
+const CO: usize = 4;
+const TAPS: usize = 3;
+
+/// Scratch for [`weight_grad`] over a group of `imgs` images.
+pub(in super::super) fn scratch(s: ConvShape, imgs: usize) -> usize {
+    imgs * (padded(s).2 + s.c_out * positions(s))
+}
+
+/// Adds the weight gradient of a group of images to `dwt` (`[tap][Co]`): `x` the images one
+/// after another, `dz` the gradients at their pre-activations laid out as
+/// [`super::super::conv_fwd::conv_group`] lays those out (`dz[co][i*OH*OW + p]`). `buf`
+/// sized by [`scratch`].
+pub(in super::super) fn weight_grad(
+    x: &[f32],
+    dz: &[f32],
+    s: ConvShape,
+    buf: &mut [f32],
+    dwt: &mut [f32],
+) {
+    let (in_len, out_hw) = (s.c_in * s.in_hw(), s.out_hw());
+    let imgs = x.len() / in_len;
+    let (_, wp, xp_len) = padded(s);
+    let (n, ld) = (positions(s), imgs * out_hw);
+    let (xps, dzps) = buf.split_at_mut(imgs * xp_len);
+    for (i, (xp, dzp)) in xps
+        .chunks_exact_mut(xp_len)
+        .zip(dzps.chunks_exact_mut(s.c_out * n))
+        .enumerate()
+    {
+        pad_image(|ci| &x[i * in_len + ci * s.in_hw()..][..s.in_hw()], s, xp);
+        dzp.fill(0.0);
+        for (co, dst) in dzp.chunks_exact_mut(n).enumerate() {
+            let src = &dz[co * ld + i * out_hw..][..out_hw];
+            for (d, row) in dst.chunks_exact_mut(wp).zip(src.chunks_exact(s.ow())) {
+                d[..row.len()].copy_from_slice(row);
+            }
+        }
+    }
+    pulp::Arch::new().dispatch(Sums { xps, dzps, s, dwt });
+}
+
+/// [`weight_grad`]'s products, compiled by pulp for each instruction set.
+struct Sums<'a> {
+    xps: &'a [f32],
+    dzps: &'a [f32],
+    s: ConvShape,
+    dwt: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Sums<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let Sums { xps, dzps, s, dwt } = self;
+        let (hp, wp, _) = padded(s);
+        let offsets: Vec<usize> = (0..s.k())
+            .map(|t| {
+                let (ci, r) = (t / (s.kernel * s.kernel), t % (s.kernel * s.kernel));
+                ci * hp * wp + (r / s.kernel) * wp + r % s.kernel
+            })
+            .collect();
+        for co0 in (0..s.c_out).step_by(CO) {
+            for t0 in (0..s.k()).step_by(TAPS) {
+                let b = Tile {
+                    xps,
+                    dzps,
+                    s,
+                    co0,
+                    offsets: &offsets[t0..s.k().min(t0 + TAPS)],
+                };
+                let sums = match s.c_out - co0 {
+                    1 => b.by_taps::<S, 1>(simd),
+                    2 => b.by_taps::<S, 2>(simd),
+                    3 => b.by_taps::<S, 3>(simd),
+                    _ => b.by_taps::<S, CO>(simd),
+                };
+                for (c, row) in sums.iter().enumerate().take(s.c_out - co0) {
+                    for (t, v) in row.iter().enumerate().take(b.offsets.len()) {
+                        dwt[(t0 + t) * s.c_out + co0 + c] += simd.reduce_sum_f32s(*v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Up to `CO` channels from `co0` and up to `TAPS` taps (their `offsets`), over every image.
+struct Tile<'a> {
+    xps: &'a [f32],
+    dzps: &'a [f32],
+    s: ConvShape,
+    co0: usize,
+    offsets: &'a [usize],
+}
+
+impl Tile<'_> {
+    /// [`Tile::sums`] with as many taps as `offsets` holds, each count compiled apart so
+    /// that the loops unroll into registers.
+    #[inline(always)]
+    fn by_taps<S: Simd, const C: usize>(&self, simd: S) -> [[S::f32s; TAPS]; CO] {
+        match self.offsets.len() {
+            1 => self.sums::<S, C, 1>(simd),
+            2 => self.sums::<S, C, 2>(simd),
+            _ => self.sums::<S, C, TAPS>(simd),
+        }
+    }
+
+    /// Lane-wise partial sums `[channel][tap]` (channels past `C` and taps past `T` stay
+    /// zero).
+    #[inline(always)]
+    fn sums<S: Simd, const C: usize, const T: usize>(&self, simd: S) -> [[S::f32s; TAPS]; CO] {
+        let (lanes, n) = (S::F32_LANES, positions(self.s));
+        let xp_len = padded(self.s).2;
+        let mut acc = [[simd.splat_f32s(0.0); TAPS]; CO];
+        let offs: [usize; T] = std::array::from_fn(|t| self.offsets[t]);
+        let dzs = self.dzps.chunks_exact(self.s.c_out * n);
+        for (xp, dzp) in self.xps.chunks_exact(xp_len).zip(dzs) {
+            let dzp = &dzp[self.co0 * n..];
+            for q in (0..n).step_by(lanes) {
+                let d: [S::f32s; C] = std::array::from_fn(|c| load(&dzp[c * n + q..][..lanes]));
+                for (t, &off) in offs.iter().enumerate() {
+                    let v = load(&xp[q + off..][..lanes]);
+                    for (acc, d) in acc.iter_mut().zip(&d) {
+                        acc[t] = simd.mul_add_e_f32s(*d, v, acc[t]);
+                    }
+                }
+            }
+        }
+        debug_assert!(n.is_multiple_of(MAX_LANES));
+        acc
+    }
+}

@@ -112,41 +112,28 @@ impl ConvBlock {
         {
             return Ok(crate::fast::conv_relu(h, w, b)?);
         }
+        let (act, (s, p)) = (self.spec.activation, (self.spec.stride, self.spec.pad()));
         if !train && let (OpsPath::Fast, Some(b), Some(bn)) = (ops, bias, &self.bn) {
             let (w, b) = bn.fold_into_conv(w, b)?;
-            let y = crate::fast::conv(h, &w, &b, self.spec.stride, self.spec.pad(), relu)?;
-            return if relu {
-                Ok(y)
-            } else {
-                activate(&y, self.spec.activation, ops)
-            };
+            return Ok(crate::fast::conv(h, &w, &b, s, p, act)?);
         }
-        // ReLU goes into the last op before it: the conv, or its batch norm.
-        let conv_relu = relu && self.bn.is_none();
-        let y = match (ops, bias) {
-            (OpsPath::Fast, Some(b)) => {
-                crate::fast::conv(h, w, b, self.spec.stride, self.spec.pad(), conv_relu)?
+        let y = match (ops, bias, &self.bn) {
+            // Without batch norm the activation goes into the conv's op.
+            (OpsPath::Fast, Some(b), None) => return Ok(crate::fast::conv(h, w, b, s, p, act)?),
+            (OpsPath::Fast, Some(b), Some(_)) => {
+                crate::fast::conv(h, w, b, s, p, Activation::None)?
             }
-            (_, Some(b)) => {
-                let (s, p) = (self.spec.stride, self.spec.pad());
-                crate::fast::reference_conv(h, w, b, s, p, conv_relu)?
-            }
-            (_, None) => {
-                let y = self.conv.forward(h)?;
-                if conv_relu { y.relu()? } else { y }
-            }
+            (_, Some(b), None) => return Ok(crate::fast::reference_conv(h, w, b, s, p, act)?),
+            (_, Some(b), Some(_)) => crate::fast::reference_conv(h, w, b, s, p, Activation::None)?,
+            (_, None, _) => self.conv.forward(h)?,
         };
         match &self.bn {
+            // ReLU goes into the batch norm's op.
             Some(bn) => {
                 let y = bn.forward(&y, ops, train, relu)?;
-                if relu {
-                    Ok(y)
-                } else {
-                    activate(&y, self.spec.activation, ops)
-                }
+                if relu { Ok(y) } else { activate(&y, act, ops) }
             }
-            None if relu => Ok(y),
-            None => activate(&y, self.spec.activation, ops),
+            None => activate(&y, act, ops),
         }
     }
 

@@ -33,19 +33,25 @@ fn strided_and_padded_convs_match_candle_values_and_gradients() {
         let x = Var::from_tensor(&rand(&[b, ci, h, w], seed)).unwrap();
         let wt = Var::from_tensor(&(rand(&[co, ci, k, k], seed + 1) * 0.5).unwrap()).unwrap();
         let bias = Var::from_tensor(&(rand(&[co], seed + 2) * 0.1).unwrap()).unwrap();
-        for relu in [false, true] {
-            let got = fast::conv(&x, &wt, &bias, s, p, relu).unwrap();
-            let want = fast::reference_conv(&x, &wt, &bias, s, p, relu).unwrap();
+        // ReLU and tanh go into the conv's op; GELU follows it as an op of its own.
+        for act in [
+            Activation::None,
+            Activation::Relu,
+            Activation::Tanh,
+            Activation::Gelu,
+        ] {
+            let got = fast::conv(&x, &wt, &bias, s, p, act).unwrap();
+            let want = fast::reference_conv(&x, &wt, &bias, s, p, act).unwrap();
             // The reference itself is candle's plain conv2d, forward.
             let plain = x
                 .conv2d(&wt, p, s, 1, 1)
                 .unwrap()
                 .broadcast_add(&bias.reshape((1, co, 1, 1)).unwrap())
                 .unwrap();
-            let plain = if relu { plain.relu().unwrap() } else { plain };
+            let plain = fast::reference_activation(&plain, act).unwrap();
             assert!(rel_err(&want, &plain) < 1e-6, "case {i}: reference forward");
             let vars = [("x", &x), ("w", &wt), ("b", &bias)];
-            let case = format!("case {i} relu {relu}");
+            let case = format!("case {i} {act:?}");
             assert_same_op(&got, &want, &vars, seed + 7, &case);
         }
     }

@@ -164,6 +164,31 @@ impl pulp::WithSimd for Piece<'_> {
     }
 }
 
+/// `v = act(v)` over one worker's slice, in the copy pulp picks for this CPU: for an op
+/// that applies its activation to its own scratch (the conv's tanh).
+pub(crate) fn in_place(act: Activation, v: &mut [f32]) {
+    pulp::Arch::new().dispatch(InPlace { act, v });
+}
+
+/// [`in_place`]'s arguments, compiled like [`Piece`].
+struct InPlace<'a> {
+    act: Activation,
+    v: &'a mut [f32],
+}
+
+impl pulp::WithSimd for InPlace<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let InPlace { act, v } = self;
+        match act {
+            Activation::Tanh => v.iter_mut().for_each(|v| *v = tanh(*v)),
+            _ => v.iter_mut().for_each(|v| *v = forward(act, *v)),
+        }
+    }
+}
+
 /// Runs [`Piece`]s of `pass` over `out` in parallel.
 fn par_pass(act: Activation, out: &mut [f32], x: &[f32], pass: Pass<'_>) {
     for_each_piece(out, PIECE, |i, out| {

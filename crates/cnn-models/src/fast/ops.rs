@@ -4,8 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use super::act::{activation, reference_activation};
 use super::kernels::{self, ConvShape};
 use super::norm_pool::reference_maxpool2;
+use crate::Activation;
 
 pub(super) fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
@@ -48,16 +50,17 @@ pub fn is_fast_capable(t: &Tensor) -> bool {
 struct Geometry {
     stride: usize,
     pad: usize,
-    relu: bool,
+    /// ReLU, tanh or none: the activations whose gradient the output gives.
+    act: Activation,
     pool: bool,
 }
 
 impl Geometry {
-    fn new(stride: usize, pad: usize, relu: bool, pool: bool) -> Self {
+    fn new(stride: usize, pad: usize, act: Activation, pool: bool) -> Self {
         Self {
             stride,
             pad,
-            relu,
+            act,
             pool,
         }
     }
@@ -75,11 +78,11 @@ fn conv_shape(x: &Shape, w: &Shape, g: Geometry) -> Result<ConvShape> {
         kernel: kh,
         stride: g.stride,
         pad: g.pad,
-        relu: g.relu,
+        act: g.act,
     };
     let fits = ci == ci2 && kh == kw && g.stride > 0 && h + 2 * g.pad >= kh && wd + 2 * g.pad >= kh;
     let min = if g.pool { 2 } else { 1 };
-    if !fits || s.oh() < min || s.ow() < min || (g.pool && !g.relu) {
+    if !fits || s.oh() < min || s.ow() < min || (g.pool && g.act != Activation::Relu) {
         candle_core::bail!(
             "fast conv: input {x:?} and weight {w:?} do not fit stride {} and padding {}",
             g.stride,
@@ -102,10 +105,11 @@ struct Conv {
 
 impl CustomOp3 for Conv {
     fn name(&self) -> &'static str {
-        match (self.geometry.pool, self.geometry.relu) {
+        match (self.geometry.pool, self.geometry.act) {
             (true, _) => "fast-conv-relu-pool2",
-            (false, true) => "fast-conv-relu",
-            (false, false) => "fast-conv",
+            (false, Activation::Relu) => "fast-conv-relu",
+            (false, Activation::Tanh) => "fast-conv-tanh",
+            (false, _) => "fast-conv",
         }
     }
 
@@ -283,7 +287,13 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> 
 }
 
 fn fused(x: &Tensor, w: &Tensor, b: &Tensor, pool: bool, record: bool) -> Result<Tensor> {
-    apply_conv(x, w, b, Geometry::new(1, same_pad(w), true, pool), record)
+    apply_conv(
+        x,
+        w,
+        b,
+        Geometry::new(1, same_pad(w), Activation::Relu, pool),
+        record,
+    )
 }
 
 fn apply_conv(
@@ -311,7 +321,7 @@ fn all_fast(ts: [&Tensor; 3]) -> bool {
     ts.iter().all(|t| is_fast_capable(t))
 }
 
-/// `conv2d(x, w, stride, padding) + b`, then ReLU when `relu`: one op on CPU, candle's ops
+/// `act(conv2d(x, w, stride, padding) + b)`: one op on CPU, candle's ops
 /// elsewhere.
 pub fn conv(
     x: &Tensor,
@@ -319,12 +329,22 @@ pub fn conv(
     b: &Tensor,
     stride: usize,
     pad: usize,
-    relu: bool,
+    act: Activation,
 ) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        return apply_conv(x, w, b, Geometry::new(stride, pad, relu, false), true);
+        // ReLU and tanh are applied in the conv's op (their gradient follows from its
+        // output); GELU and SiLU, whose gradients need the pre-activation, in their own.
+        let fused = matches!(act, Activation::Relu | Activation::Tanh);
+        let g = Geometry::new(
+            stride,
+            pad,
+            if fused { act } else { Activation::None },
+            false,
+        );
+        let y = apply_conv(x, w, b, g, true)?;
+        return if fused { Ok(y) } else { activation(&y, act) };
     }
-    reference_conv(x, w, b, stride, pad, relu)
+    reference_conv(x, w, b, stride, pad, act)
 }
 
 /// [`conv`] from candle's `conv2d`, on an input padded and cropped to exactly the pixels
@@ -339,7 +359,7 @@ pub fn reference_conv(
     b: &Tensor,
     stride: usize,
     pad: usize,
-    relu: bool,
+    act: Activation,
 ) -> Result<Tensor> {
     let (_, _, h, wd) = x.dims4()?;
     let k = w.dims4()?.3;
@@ -356,7 +376,7 @@ pub fn reference_conv(
     let y =
         x.conv2d(w, 0, stride, 1, 1)?
             .broadcast_add(&b.reshape((1, b.elem_count(), 1, 1))?)?;
-    if relu { y.relu() } else { Ok(y) }
+    reference_activation(&y, act)
 }
 
 /// `relu(conv2d(x, w, padding k/2) + b)` for an odd `k x k` kernel: fused on CPU, candle's
@@ -365,7 +385,7 @@ pub fn conv_relu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, false, true)
     } else {
-        reference_conv(x, w, b, 1, same_pad(w), true)
+        reference_conv(x, w, b, 1, same_pad(w), Activation::Relu)
     }
 }
 
@@ -378,7 +398,7 @@ pub fn conv_relu_pool2(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if all_fast([x, w, b]) {
         fused(x, w, b, true, true)
     } else {
-        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), true)?)
+        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), Activation::Relu)?)
     }
 }
 
@@ -394,9 +414,15 @@ pub fn conv_relu_pool2_with(
     record: bool,
 ) -> Result<Tensor> {
     if all_fast([x, w, b]) {
-        return apply_conv(x, w, b, Geometry::new(stride, pad, true, true), record);
+        return apply_conv(
+            x,
+            w,
+            b,
+            Geometry::new(stride, pad, Activation::Relu, true),
+            record,
+        );
     }
-    reference_maxpool2(&reference_conv(x, w, b, stride, pad, true)?)
+    reference_maxpool2(&reference_conv(x, w, b, stride, pad, Activation::Relu)?)
 }
 
 /// [`conv_relu_pool2`] for a forward pass that no backward is expected to follow
@@ -407,6 +433,6 @@ pub fn conv_relu_pool2_eval(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor
     if all_fast([x, w, b]) {
         fused(x, w, b, true, false)
     } else {
-        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), true)?)
+        reference_maxpool2(&reference_conv(x, w, b, 1, same_pad(w), Activation::Relu)?)
     }
 }

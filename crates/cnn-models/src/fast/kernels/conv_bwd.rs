@@ -4,6 +4,8 @@ use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, col2im, im2col};
 use std::sync::Mutex;
 
+use crate::Activation;
+
 use super::winograd;
 use super::{ConvShape, GROUP, Layout, direct, flipped, lock, par_for, slots, with_scratch};
 
@@ -19,7 +21,16 @@ pub(super) fn grad_to_z(
 ) {
     let hw = s.out_hw();
     match arg {
-        None if !s.relu => {
+        None if s.act == Activation::Tanh => {
+            for co in 0..s.c_out {
+                let (g, o) = (&g[co * hw..][..hw], &out[co * hw..][..hw]);
+                dz[at.row(co, hw)]
+                    .iter_mut()
+                    .zip(g.iter().zip(o))
+                    .for_each(|(d, (&g, &o))| *d = g * (1.0 - o * o));
+            }
+        }
+        None if s.act != Activation::Relu => {
             for co in 0..s.c_out {
                 dz[at.row(co, hw)].copy_from_slice(&g[co * hw..][..hw]);
             }

@@ -5,6 +5,9 @@ use std::mem::MaybeUninit;
 
 use super::gemm::{Mat, sgemm};
 use super::im2col::{Cols, im2col};
+use crate::Activation;
+use crate::fast::act::in_place;
+
 use super::{ConvShape, GROUP, Layout, direct, lock, par_for, slots, winograd, with_scratch};
 
 /// Pre-activations of a group of images side by side (`x` holds them one after another):
@@ -33,8 +36,8 @@ pub(super) fn conv_group(
     );
 }
 
-/// Forward of conv + bias (+ ReLU when `s.relu`), optionally followed by a 2x2 max-pool
-/// (ReLU only).
+/// Forward of conv + bias + `s.act` (ReLU, tanh or none), optionally followed by a 2x2
+/// max-pool (ReLU only).
 ///
 /// Returns the output (`[B, Co, OH, OW]`, or `[B, Co, OH/2, OW/2]` pooled) and, when pooled and
 /// `record`, the position (0..4, row-major in the window) of each window's maximum, for the
@@ -85,6 +88,10 @@ pub(crate) fn conv_fwd(
                     }
                     None => conv_group(x, wt, bias, s, col, z),
                 }
+                if s.act == Activation::Tanh {
+                    // While the group's pre-activations are still in cache.
+                    in_place(s.act, &mut z[..s.c_out * ld]);
+                }
                 let mut o = lock(&outs[g]);
                 for (i, o) in o.chunks_exact_mut(out_len).enumerate() {
                     let at = Cols { ld, off: i * hw };
@@ -97,7 +104,7 @@ pub(crate) fn conv_fwd(
                     } else {
                         for (co, o) in o.chunks_exact_mut(hw).enumerate() {
                             let z = &z[at.row(co, hw)];
-                            if s.relu {
+                            if s.act == Activation::Relu {
                                 o.iter_mut().zip(z).for_each(|(o, &v)| {
                                     o.write(v.max(0.0));
                                 });

@@ -30,6 +30,7 @@ pub(crate) use gemm::{Mat, par_sgemm, par_sgemm_nt};
 pub(crate) use norm::{NormShape, affine, batch_stats, batchnorm_bwd};
 pub(crate) use pool::{PoolShape, maxpool2_bwd, maxpool2_fwd, pool_bwd, pool_fwd};
 
+use crate::Activation;
 use crate::par::par_for;
 
 /// Splits `data` into `len`-sized pieces that parallel workers can each lock (uncontended).
@@ -46,7 +47,7 @@ pub(super) fn lock<'a, 'b, T>(m: &'a Mutex<&'b mut [T]>) -> std::sync::MutexGuar
 }
 
 /// Shape of a `kernel x kernel` convolution at `stride` with `pad` zeros on each side, and
-/// whether ReLU follows it in the same op.
+/// the activation that follows it in the same op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConvShape {
     pub batch: usize,
@@ -57,8 +58,8 @@ pub(crate) struct ConvShape {
     pub kernel: usize,
     pub stride: usize,
     pub pad: usize,
-    /// ReLU after the bias (otherwise the op is affine).
-    pub relu: bool,
+    /// What follows the bias in the same op: ReLU, tanh or nothing (the op is affine).
+    pub act: Activation,
 }
 
 impl ConvShape {
@@ -74,7 +75,7 @@ impl ConvShape {
             kernel: k,
             stride: 1,
             pad: k / 2,
-            relu: true,
+            act: Activation::Relu,
         }
     }
     /// Values in one input plane.
@@ -108,7 +109,7 @@ impl ConvShape {
             h: self.oh(),
             w: self.ow(),
             pad: (self.kernel - 1).checked_sub(self.pad)?,
-            relu: false,
+            act: Activation::None,
             ..*self
         };
         (self.stride == 1 && back.oh() == self.h && back.ow() == self.w).then_some(back)

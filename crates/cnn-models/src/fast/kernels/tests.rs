@@ -170,7 +170,7 @@ fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
     ] {
         let s = ConvShape {
             pad,
-            relu: false,
+            act: Activation::None,
             ..ConvShape::same(imgs, c_in, c_out, h, w, kernel)
         };
         assert!(direct::suits(s), "{s:?}");
@@ -204,7 +204,7 @@ fn input_gradient_by_winograd_matches_the_definition() {
     for (c_in, c_out, h, w, pad) in [(3, 32, 7, 7, 1), (2, 33, 9, 6, 0), (1, 32, 4, 5, 2)] {
         let s = ConvShape {
             pad,
-            relu: false,
+            act: Activation::None,
             ..ConvShape::same(5, c_in, c_out, h, w, 3)
         };
         assert!(winograd::input_grad_shape(s).is_some(), "{s:?}");

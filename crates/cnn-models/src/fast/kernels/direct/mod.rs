@@ -269,3 +269,110 @@ fn load<V: pulp::bytemuck::Pod>(from: &[f32]) -> V {
 fn store<V: pulp::bytemuck::Pod>(to: &mut [f32], v: V) {
     pulp::bytemuck::cast_slice_mut::<f32, u8>(to).copy_from_slice(pulp::bytemuck::bytes_of(&v));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Activation;
+
+    /// One instruction set to run a pulp op with.
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Isa {
+        Scalar,
+        #[cfg(target_arch = "x86_64")]
+        V3,
+        #[cfg(target_arch = "x86_64")]
+        V4,
+    }
+
+    impl Isa {
+        pub(super) fn run<Op: pulp::WithSimd>(self, op: Op) -> Op::Output {
+            match self {
+                Isa::Scalar => Simd::vectorize(pulp::Scalar::new(), op),
+                #[cfg(target_arch = "x86_64")]
+                Isa::V3 => pulp::x86::V3::try_new()
+                    .map(|s| Simd::vectorize(s, op))
+                    .unwrap_or_else(|| unreachable!()),
+                #[cfg(target_arch = "x86_64")]
+                Isa::V4 => pulp::x86::V4::try_new()
+                    .map(|s| Simd::vectorize(s, op))
+                    .unwrap_or_else(|| unreachable!()),
+            }
+        }
+    }
+
+    /// Test values: `n` of them, spread over ±2.
+    pub(super) fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 37 + seed) % 101) as f32 / 25.0 - 2.0)
+            .collect()
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_convolution() {
+        // Rows narrower than 8, between 8 and 16, and wider than 16.
+        for (c_in, c_out, h, w, kernel, pad) in [
+            (2, 5, 6, 5, 3, 1),
+            (1, 9, 12, 12, 3, 0),
+            (3, 4, 20, 19, 5, 2),
+        ] {
+            let s = ConvShape {
+                pad,
+                act: Activation::None,
+                ..ConvShape::same(2, c_in, c_out, h, w, kernel)
+            };
+            let (x, wt, bias) = (
+                values(2 * c_in * h * w, 1),
+                values(c_out * s.k(), 2),
+                values(c_out, 3),
+            );
+            let mut results = Vec::new();
+            for isa in [Isa::Scalar].into_iter().chain(available()) {
+                let [bn, an] = scratch(s);
+                let (mut buf, mut acc, mut z) = (
+                    vec![0.0; bn],
+                    vec![0.0; an],
+                    vec![f32::NAN; c_out * 2 * s.out_hw()],
+                );
+                let (xp, wb) = buf.split_at_mut(padded(s).2);
+                block_weights(&wt, s, wb);
+                let layouts = [Layout::Images, Layout::Channels];
+                isa.run(Group {
+                    x: &x,
+                    wb,
+                    bias: &bias,
+                    s,
+                    layouts,
+                    xp,
+                    acc: &mut acc,
+                    z: &mut z,
+                });
+                results.push((isa, z));
+            }
+            let (first, want) = &results[0];
+            for (isa, got) in &results[1..] {
+                for (j, (a, b)) in want.iter().zip(got).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                        "{s:?} {first:?} vs {isa:?} at {j}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The vector instruction sets this CPU has.
+    pub(super) fn available() -> Vec<Isa> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if pulp::x86::V3::try_new().is_some() {
+                v.push(Isa::V3);
+            }
+            if pulp::x86::V4::try_new().is_some() {
+                v.push(Isa::V4);
+            }
+        }
+        v
+    }
+}

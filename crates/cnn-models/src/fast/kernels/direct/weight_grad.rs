@@ -141,3 +141,86 @@ impl Tile<'_> {
         acc
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{Isa, available, values};
+    use super::*;
+    use crate::Activation;
+
+    /// The definition: `dW[co][ci][kh][kw] = Σ_i Σ_(y,x) dz[co][i][y][x] · x[i][ci][y+kh-p][x+kw-p]`.
+    fn definition(x: &[f32], dz: &[f32], s: ConvShape, imgs: usize) -> Vec<f32> {
+        let (k, ld) = (s.kernel, imgs * s.out_hw());
+        let mut dwt = vec![0.0f32; s.k() * s.c_out];
+        for co in 0..s.c_out {
+            for t in 0..s.k() {
+                let (ci, kh, kw) = (t / (k * k), t / k % k, t % k);
+                let mut sum = 0.0f64;
+                for i in 0..imgs {
+                    for y in 0..s.oh() {
+                        for xx in 0..s.ow() {
+                            let (iy, ix) = (
+                                (y + kh) as isize - s.pad as isize,
+                                (xx + kw) as isize - s.pad as isize,
+                            );
+                            if iy < 0 || ix < 0 || iy >= s.h as isize || ix >= s.w as isize {
+                                continue;
+                            }
+                            let xv =
+                                x[(i * s.c_in + ci) * s.in_hw() + iy as usize * s.w + ix as usize];
+                            let d = dz[co * ld + i * s.out_hw() + y * s.ow() + xx];
+                            sum += f64::from(xv) * f64::from(d);
+                        }
+                    }
+                }
+                dwt[t * s.c_out + co] = sum as f32;
+            }
+        }
+        dwt
+    }
+
+    #[test]
+    fn the_weight_gradient_is_its_definition_on_every_instruction_set() {
+        // Channel and tap counts that leave partial blocks (4 channels, 3 taps); odd maps.
+        for (imgs, c_in, c_out, h, w, kernel, pad) in [
+            (3, 1, 6, 9, 11, 5, 2),
+            (2, 2, 5, 7, 5, 3, 0),
+            (1, 3, 9, 4, 17, 2, 1),
+        ] {
+            let s = ConvShape {
+                pad,
+                act: Activation::None,
+                ..ConvShape::same(imgs, c_in, c_out, h, w, kernel)
+            };
+            let x = values(imgs * c_in * h * w, 5);
+            let dz = values(c_out * imgs * s.out_hw(), 7);
+            let want = definition(&x, &dz, s, imgs);
+            // The dispatched path, then each instruction set by hand.
+            let mut buf = vec![f32::NAN; scratch(s, imgs)];
+            let mut got = vec![0.0; s.k() * s.c_out];
+            weight_grad(&x, &dz, s, &mut buf, &mut got);
+            let mut results = vec![("dispatched".to_string(), got)];
+            for isa in [Isa::Scalar].into_iter().chain(available()) {
+                let mut dwt = vec![0.0; s.k() * s.c_out];
+                // Fills `buf` with the padded inputs and gradients for `Sums`.
+                weight_grad(&x, &dz, s, &mut buf, &mut vec![0.0; s.k() * s.c_out]);
+                let (xps, dzps) = buf.split_at(imgs * padded(s).2);
+                isa.run(Sums {
+                    xps,
+                    dzps,
+                    s,
+                    dwt: &mut dwt,
+                });
+                results.push((format!("{isa:?}"), dwt));
+            }
+            for (name, got) in &results {
+                for (j, (a, b)) in want.iter().zip(got).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                        "{s:?} {name} at {j}: {a} vs {b}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -24,7 +24,8 @@ fn strided_and_padded_convs_match_candle_values_and_gradients() {
         (7, 2, 2, 6, 6, 1, 2, 0),
         (4, 3, 8, 13, 13, 11, 1, 5),
         (6, 1, 6, 28, 28, 5, 1, 2),
-        // Padding past the kernel: the input gradient is no convolution of the same kind.
+        // Padding past the kernel; LeNet-5's second conv (computed directly, as thin convs
+        // are).
         (3, 3, 4, 5, 6, 1, 1, 1),
         (2, 6, 16, 14, 14, 5, 1, 0),
     ];

@@ -126,25 +126,21 @@ pub(crate) fn conv_bwd(
     // suits: `u` its transformed kernels, `back` its shape for one group.
     let back = need_dx.then(|| winograd::input_grad_shape(s)).flatten();
     let u = back.map(|b| winograd::weights(&flipped(wt, s), b));
-    // Convs computed directly forward get their gradients directly too: the weights' by
-    // `direct::weight_grad`, the input's as a direct convolution of the output gradient.
-    let direct = direct::suits(s);
-    let direct_back = (need_dx && direct).then(|| s.input_grad()).flatten();
-    let direct_wt = direct_back.map(|_| flipped(wt, s));
+    // The weight gradient of a conv computed directly forward is summed directly too, except
+    // with one input channel: im2col is then only `k²` shifted copies, and the GEMM sums
+    // them faster than `direct::weight_grad` pads its rows (1.1-1.6x, one core). The input
+    // gradient stays a GEMM and col2im: as a direct convolution back to a few channels it
+    // was no faster, and far slower back to one.
+    let direct = direct::suits(s) && s.c_in > 1;
     let zeros = vec![0.0; s.c_in];
     let group = |g: usize, mut dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
         let imgs = GROUP.min(s.batch - g * GROUP);
         let ld = imgs * hw;
-        let [v_len, m_len] = match (back, direct_back) {
-            (Some(b), _) => winograd::scratch(b, imgs),
-            (None, Some(b)) => direct::scratch(b),
-            (None, None) => [0, 0],
-        };
+        let [v_len, m_len] = back.map_or([0, 0], |b| winograd::scratch(b, imgs));
         let col_len = match direct {
             true => direct::weight_grad_scratch(s, imgs),
             false => s.k() * ld,
         };
-        let dcol_len = if direct_back.is_some() { 0 } else { s.k() * ld };
         // The weight gradient transposed, `[k, Co]`: `gemm` multiplies `col · dzᵀ` into
         // this layout faster than `dz · colᵀ` into `[Co, k]` when `k` is the larger side,
         // with the same sums.
@@ -154,7 +150,7 @@ pub(crate) fn conv_bwd(
             [
                 col_len.max(v_len),
                 s.c_out * ld,
-                if need_dx { dcol_len.max(m_len) } else { 0 },
+                if need_dx { (s.k() * ld).max(m_len) } else { 0 },
             ],
             |col, dz, dcol| {
                 for i in 0..imgs {
@@ -175,11 +171,7 @@ pub(crate) fn conv_bwd(
                     let dz_t = Mat::transposed(dz, s.c_out, ld);
                     sgemm(&mut dwt, Mat::row_major(col, s.k(), ld), dz_t, true);
                 }
-                if let (Some(dx), Some(b), Some(f)) = (dx.as_deref_mut(), direct_back, &direct_wt) {
-                    let b = ConvShape { batch: imgs, ..b };
-                    let layouts = [Layout::Channels, Layout::Images];
-                    direct::conv_group(&dz[..s.c_out * ld], f, &zeros, b, layouts, col, dcol, dx);
-                } else if let (Some(dx), Some(b), Some(u)) = (dx.as_deref_mut(), back, &u) {
+                if let (Some(dx), Some(b), Some(u)) = (dx.as_deref_mut(), back, &u) {
                     // `col` is done with: it holds the transformed gradient now.
                     let b = ConvShape { batch: imgs, ..b };
                     let (dz, layouts) = (&dz[..s.c_out * ld], [Layout::Channels, Layout::Images]);

@@ -82,10 +82,7 @@ pub(crate) fn conv_fwd(
                         let layouts = [Layout::Images, Layout::Channels];
                         winograd::conv_group(x, u, bias, s, layouts, col, m, z)
                     }
-                    None if direct => {
-                        let layouts = [Layout::Images, Layout::Channels];
-                        direct::conv_group(x, wt, bias, s, layouts, col, m, z)
-                    }
+                    None if direct => direct::conv_group(x, wt, bias, s, col, m, z),
                     None => conv_group(x, wt, bias, s, col, z),
                 }
                 if s.act == Activation::Tanh {

@@ -187,8 +187,7 @@ fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
         let [bn, an] = direct::scratch(s);
         let (mut buf, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
         let mut zd = vec![f32::NAN; c_out * ld];
-        let layouts = [Layout::Images, Layout::Channels];
-        direct::conv_group(&x, &wt, &bias, s, layouts, &mut buf, &mut acc, &mut zd);
+        direct::conv_group(&x, &wt, &bias, s, &mut buf, &mut acc, &mut zd);
         for (j, (a, b)) in z.iter().zip(&zd).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-5 * (1.0 + a.abs()),

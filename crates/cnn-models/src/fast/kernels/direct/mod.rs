@@ -19,7 +19,7 @@
 
 use pulp::Simd;
 
-use super::{ConvShape, Layout};
+use super::ConvShape;
 
 mod weight_grad;
 
@@ -57,16 +57,14 @@ pub(super) fn scratch(s: ConvShape) -> [usize; 2] {
     [padded(s).2 + s.c_out * s.k(), CB * positions(s)]
 }
 
-/// The convolution `s` of a group of images `x` (laid out as `from` says), bias added, into
-/// `z` (laid out as `to` says; [`Layout::Channels`] is how [`super::conv_fwd::conv_group`]
-/// lays out pre-activations). `buf` and `acc` sized by [`scratch`].
-#[allow(clippy::too_many_arguments)]
+/// The convolution `s` of a group of images `x` (one after another), bias added, into `z`
+/// laid out as [`super::conv_fwd::conv_group`] lays it out: `z[co][i*OH*OW + p]`. `buf` and
+/// `acc` sized by [`scratch`].
 pub(super) fn conv_group(
     x: &[f32],
     wt: &[f32],
     bias: &[f32],
     s: ConvShape,
-    layouts: [Layout; 2],
     buf: &mut [f32],
     acc: &mut [f32],
     z: &mut [f32],
@@ -78,7 +76,6 @@ pub(super) fn conv_group(
         wb,
         bias,
         s,
-        layouts,
         xp,
         acc,
         z,
@@ -106,7 +103,6 @@ struct Group<'a> {
     wb: &'a [f32],
     bias: &'a [f32],
     s: ConvShape,
-    layouts: [Layout; 2],
     xp: &'a mut [f32],
     acc: &'a mut [f32],
     z: &'a mut [f32],
@@ -122,7 +118,6 @@ impl pulp::WithSimd for Group<'_> {
             wb,
             bias,
             s,
-            layouts: [from, to],
             xp,
             acc,
             z,
@@ -151,10 +146,9 @@ impl pulp::WithSimd for Group<'_> {
         };
         let n = positions(s);
         for i in 0..imgs {
-            let plane = |ci| &x[from.at(i, ci, imgs, s.c_in, s.in_hw())..][..s.in_hw()];
-            pad_image(plane, s, xp);
+            pad_image(|ci| &x[(i * s.c_in + ci) * s.in_hw()..][..s.in_hw()], s, xp);
             // Where channel `co` of image `i` goes.
-            let at = |co| to.at(i, co, imgs, s.c_out, out_hw);
+            let at = |co| (co * imgs + i) * out_hw;
             for (b, co0) in (0..s.c_out).step_by(CB).enumerate() {
                 let width = CB.min(s.c_out - co0);
                 let w = &wb[b * CB * taps..][..width * taps];
@@ -336,13 +330,11 @@ mod tests {
                 );
                 let (xp, wb) = buf.split_at_mut(padded(s).2);
                 block_weights(&wt, s, wb);
-                let layouts = [Layout::Images, Layout::Channels];
                 isa.run(Group {
                     x: &x,
                     wb,
                     bias: &bias,
                     s,
-                    layouts,
                     xp,
                     acc: &mut acc,
                     z: &mut z,

@@ -128,7 +128,7 @@ pub(crate) fn conv_bwd(
     let u = back.map(|b| winograd::weights(&flipped(wt, s), b));
     // The weight gradient of a conv computed directly forward is summed directly too, except
     // with one input channel: im2col is then only `k²` shifted copies, and the GEMM sums
-    // them faster than `direct::weight_grad` pads its rows (1.1-1.6x, one core). The input
+    // them as fast or faster than `direct::weight_grad` pads its rows (up to 1.6x, one core). The input
     // gradient stays a GEMM and col2im: as a direct convolution back to a few channels it
     // was no faster, and far slower back to one.
     let direct = direct::suits(s) && s.c_in > 1;

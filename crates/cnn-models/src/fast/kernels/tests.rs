@@ -116,6 +116,32 @@ fn linear_product_in_column_blocks_matches_plain_loops() {
     }
 }
 
+/// Inputs, weights and biases for the `s.batch` images of `s`, and their pre-activations by
+/// im2col + GEMM (the group layout `z[co][i*OH*OW + p]`).
+fn by_im2col(s: ConvShape) -> ([Vec<f32>; 3], Vec<f32>) {
+    let x: Vec<f32> = (0..s.batch * s.c_in * s.in_hw())
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    let wt: Vec<f32> = (0..s.c_out * s.k())
+        .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
+        .collect();
+    let bias: Vec<f32> = (0..s.c_out).map(|c| c as f32 * 0.1 - 0.2).collect();
+    let ld = s.batch * s.out_hw();
+    let (mut col, mut z) = (vec![0.0; s.k() * ld], vec![0.0; s.c_out * ld]);
+    super::conv_fwd::conv_group(&x, &wt, &bias, s, &mut col, &mut z);
+    ([x, wt, bias], z)
+}
+
+/// `got` is `want` within `tol` relative to 1 + |want|, entry by entry.
+fn assert_close(want: &[f32], got: &[f32], tol: f32, s: ConvShape) {
+    for (j, (a, b)) in want.iter().zip(got).enumerate() {
+        assert!(
+            (a - b).abs() <= tol * (1.0 + a.abs()),
+            "{s:?} at {j}: {a} vs {b}"
+        );
+    }
+}
+
 #[test]
 fn winograd_matches_im2col_on_odd_maps_and_paddings() {
     for (imgs, c_in, c_out, h, w, pad) in [
@@ -131,27 +157,13 @@ fn winograd_matches_im2col_on_odd_maps_and_paddings() {
             ..ConvShape::same(imgs, c_in, c_out, h, w, 3)
         };
         assert!(winograd::suits(s), "{s:?}");
-        let x: Vec<f32> = (0..imgs * c_in * h * w)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-            .collect();
-        let wt: Vec<f32> = (0..c_out * s.k())
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
-            .collect();
-        let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.1 - 0.2).collect();
-        let ld = imgs * s.out_hw();
-        let (mut col, mut z) = (vec![0.0; s.k() * ld], vec![0.0; c_out * ld]);
-        super::conv_fwd::conv_group(&x, &wt, &bias, s, &mut col, &mut z);
+        let ([x, wt, bias], z) = by_im2col(s);
         let [vn, mn] = winograd::scratch(s, imgs);
-        let (mut v, mut m, mut zw) = (vec![0.0; vn], vec![0.0; mn], vec![f32::NAN; c_out * ld]);
+        let (mut v, mut m, mut zw) = (vec![0.0; vn], vec![0.0; mn], vec![f32::NAN; z.len()]);
         let u = winograd::weights(&wt, s);
         let layouts = [Layout::Images, Layout::Channels];
         winograd::conv_group(&x, &u, &bias, s, layouts, &mut v, &mut m, &mut zw);
-        for (j, (a, b)) in z.iter().zip(&zw).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
-                "{s:?} at {j}: {a} vs {b}"
-            );
-        }
+        assert_close(&z, &zw, 1e-4, s);
     }
 }
 
@@ -174,26 +186,12 @@ fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
             ..ConvShape::same(imgs, c_in, c_out, h, w, kernel)
         };
         assert!(direct::suits(s), "{s:?}");
-        let x: Vec<f32> = (0..imgs * c_in * h * w)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
-            .collect();
-        let wt: Vec<f32> = (0..c_out * s.k())
-            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 64.0)
-            .collect();
-        let bias: Vec<f32> = (0..c_out).map(|c| c as f32 * 0.1 - 0.2).collect();
-        let ld = imgs * s.out_hw();
-        let (mut col, mut z) = (vec![0.0; s.k() * ld], vec![0.0; c_out * ld]);
-        super::conv_fwd::conv_group(&x, &wt, &bias, s, &mut col, &mut z);
+        let ([x, wt, bias], z) = by_im2col(s);
         let [bn, an] = direct::scratch(s);
         let (mut buf, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
-        let mut zd = vec![f32::NAN; c_out * ld];
+        let mut zd = vec![f32::NAN; z.len()];
         direct::conv_group(&x, &wt, &bias, s, &mut buf, &mut acc, &mut zd);
-        for (j, (a, b)) in z.iter().zip(&zd).enumerate() {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
-                "{s:?} at {j}: {a} vs {b}"
-            );
-        }
+        assert_close(&z, &zd, 1e-5, s);
     }
 }
 

@@ -60,7 +60,7 @@ pub(crate) fn conv_fwd(
         let outs = slots(&mut out.spare_capacity_mut()[..n], GROUP * out_len);
         let args = slots(&mut arg.spare_capacity_mut()[..n_arg], GROUP * out_len);
         let wino = winograd::suits(s).then(|| winograd::weights(wt, s));
-        let direct = wino.is_none() && direct::suits(s);
+        let direct = (wino.is_none() && direct::suits(s)).then(|| direct::weights(wt, s));
         par_for(s.batch.div_ceil(GROUP), |g| {
             let imgs = GROUP.min(s.batch - g * GROUP);
             let ld = imgs * hw;
@@ -69,21 +69,21 @@ pub(crate) fn conv_fwd(
                     let [v, m] = winograd::scratch(s, imgs);
                     [v, s.c_out * ld, m]
                 }
-                None if direct => {
-                    let [buf, acc] = direct::scratch(s);
-                    [buf, s.c_out * ld, acc]
+                None if direct.is_some() => {
+                    let [xp, acc] = direct::scratch(s);
+                    [xp, s.c_out * ld, acc]
                 }
                 None => [s.k() * ld, s.c_out * ld, 0],
             };
             with_scratch(sizes, |col, z, m| {
                 let x = &x[g * GROUP * in_len..][..imgs * in_len];
-                match &wino {
-                    Some(u) => {
+                match (&wino, &direct) {
+                    (Some(u), _) => {
                         let layouts = [Layout::Images, Layout::Channels];
                         winograd::conv_group(x, u, bias, s, layouts, col, m, z)
                     }
-                    None if direct => direct::conv_group(x, wt, bias, s, col, m, z),
-                    None => conv_group(x, wt, bias, s, col, z),
+                    (None, Some(wb)) => direct::conv_group(x, wb, bias, s, col, m, z),
+                    (None, None) => conv_group(x, wt, bias, s, col, z),
                 }
                 if s.act == Activation::Tanh {
                     // While the group's pre-activations are still in cache.

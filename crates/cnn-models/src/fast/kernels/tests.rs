@@ -188,9 +188,10 @@ fn direct_conv_matches_im2col_on_odd_maps_kernels_and_paddings() {
         assert!(direct::suits(s), "{s:?}");
         let ([x, wt, bias], z) = by_im2col(s);
         let [bn, an] = direct::scratch(s);
-        let (mut buf, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
+        let (mut xp, mut acc) = (vec![f32::NAN; bn], vec![f32::NAN; an]);
         let mut zd = vec![f32::NAN; z.len()];
-        direct::conv_group(&x, &wt, &bias, s, &mut buf, &mut acc, &mut zd);
+        let wb = direct::weights(&wt, s);
+        direct::conv_group(&x, &wb, &bias, s, &mut xp, &mut acc, &mut zd);
         assert_close(&z, &zd, 1e-5, s);
     }
 }

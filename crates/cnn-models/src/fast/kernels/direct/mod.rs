@@ -51,26 +51,33 @@ fn positions(s: ConvShape) -> usize {
     (s.oh() * (s.w + 2 * s.pad)).next_multiple_of(MAX_LANES)
 }
 
-/// Scratch for [`conv_group`]: the padded image and the blocked weights, and one block of
-/// narrow rows' sums `[CB][positions]`.
+/// Scratch for [`conv_group`]: the padded image, and one block of narrow rows' sums
+/// `[CB][positions]`.
 pub(super) fn scratch(s: ConvShape) -> [usize; 2] {
-    [padded(s).2 + s.c_out * s.k(), CB * positions(s)]
+    [padded(s).2, CB * positions(s)]
+}
+
+/// Where tap `(ci, kh, kw)` reads in the padded planes, relative to the output position.
+fn offsets(s: ConvShape) -> Vec<usize> {
+    let (hp, wp, _) = padded(s);
+    let kk = s.kernel * s.kernel;
+    (0..s.k())
+        .map(|t| (t / kk) * hp * wp + (t % kk / s.kernel) * wp + t % s.kernel)
+        .collect()
 }
 
 /// The convolution `s` of a group of images `x` (one after another), bias added, into `z`
-/// laid out as [`super::conv_fwd::conv_group`] lays it out: `z[co][i*OH*OW + p]`. `buf` and
-/// `acc` sized by [`scratch`].
+/// laid out as [`super::conv_fwd::conv_group`] lays it out: `z[co][i*OH*OW + p]`. `wb` from
+/// [`weights`]; `xp` and `acc` sized by [`scratch`].
 pub(super) fn conv_group(
     x: &[f32],
-    wt: &[f32],
+    wb: &[f32],
     bias: &[f32],
     s: ConvShape,
-    buf: &mut [f32],
+    xp: &mut [f32],
     acc: &mut [f32],
     z: &mut [f32],
 ) {
-    let (xp, wb) = buf.split_at_mut(padded(s).2);
-    block_weights(wt, s, wb);
     pulp::Arch::new().dispatch(Group {
         x,
         wb,
@@ -83,9 +90,10 @@ pub(super) fn conv_group(
 }
 
 /// `wt` (`[Co][Ci·k²]`) as blocks of up to `CB` channels, each `[tap][channel]`: the weights
-/// one input vector meets sit side by side.
-fn block_weights(wt: &[f32], s: ConvShape, wb: &mut [f32]) {
+/// one input vector meets sit side by side. Once per call, shared by every group.
+pub(super) fn weights(wt: &[f32], s: ConvShape) -> Vec<f32> {
     let taps = s.k();
+    let mut wb = vec![0.0; s.c_out * taps];
     for (co, row) in wt.chunks_exact(taps).take(s.c_out).enumerate() {
         let (b, c) = (co / CB, co % CB);
         let width = CB.min(s.c_out - b * CB);
@@ -94,6 +102,7 @@ fn block_weights(wt: &[f32], s: ConvShape, wb: &mut [f32]) {
             block[t * width + c] = w;
         }
     }
+    wb
 }
 
 /// [`conv_group`]'s arguments, so that pulp compiles the loops for AVX-512, AVX2 and the
@@ -123,15 +132,9 @@ impl pulp::WithSimd for Group<'_> {
             z,
         } = self;
         let (in_len, out_hw, taps) = (s.c_in * s.in_hw(), s.out_hw(), s.k());
-        let (hp, wp, _) = padded(s);
+        let (_, wp, _) = padded(s);
         let (oh, ow, lanes) = (s.oh(), s.ow(), S::F32_LANES);
-        // Where tap (ci, kh, kw) reads, relative to the output position.
-        let offsets: Vec<usize> = (0..taps)
-            .map(|t| {
-                let (ci, r) = (t / (s.kernel * s.kernel), t % (s.kernel * s.kernel));
-                ci * hp * wp + (r / s.kernel) * wp + r % s.kernel
-            })
-            .collect();
+        let offsets = offsets(s);
         let imgs = x.len() / in_len;
         let wide = ow >= lanes;
         // (where a vector reads in the padded plane, where it is stored)
@@ -323,19 +326,18 @@ mod tests {
             let mut results = Vec::new();
             for isa in [Isa::Scalar].into_iter().chain(available()) {
                 let [bn, an] = scratch(s);
-                let (mut buf, mut acc, mut z) = (
+                let (mut xp, mut acc, mut z) = (
                     vec![0.0; bn],
                     vec![0.0; an],
                     vec![f32::NAN; c_out * 2 * s.out_hw()],
                 );
-                let (xp, wb) = buf.split_at_mut(padded(s).2);
-                block_weights(&wt, s, wb);
+                let wb = weights(&wt, s);
                 isa.run(Group {
                     x: &x,
-                    wb,
+                    wb: &wb,
                     bias: &bias,
                     s,
-                    xp,
+                    xp: &mut xp,
                     acc: &mut acc,
                     z: &mut z,
                 });

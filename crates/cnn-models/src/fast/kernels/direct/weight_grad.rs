@@ -4,7 +4,7 @@
 
 use pulp::Simd;
 
-use super::{ConvShape, MAX_LANES, load, pad_image, padded, positions};
+use super::{ConvShape, MAX_LANES, load, offsets, pad_image, padded, positions};
 
 /// Output channels and taps summed together: 12 accumulators, 4 gradient vectors and the
 /// input vector (folded into the FMA) fit AVX2's 16 registers.
@@ -63,13 +63,7 @@ impl pulp::WithSimd for Sums<'_> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
         let Sums { xps, dzps, s, dwt } = self;
-        let (hp, wp, _) = padded(s);
-        let offsets: Vec<usize> = (0..s.k())
-            .map(|t| {
-                let (ci, r) = (t / (s.kernel * s.kernel), t % (s.kernel * s.kernel));
-                ci * hp * wp + (r / s.kernel) * wp + r % s.kernel
-            })
-            .collect();
+        let offsets = offsets(s);
         for co0 in (0..s.c_out).step_by(CO) {
             for t0 in (0..s.k()).step_by(TAPS) {
                 let b = Tile {
